@@ -1,0 +1,62 @@
+# Thin wrapper around the autotools build (see README.md).
+#   make          install missing build deps, configure into build/, build
+#   make test     build, run every test plain and under ASan+UBSan
+#   make run      build and run the server in the foreground on 127.0.0.1:11211
+#   make install  PREFIX=/usr/local DESTDIR=
+PREFIX ?= /usr/local
+DESTDIR ?=
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CONFIGURE_FLAGS ?=
+
+.PHONY: all deps test-deps build test check test-plain test-asan tsan run install clean distclean bench
+
+all: build
+
+deps:
+	@./scripts/deps.sh build
+
+test-deps:
+	@./scripts/deps.sh test
+
+configure: configure.ac Makefile.am $(wildcard */local.am */*/local.am)
+	autoreconf -fi
+
+build/Makefile: configure
+	mkdir -p build && cd build && ../configure --prefix=$(PREFIX) $(CONFIGURE_FLAGS)
+
+build-asan/Makefile: configure
+	mkdir -p build-asan && cd build-asan && ../configure --enable-asan --enable-ubsan --enable-werror
+
+build-tsan/Makefile: configure
+	mkdir -p build-tsan && cd build-tsan && ../configure --enable-tsan --enable-werror
+
+build: deps build/Makefile
+	$(MAKE) -C build -j$(JOBS)
+
+test check: test-deps
+	$(MAKE) test-plain
+	$(MAKE) test-asan
+
+test-plain: build/Makefile
+	$(MAKE) -C build -j$(JOBS) check || { cat build/test-suite.log; exit 1; }
+
+test-asan: build-asan/Makefile
+	$(MAKE) -C build-asan -j$(JOBS) check || { cat build-asan/test-suite.log; exit 1; }
+
+tsan: test-deps build-tsan/Makefile
+	$(MAKE) -C build-tsan -j$(JOBS) check || { cat build-tsan/test-suite.log; exit 1; }
+
+run: build
+	./build/memcached -l 127.0.0.1 -p 11211 $$( [ "$$(id -u)" = 0 ] && echo "-u root" ) $(ARGS)
+
+install: build
+	$(MAKE) -C build install DESTDIR=$(DESTDIR)
+
+bench: build
+	./bench/compare.sh
+
+clean:
+	-$(MAKE) -C build clean
+
+distclean:
+	rm -rf build build-asan build-tsan configure Makefile.in aclocal.m4 autom4te.cache build-aux config.h.in

@@ -1,0 +1,201 @@
+/*
+ * item.h -- the storage API: the one entry point the protocol layer uses.
+ *
+ * The engine (src/storage/) keeps items in a slab allocator with a hard
+ * memory cap, indexes them in an incrementally growing hash table, evicts
+ * with a CLOCK-based scheme (see doc/storage.md) and reclaims expired items
+ * lazily and with a background crawler.  Nothing here knows about sockets.
+ *
+ * References:
+ *   Every function returning `struct item *` gives the caller ONE reference;
+ *   the caller must item_release() it exactly once.  A referenced item is
+ *   never freed or reused under its holder, even if it is deleted, replaced,
+ *   expired or evicted meanwhile (its memory returns to the slab when the
+ *   last reference goes).  The value bytes of a linked item never change
+ *   while referenced, except through item_delta() on the same item, which
+ *   rewrites in place only when no other reference exists.
+ *
+ * Writing a new value:
+ *   it = item_alloc(key, nkey, flags, exptime, nbytes, &st);  // unlinked
+ *   fill the value through item_value_iov() (exactly nbytes bytes);
+ *   st = item_store(it, ITEM_SET, 0, &cas);   // publishes (or refuses) it
+ *   item_release(it);                          // always, stored or not
+ *
+ * Times: exptime arguments are server-relative seconds (rel_time_t, see
+ * clock.h); 0 means never.  Convert client exptimes with clock_exptime().
+ *
+ * Thread safety: every function is callable from any thread at once.
+ * Locks (owned by the storage modules, order documented in
+ * src/storage/storage.h): item stripe lock -> slab class lock -> page pool lock.
+ * No global lock is taken on the get path.
+ */
+#ifndef MC_ITEM_H
+#define MC_ITEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "clock.h"
+
+#define ITEM_KEY_MAX 250            /* longest key, bytes */
+
+struct item;                        /* opaque; layout in src/storage/item_layout.h */
+
+enum item_status {
+    ITEM_OK = 0,
+    ITEM_NOT_FOUND,                 /* no such (live) key */
+    ITEM_NOT_STORED,                /* add on existing / replace,append,prepend on missing */
+    ITEM_EXISTS,                    /* cas mismatch */
+    ITEM_ENOMEM,                    /* no memory even after eviction (or -M) */
+    ITEM_EOVERSIZED,                /* larger than item_size_max */
+    ITEM_ENONNUMERIC,               /* incr/decr on a value that is not a decimal u64 */
+};
+
+enum item_store_op {
+    ITEM_SET, ITEM_ADD, ITEM_REPLACE, ITEM_APPEND, ITEM_PREPEND, ITEM_CAS
+};
+
+struct item_options {
+    size_t   mem_limit;             /* bytes of item memory (-m) */
+    uint32_t chunk_min;             /* -n: min space for key+value+flags (48) */
+    double   growth_factor;         /* -f (1.25) */
+    uint32_t item_size_max;         /* -I: largest value+key+header (1 MB) */
+    uint32_t slab_chunk_max;        /* largest chunk before chaining (page/2) */
+    bool     prealloc;              /* -L: touch all memory at start */
+    bool     evict;                 /* false with -M: ENOMEM instead of evicting */
+    bool     use_cas;               /* false with -C: no 8-byte CAS per item */
+    uint32_t hashpower;             /* initial log2 buckets (16) */
+    bool     hash_expand;           /* grow the table in the background */
+    bool     crawler;               /* background expired-item crawler */
+    int      slab_reassign;         /* 1: allow moving pages between classes */
+    int      slab_automove;         /* 0 off, 1 background (default), 2 aggressive */
+};
+
+void item_options_default(struct item_options *o);
+
+/* Start the engine (allocator, hash table, background threads).  Returns 0
+ * or -1 with a message in err (size errlen). */
+int  item_setup(const struct item_options *o, char *err, size_t errlen);
+/* Stop background threads and free everything; no item may be referenced. */
+void item_teardown(void);
+
+/* Look up a live key.  Expired or flushed items are unlinked on the way and
+ * reported as misses (counted).  Returns a referenced item or NULL. */
+struct item *item_get(const char *key, size_t nkey);
+/* get-and-touch: as item_get, then set a new exptime (gat/gats). */
+struct item *item_get_touch(const char *key, size_t nkey, rel_time_t exptime);
+
+/* Allocate an unlinked item able to hold nbytes of value (nbytes excludes
+ * any "\r\n").  May evict.  NULL with *st = ITEM_EOVERSIZED or ITEM_ENOMEM. */
+struct item *item_alloc(const char *key, size_t nkey, uint32_t flags,
+                        rel_time_t exptime, uint32_t nbytes,
+                        enum item_status *st);
+
+/* Publish an item from item_alloc() according to op.  For ITEM_CAS, cas_in
+ * is the client's unique value.  On success *cas_out (may be NULL) gets
+ * the stored item's CAS.  APPEND/PREPEND keep the old flags and exptime.
+ * The caller keeps its reference either way.
+ * Returns OK, NOT_STORED, EXISTS, NOT_FOUND (cas on missing key), ENOMEM
+ * (append/prepend could not allocate the combined item). */
+enum item_status item_store(struct item *it, enum item_store_op op,
+                            uint64_t cas_in, uint64_t *cas_out);
+
+/* Drop one reference. */
+void item_release(struct item *it);
+
+/* Unlink a key.  OK or NOT_FOUND. */
+enum item_status item_delete(const char *key, size_t nkey);
+
+/* incr (incr=true) or decr by delta.  The value must be a decimal u64
+ * (leading digits, as memcached: "12abc" is non-numeric).  incr wraps at
+ * 2^64, decr stops at 0.  On OK, *result is the new value and *cas_out
+ * (may be NULL) its CAS.  NOT_FOUND, ENONNUMERIC, ENOMEM. */
+enum item_status item_delta(const char *key, size_t nkey, bool incr,
+                            uint64_t delta, uint64_t *result,
+                            uint64_t *cas_out);
+
+/* Set a new exptime.  OK or NOT_FOUND. */
+enum item_status item_touch(const char *key, size_t nkey, rel_time_t exptime);
+
+/* Invalidate every item stored before `when` (server-relative; 0 or a past
+ * time = now).  Memory is reclaimed lazily and by the crawler. */
+void item_flush(rel_time_t when);
+
+/* Accessors for a referenced item. */
+const char *item_key(const struct item *it);
+uint8_t     item_nkey(const struct item *it);
+uint32_t    item_flags(const struct item *it);
+uint32_t    item_nbytes(const struct item *it);     /* value length */
+uint64_t    item_cas(const struct item *it);        /* 0 with -C */
+rel_time_t  item_exptime(const struct item *it);    /* 0 = never */
+rel_time_t  item_atime(const struct item *it);      /* last access, coarse */
+unsigned    item_class(const struct item *it);      /* slab class id */
+
+/* Fill iov[0..n) with the value's memory segments (several for a chained
+ * large item); returns the number used, or -1 if iovmax is too small.
+ * Writable for an item from item_alloc() before item_store(); read-only
+ * afterwards.  item_value_segments() tells how many entries are needed. */
+int item_value_iov(struct item *it, struct iovec *iov, int iovmax);
+int item_value_segments(const struct item *it);
+
+/* Change the memory limit at run time (cache_memlimit).  Shrinking frees
+ * pages lazily.  Returns 0, or -1 if the size is below the minimum. */
+int item_set_mem_limit(size_t bytes);
+
+/* --- walking (metadump, snapshots) --- */
+
+/* Call fn for every live item (not expired, not flushed), holding a
+ * reference during the call.  fn returns 0 to go on, non-zero to stop.
+ * Concurrent writers keep working; items stored during the walk may or may
+ * not be seen.  Returns the number of items visited. */
+typedef int (*item_walk_fn)(struct item *it, void *arg);
+uint64_t item_walk(item_walk_fn fn, void *arg);
+
+/* --- slab page management (slabs reassign / slabs automove) --- */
+
+enum item_reassign_status {
+    REASSIGN_OK, REASSIGN_RUNNING /* BUSY */, REASSIGN_BADCLASS,
+    REASSIGN_NOSPARE, REASSIGN_NOTFULL, REASSIGN_UNSAFE, REASSIGN_SAME,
+    REASSIGN_DISABLED
+};
+/* Move one page from class src (-1 = any) to dst (0 = global pool). */
+enum item_reassign_status item_slabs_reassign(int src, int dst);
+void item_slabs_automove(int mode);               /* 0, 1, 2 */
+
+/* --- statistics --- */
+
+struct item_global_stats {
+    uint64_t curr_items, total_items, bytes;          /* bytes: key+value+hdr */
+    uint64_t evictions, reclaimed, expired_unfetched, evicted_unfetched;
+    uint64_t evicted_active, crawler_reclaimed, slabs_moved;
+    uint64_t get_expired, get_flushed;
+    uint64_t limit_maxbytes, total_malloced;          /* pages * page size */
+    uint64_t hash_bytes; uint32_t hash_power_level; bool hash_is_expanding;
+    uint64_t curr_cas;
+};
+void item_global_stats(struct item_global_stats *s);
+
+struct item_class_stats {
+    unsigned id;
+    uint32_t chunk_size, chunks_per_page;
+    uint64_t total_pages, total_chunks, used_chunks, free_chunks;
+    uint64_t mem_requested;                           /* bytes items use */
+    uint64_t number;                                  /* items linked */
+    uint64_t evicted, evicted_nonzero, evicted_unfetched, evicted_active;
+    uint64_t reclaimed, expired_unfetched, crawler_reclaimed, outofmemory;
+    rel_time_t age;                                   /* oldest item's idle time, secs */
+    uint64_t get_hits, cmd_set, delete_hits, incr_hits, decr_hits, cas_hits,
+             cas_badval, touch_hits;
+};
+/* Number of slab classes (ids 1..n). */
+unsigned item_nclasses(void);
+/* Stats for class id; returns false for an unknown id. */
+bool item_class_stats(unsigned id, struct item_class_stats *s);
+
+/* Histogram of live item sizes in 32-byte buckets for "stats sizes":
+ * calls fn(size, count) for each non-empty bucket, smallest first. */
+void item_sizes(void (*fn)(uint32_t size, uint64_t count, void *arg), void *arg);
+
+#endif

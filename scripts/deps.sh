@@ -1,0 +1,37 @@
+#!/bin/sh
+# deps.sh [build|test] -- install what building (and testing) needs.
+#
+# Debian/Ubuntu: apt-get; macOS: brew.  Prints exactly what it installs and
+# does nothing when everything is present, so it is cheap to run every time.
+set -e
+what=${1:-build}
+
+if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    pkgs="autoconf automake libtool pkg-config libevent-dev libxxhash-dev check"
+    if [ "$what" = test ]; then
+        # memcached: the reference the integration tests compare against;
+        # libmemcached-tools: memccapable; python3 clients for client tests.
+        pkgs="$pkgs memcached libmemcached-tools python3 python3-pymemcache python3-pylibmc netcat-openbsd"
+    fi
+    missing=""
+    for p in $pkgs; do
+        st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+        case "$st" in *"ok installed"*) ;; *) missing="$missing $p" ;; esac
+    done
+    [ -z "$missing" ] && exit 0
+    echo "deps.sh: installing missing Debian packages:$missing"
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+    # Debian starts the reference memcached as a service on 11211; the tests
+    # start their own on free ports, so leave a running one alone.
+elif command -v brew >/dev/null 2>&1; then
+    pkgs="autoconf automake libtool pkg-config libevent xxhash check"
+    [ "$what" = test ] && pkgs="$pkgs memcached libmemcached"
+    for p in $pkgs; do
+        brew list "$p" >/dev/null 2>&1 || { echo "deps.sh: brew install $p"; brew install "$p"; }
+    done
+else
+    echo "deps.sh: no apt-get or brew; install by hand: autoconf automake libtool pkg-config libevent(>=2.1) xxhash check" >&2
+fi
