@@ -1,0 +1,75 @@
+/*
+ * net.h -- listeners (main thread), worker threads and connections.
+ *
+ * The main thread owns the listening sockets and their event_base: it
+ * accepts, enforces -c, and hands each new socket to one of -t workers
+ * round-robin through that worker's queue + notify pipe.  Each worker runs
+ * its own event_base, touched by no other thread, with every connection it
+ * was given (src/net/conn.c runs the per-connection state machine).
+ *
+ * Locks: worker->lock protects the worker's hand-off queue and its list of
+ * connections (read by "stats conns" from other workers).  It is a leaf:
+ * nothing else is taken while holding it.
+ */
+#ifndef MC_NET_H
+#define MC_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "obuf.h"
+#include "proto.h"
+
+struct net_options {
+    int      nthreads;              /* -t */
+    int      reqs_per_event;        /* -R */
+    int      maxconns;              /* -c */
+    int      idle_timeout;          /* secs, 0 = off */
+    int      backlog;               /* -b */
+    size_t   rbuf_max;              /* largest request line kept (multiget) */
+};
+
+/* ---- listener.c (main thread) ---- */
+
+/* Bind one listening socket per address.  addrs: "host", "host:port",
+ * "[v6]:port", comma lists allowed; port used where none is given.
+ * unix_path non-NULL: a unix socket instead (mode = -a).  0 or -1 with a
+ * message in err. */
+int  listener_setup(struct event_base *base, char **addrs, int naddrs, int port,
+                    const char *unix_path, int mode, int backlog,
+                    char *err, size_t errlen);
+/* Stop accepting and close the listening sockets. */
+void listener_close(void);
+/* Lines for "stats conns" about the listeners. */
+void listener_stats_conns(struct obuf *o);
+
+/* ---- worker.c ---- */
+
+int  worker_setup(const struct net_options *o, char *err, size_t errlen);
+/* Give a new connection to the next worker (main thread). */
+void worker_dispatch(int fd, bool is_unix, const char *listen_addr);
+/* Finish in-flight replies, close every connection, join the threads. */
+void worker_shutdown(void);
+/* Runtime-changeable settings (SIGHUP). */
+void worker_set_idle_timeout(int secs);
+void worker_set_maxconns(int n);
+
+/* Connection accounting shared by listener and workers. */
+struct net_counters {
+    _Atomic uint64_t curr_conns;        /* open client connections */
+    _Atomic uint64_t total_conns;
+    _Atomic uint64_t rejected_conns;
+    _Atomic uint64_t conn_structures;
+    _Atomic uint64_t listen_disabled_num;
+    _Atomic int      maxconns;
+    _Atomic int      accepting;
+};
+extern struct net_counters net_counters;
+
+/* "stats conns" (any worker thread). */
+void worker_stats_conns(struct obuf *o);
+
+#endif

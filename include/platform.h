@@ -1,0 +1,38 @@
+/*
+ * platform.h -- every call that differs between operating systems.
+ *
+ * POSIX (Linux, macOS) lives in src/platform/posix.c; a Windows port adds
+ * src/platform/win32.c with the same contract.  Each function returns 0 or
+ * -1 with a message in err (size errlen) naming what failed and why.
+ */
+#ifndef MC_PLATFORM_H
+#define MC_PLATFORM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Detach from the terminal (-d).  Must run before threads start. */
+int  platform_daemonize(char *err, size_t errlen);
+/* Switch to user (-u) after binding; drops supplementary groups. */
+int  platform_drop_privileges(const char *user, char *err, size_t errlen);
+/* True if running as the superuser. */
+bool platform_is_root(void);
+/* Raise the core file limit to the maximum (-r). */
+int  platform_enable_coredumps(char *err, size_t errlen);
+/* Make sure maxconns + reserve descriptors can be open. */
+int  platform_raise_nofile(int maxconns, char *err, size_t errlen);
+/* Lock all memory (-k). */
+int  platform_lock_memory(char *err, size_t errlen);
+/* Write / remove the pid file (-P). */
+int  platform_write_pidfile(const char *path, char *err, size_t errlen);
+void platform_remove_pidfile(const char *path);
+/* Tell a service manager our state: "READY=1", "STOPPING=1", ... via the
+ * $NOTIFY_SOCKET datagram protocol (no-op when unset). */
+void platform_notify(const char *state);
+/* Ignore SIGPIPE (dead clients are handled by the send path). */
+void platform_ignore_sigpipe(void);
+/* Durable rename: fsync(file) done by caller; rename over dst and fsync
+ * the directory. */
+int  platform_rename_durable(const char *src, const char *dst, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,155 @@
+/*
+ * proto.h -- the memcached text protocol: request lines in, replies out.
+ *
+ * Split in two:
+ *   text_parse()  bytes of one request line -> struct request (no side
+ *                 effects; src/proto/text.c);
+ *   proto_*()     runs a request through item.h and composes the reply
+ *                 into the connection's obuf (src/proto/process.c).
+ *
+ * The connection layer (net/conn.c) finds line boundaries, feeds lines to
+ * proto_line(), and for storage commands copies the value bytes into the
+ * iovecs proto_line() hands back (PROTO_READ_VALUE), then calls
+ * proto_value_done().  proto/ never touches sockets or struct conn.
+ *
+ * Thread safety: a proto_conn belongs to one worker thread; the global
+ * proto_env is set up before workers start and read-only afterwards
+ * (fields marked runtime are atomics).
+ */
+#ifndef MC_PROTO_H
+#define MC_PROTO_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "obuf.h"
+#include "stats.h"
+
+#define PROTO_MAX_TOKENS 24         /* tokens parsed from a non-get line */
+
+enum req_cmd {
+    CMD_UNKNOWN = 0,
+    CMD_GET, CMD_GETS, CMD_GAT, CMD_GATS,
+    CMD_SET, CMD_ADD, CMD_REPLACE, CMD_APPEND, CMD_PREPEND, CMD_CAS,
+    CMD_DELETE, CMD_INCR, CMD_DECR, CMD_TOUCH,
+    CMD_FLUSH_ALL, CMD_VERSION, CMD_VERBOSITY, CMD_QUIT, CMD_SHUTDOWN,
+    CMD_CACHE_MEMLIMIT, CMD_STATS, CMD_SLABS, CMD_LRU_CRAWLER, CMD_SNAPSHOT,
+    CMD_MN,
+};
+
+struct token {
+    const char *s;
+    size_t      n;
+};
+
+/* One parsed request line.  Pointers point into the caller's line. */
+struct request {
+    enum req_cmd cmd;
+    const char  *error;             /* non-NULL: reply with this line */
+    bool         noreply;
+    const char  *key;               /* single-key commands */
+    size_t       nkey;
+    const char  *keys;              /* get family: the keys, space separated */
+    size_t       nkeys_len;
+    uint32_t     flags;
+    int64_t      exptime;           /* as the client sent it */
+    int64_t      vlen;              /* storage: value bytes to follow */
+    uint64_t     cas;
+    uint64_t     delta;
+    int          ntokens;           /* all tokens, command included */
+    struct token tokens[PROTO_MAX_TOKENS];
+};
+
+/* Parse one request line (without its "\r\n"/"\n").  Always fills r:
+ * r->cmd == CMD_UNKNOWN and r->error set for a line to answer with an
+ * error; for a storage command with a bad header r->error is set and
+ * r->vlen < 0 (the data is NOT swallowed, as memcached). */
+void text_parse(const char *line, size_t len, struct request *r);
+
+/* Keys: 1..250 bytes; we also refuse control characters (protocol.txt). */
+bool text_key_valid(const char *k, size_t n);
+
+/* Server-level numbers for "stats", filled by the daemon. */
+struct server_stats {
+    long     pid;
+    time_t   started;               /* unix time the server started */
+    uint64_t max_connections, curr_connections, total_connections;
+    uint64_t rejected_connections, connection_structures, reserved_fds;
+    uint64_t threads, accepting_conns, listen_disabled_num;
+    uint64_t time_in_listen_disabled_us;
+    double   rusage_user, rusage_system;
+};
+
+/* Process-wide protocol settings and hooks, set by the daemon. */
+struct proto_env {
+    bool   flush_enabled;           /* false with -F */
+    bool   dump_enabled;            /* false with -X */
+    bool   enable_shutdown;         /* -A */
+    bool   use_cas;
+    uint32_t item_size_max;
+    const char *version;            /* "1.6.18-ng-0.1.0" */
+    const char *libevent_version;   /* for "stats" */
+    /* "stats" lines owned by the net/daemon layer (connections, threads,
+     * settings, ...); called from a worker; may be NULL. */
+    bool   track_sizes;             /* -o track_sizes: "stats sizes" enabled */
+    void (*server_stats)(struct server_stats *s);
+    void (*stats_settings)(struct obuf *o);
+    void (*stats_conns)(struct obuf *o);
+    void (*stats_snapshot)(struct obuf *o);
+    /* "shutdown": ask the daemon to stop (graceful). */
+    void (*shutdown)(void);
+    /* "cache_memlimit": returns 0, or -1 if too small. */
+    int  (*set_memlimit)(size_t bytes);
+    /* "snapshot": start one and wait; returns NULL or an error message. */
+    const char *(*snapshot)(void);
+};
+extern struct proto_env proto_env;
+
+enum proto_action {
+    PROTO_NEXT,                     /* go on with the next line */
+    PROTO_READ_VALUE,               /* read the value into pc->viov[], then proto_value_done() */
+    PROTO_SWALLOW,                  /* discard pc->swallow bytes, then go on */
+    PROTO_CLOSE,                    /* flush what is queued and close (quit) */
+    PROTO_CLOSE_NOW,                /* close without a reply (HTTP probe) */
+};
+
+/* Per-connection protocol state (embedded in struct conn). */
+struct proto_conn {
+    struct obuf         *out;       /* where replies go */
+    struct thread_stats *stats;     /* the worker's counters */
+    int                  id;        /* connection id (fd) for logs */
+    bool                 last_in_batch; /* no more input buffered after this line */
+    /* a storage command waiting for its value */
+    struct item         *it;
+    enum req_cmd         scmd;
+    uint64_t             scas;
+    bool                 snoreply;
+    struct iovec         viov[8];   /* value memory to fill ... */
+    struct iovec        *viov_big;  /* ... or this, for chained items */
+    int                  nviov;
+    size_t               vlen;      /* value bytes expected (no "\r\n") */
+    uint64_t             swallow;   /* PROTO_SWALLOW: bytes to discard */
+};
+
+void proto_conn_init(struct proto_conn *pc, struct obuf *out,
+                     struct thread_stats *ts, int id);
+/* Release a pending item (connection closing mid-value). */
+void proto_conn_deinit(struct proto_conn *pc);
+
+/* Run one request line; the reply goes to pc->out. */
+enum proto_action proto_line(struct proto_conn *pc, const char *line, size_t len);
+/* The value of the pending storage command has been copied; term_ok says
+ * whether the two bytes after it were "\r\n".  Stores and replies. */
+void proto_value_done(struct proto_conn *pc, bool term_ok);
+/* The iovecs to fill for PROTO_READ_VALUE. */
+static inline struct iovec *
+proto_value_iov(struct proto_conn *pc)
+{
+    return pc->viov_big ? pc->viov_big : pc->viov;
+}
+
+#endif

@@ -1,0 +1,334 @@
+/*
+ * server.c -- start, run and stop the daemon: the setup/teardown order and
+ * the main thread's event loop (clock tick, signals, listeners).
+ *
+ * Order: logging -> root check -> limits -> storage -> listeners (bind as
+ * root) -> drop privileges -> daemonize/pid file -> workers -> ready.
+ * Teardown is the reverse; SIGTERM/SIGINT and "shutdown" stop accepting,
+ * let workers flush in-flight replies, and exit 0.  SIGHUP re-reads the
+ * config file (runtime settings only) and reopens the log file.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "clock.h"
+#include "item.h"
+#include "log.h"
+#include "net.h"
+#include "option.h"
+#include "platform.h"
+#include "proto.h"
+#include "server.h"
+
+static struct settings *live;           /* main thread; read-only elsewhere */
+static int saved_argc;                  /* for SIGHUP */
+static char **saved_argv;
+static struct event_base *main_base;
+static time_t started;
+static struct event *tick_ev, *sigterm_ev, *sigint_ev, *sighup_ev, *wake_ev;
+static _Atomic int stop_requested;
+static int wake_fds[2] = { -1, -1 };
+
+/* ---- hooks for the protocol layer ---- */
+
+static void
+server_stats(struct server_stats *s)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    s->pid = (long)getpid();
+    s->started = started;
+    s->rusage_user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+    s->rusage_system = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    s->max_connections = (uint64_t)atomic_load(&net_counters.maxconns);
+    s->curr_connections = atomic_load(&net_counters.curr_conns);
+    s->total_connections = atomic_load(&net_counters.total_conns);
+    s->rejected_connections = atomic_load(&net_counters.rejected_conns);
+    s->connection_structures = atomic_load(&net_counters.conn_structures);
+    s->reserved_fds = 20;
+    s->threads = (uint64_t)live->num_threads;
+    s->accepting_conns = (uint64_t)atomic_load(&net_counters.accepting);
+    s->listen_disabled_num = atomic_load(&net_counters.listen_disabled_num);
+}
+
+static void
+settings_line(const char *name, const char *value, void *arg)
+{
+    struct obuf *o = arg;
+    if (strcmp(name, "oldest") == 0)
+        return;                     /* not tracked: omitted rather than wrong */
+    obuf_printf(o, "STAT %s %s\r\n", name, value);
+}
+
+static void
+stats_settings(struct obuf *o)
+{
+    option_stats_settings(live, settings_line, o);
+}
+
+static void
+request_stop(void)
+{
+    atomic_store(&stop_requested, 1);
+    char c = 's';
+    ssize_t n = write(wake_fds[1], &c, 1);
+    (void)n;
+}
+
+static int
+set_memlimit(size_t bytes)
+{
+    return item_set_mem_limit(bytes);
+}
+
+/* ---- main loop events ---- */
+
+static void
+on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd; (void)what; (void)arg;
+    clock_tick();
+}
+
+static void
+begin_stop(void)
+{
+    log_notice("shutting down");
+    platform_notify("STOPPING=1");
+    event_base_loopbreak(main_base);
+}
+
+static void
+on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what; (void)arg;
+    char buf[16];
+    ssize_t n = read(fd, buf, sizeof(buf));
+    (void)n;
+    if (atomic_load(&stop_requested))
+        begin_stop();
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what; (void)arg;
+    if (sig == SIGHUP) {
+        server_reload();
+        return;
+    }
+    begin_stop();
+}
+
+void
+server_reload(void)
+{
+    if (log_reopen() != 0)
+        log_error("reopening the log file failed: %s", strerror(errno));
+    if (live->config_file == NULL) {
+        log_notice("SIGHUP: log reopened; no config file to re-read");
+        return;
+    }
+    /* Re-parse file + command line so the command line still wins. */
+    struct settings fresh;
+    char err[1024];
+    if (option_parse(&fresh, saved_argc, saved_argv, err, sizeof(err)) != OPTION_OK) {
+        log_error("reload rejected, keeping the running settings: %s", err);
+        option_free(&fresh);
+        return;
+    }
+    char note[512] = "";
+    int old_verbose = live->verbose;
+    size_t old_max = live->maxbytes;
+    int old_conns = live->maxconns, old_idle = live->idle_timeout;
+    int restart = option_apply_runtime(live, &fresh, note, sizeof(note));
+    if (live->verbose != old_verbose) {
+        log_set_level(live->verbose);
+        log_notice("reload: verbose %d -> %d", old_verbose, live->verbose);
+    }
+    if (live->maxbytes != old_max) {
+        if (item_set_mem_limit(live->maxbytes) != 0) {
+            log_error("reload: memory-limit %zu refused; keeping %zu", live->maxbytes, old_max);
+            live->maxbytes = old_max;
+        } else {
+            log_notice("reload: memory-limit %zu -> %zu MB", old_max >> 20, live->maxbytes >> 20);
+        }
+    }
+    if (live->maxconns != old_conns) {
+        worker_set_maxconns(live->maxconns);
+        log_notice("reload: conn-limit %d -> %d", old_conns, live->maxconns);
+    }
+    if (live->idle_timeout != old_idle) {
+        worker_set_idle_timeout(live->idle_timeout);
+        log_notice("reload: idle_timeout %d -> %d", old_idle, live->idle_timeout);
+    }
+    if (restart > 0)
+        log_warn("reload: %d setting(s) need a restart to change: %s", restart, note);
+    option_free(&fresh);
+}
+
+/* ---- start / stop ---- */
+
+static void
+log_warnings(const struct settings *s)
+{
+    if (s->warnings == NULL)
+        return;
+    char *copy = strdup(s->warnings), *save = NULL;
+    if (copy == NULL)
+        return;
+    for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+        log_warn("%s", l);
+    free(copy);
+}
+
+int
+server_main(struct settings *s, int argc, char **argv)
+{
+    char err[512];
+    live = s;
+    saved_argc = argc;
+    saved_argv = argv;
+    log_set_level(s->verbose);
+    if (s->logfile != NULL && log_open(s->logfile) != 0) {
+        fprintf(stderr, "failed to open log file %s: %s\n", s->logfile, strerror(errno));
+        return 1;
+    }
+    log_warnings(s);
+    if (platform_is_root() && s->username == NULL) {
+        fprintf(stderr, "can't run as root without the -u switch\n");
+        return 1;
+    }
+    if (s->maxcore && platform_enable_coredumps(err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (platform_raise_nofile(s->maxconns, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    platform_ignore_sigpipe();
+    clock_setup();
+    started = time(NULL);
+
+    struct item_options io;
+    item_options_default(&io);
+    io.mem_limit = s->maxbytes;
+    io.chunk_min = (uint32_t)s->chunk_size;
+    io.growth_factor = s->factor;
+    io.item_size_max = s->item_size_max;
+    io.slab_chunk_max = s->slab_chunk_max;
+    io.prealloc = s->prealloc;
+    io.evict = s->evict_to_free;
+    io.use_cas = s->use_cas;
+    if (s->hashpower_init > 0)
+        io.hashpower = (uint32_t)s->hashpower_init;
+    io.hash_expand = s->hash_expand;
+    io.crawler = s->lru_crawler;
+    io.slab_reassign = s->slab_reassign;
+    io.slab_automove = s->slab_automove;
+    if (item_setup(&io, err, sizeof(err)) != 0) {
+        fprintf(stderr, "failed to set up storage: %s\n", err);
+        return 1;
+    }
+
+    evthread_use_pthreads();
+    main_base = event_base_new();
+    if (main_base == NULL) {
+        fprintf(stderr, "event_base_new failed\n");
+        return 1;
+    }
+    if (listener_setup(main_base, s->listen, s->nlisten, s->port, s->socketpath,
+                       s->access, s->backlog, err, sizeof(err)) != 0) {
+        fprintf(stderr, "failed to listen: %s\n", err);
+        return 1;
+    }
+    if (s->username != NULL && platform_drop_privileges(s->username, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (s->daemonize) {
+        if (platform_daemonize(err, sizeof(err)) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        /* the base was made before fork: kqueue/epoll need a fresh start */
+        event_reinit(main_base);
+    }
+    if (s->lock_memory && platform_lock_memory(err, sizeof(err)) != 0)
+        log_warn("%s", err);
+    if (s->pidfile != NULL && platform_write_pidfile(s->pidfile, err, sizeof(err)) != 0)
+        log_error("%s", err);
+
+    proto_env.flush_enabled = s->flush_enabled;
+    proto_env.dump_enabled = s->dump_enabled;
+    proto_env.enable_shutdown = s->enable_shutdown;
+    proto_env.use_cas = s->use_cas;
+    proto_env.item_size_max = s->item_size_max;
+    proto_env.version = OPTION_VERSION;
+    proto_env.libevent_version = event_get_version();
+    proto_env.server_stats = server_stats;
+    proto_env.stats_settings = stats_settings;
+    proto_env.stats_conns = worker_stats_conns;
+    proto_env.shutdown = request_stop;
+    proto_env.set_memlimit = set_memlimit;
+
+    struct net_options no = {
+        .nthreads = s->num_threads,
+        .reqs_per_event = s->reqs_per_event,
+        .maxconns = s->maxconns,
+        .idle_timeout = s->idle_timeout,
+        .backlog = s->backlog,
+        .rbuf_max = 64u << 20,
+    };
+    if (worker_setup(&no, err, sizeof(err)) != 0) {
+        fprintf(stderr, "failed to start workers: %s\n", err);
+        return 1;
+    }
+
+    if (pipe(wake_fds) != 0) {
+        fprintf(stderr, "pipe: %s\n", strerror(errno));
+        return 1;
+    }
+    struct timeval sec = { 1, 0 };
+    tick_ev = event_new(main_base, -1, EV_PERSIST, on_tick, NULL);
+    event_add(tick_ev, &sec);
+    wake_ev = event_new(main_base, wake_fds[0], EV_READ | EV_PERSIST, on_wake, NULL);
+    event_add(wake_ev, NULL);
+    sigterm_ev = evsignal_new(main_base, SIGTERM, on_signal, NULL);
+    sigint_ev = evsignal_new(main_base, SIGINT, on_signal, NULL);
+    sighup_ev = evsignal_new(main_base, SIGHUP, on_signal, NULL);
+    event_add(sigterm_ev, NULL);
+    event_add(sigint_ev, NULL);
+    event_add(sighup_ev, NULL);
+
+    platform_notify("READY=1");
+    log_info("ready");
+    event_base_dispatch(main_base);
+
+    /* stop: no new clients, flush in-flight replies, join workers */
+    listener_close();
+    worker_shutdown();
+    event_free(tick_ev);
+    event_free(wake_ev);
+    event_free(sigterm_ev);
+    event_free(sigint_ev);
+    event_free(sighup_ev);
+    event_base_free(main_base);
+    close(wake_fds[0]);
+    close(wake_fds[1]);
+    item_teardown();
+    if (s->pidfile != NULL)
+        platform_remove_pidfile(s->pidfile);
+    log_notice("exit");
+    return 0;
+}

@@ -1,0 +1,265 @@
+/*
+ * worker.c -- worker threads: one event_base each, the hand-off queue from
+ * the listener, idle timeouts and shutdown (see net.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/thread.h>
+
+#include "conn.h"
+#include "log.h"
+
+struct net_counters net_counters;
+
+/* A connection waiting in a worker's queue. */
+struct pending {
+    struct pending *next;
+    int             fd;
+    bool            is_unix;
+    char            listen_addr[64];
+};
+
+static struct worker *workers;      /* set up once by the main thread */
+static int nworkers;
+static unsigned next_worker;        /* main thread only */
+static struct net_options opts;
+static _Atomic int idle_timeout;    /* secs; runtime */
+
+#define RBUF_SHARED (64 * 1024)
+
+static void
+notify(struct worker *w, char cmd)
+{
+    ssize_t n;
+    do {
+        n = write(w->notify_wr, &cmd, 1);
+    } while (n < 0 && errno == EINTR);
+}
+
+void
+worker_dispatch(int fd, bool is_unix, const char *listen_addr)
+{
+    struct worker *w = &workers[next_worker++ % (unsigned)nworkers];
+    struct pending *p = malloc(sizeof(*p));
+    if (p == NULL) {
+        evutil_closesocket(fd);
+        atomic_fetch_sub(&net_counters.curr_conns, 1);
+        return;
+    }
+    p->fd = fd;
+    p->is_unix = is_unix;
+    snprintf(p->listen_addr, sizeof(p->listen_addr), "%s", listen_addr);
+    pthread_mutex_lock(&w->lock);
+    p->next = w->queue;
+    w->queue = p;
+    pthread_mutex_unlock(&w->lock);
+    notify(w, 'c');
+}
+
+static void
+adopt(struct worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    struct pending *p = w->queue;
+    w->queue = NULL;
+    pthread_mutex_unlock(&w->lock);
+    /* the queue is LIFO; order does not matter */
+    while (p != NULL) {
+        struct pending *next = p->next;
+        if (w->stopping || conn_create(w, p->fd, p->is_unix, p->listen_addr) == NULL) {
+            evutil_closesocket(p->fd);
+            atomic_fetch_sub(&net_counters.curr_conns, 1);
+        }
+        free(p);
+        p = next;
+    }
+}
+
+static void
+stop(struct worker *w)
+{
+    w->stopping = true;
+    adopt(w);                       /* closes anything still queued */
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        struct conn *c = w->conns;
+        pthread_mutex_unlock(&w->lock);
+        if (c == NULL)
+            break;
+        conn_shutdown(c);
+    }
+    event_base_loopbreak(w->base);
+}
+
+static void
+on_notify(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    char buf[64];
+    (void)what;
+    ssize_t n = read(fd, buf, sizeof(buf));
+    for (ssize_t i = 0; i < n; i++) {
+        if (buf[i] == 'c')
+            adopt(w);
+        else if (buf[i] == 's')
+            stop(w);
+    }
+}
+
+static void
+on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    int limit = atomic_load(&idle_timeout);
+    if (limit <= 0)
+        return;
+    rel_time_t now = clock_now();
+    /* Only this thread changes the list, so walking it unlocked is safe. */
+    struct conn *c = w->conns, *next;
+    for (; c != NULL; c = next) {
+        next = c->next;
+        rel_time_t last = atomic_load_explicit(&c->last_cmd, memory_order_relaxed);
+        if (now - last > (rel_time_t)limit && obuf_empty(&c->out)) {
+            log_info("<%d idle for %u s; closing", c->fd, now - last);
+            conn_close(c);
+        }
+    }
+}
+
+static void *
+worker_main(void *arg)
+{
+    struct worker *w = arg;
+    stats_register(&w->stats);
+    event_base_loop(w->base, 0);
+    return NULL;
+}
+
+int
+worker_setup(const struct net_options *o, char *err, size_t errlen)
+{
+    opts = *o;
+    conn_opts = &opts;
+    atomic_store(&idle_timeout, o->idle_timeout);
+    atomic_store(&net_counters.maxconns, o->maxconns);
+    atomic_store(&net_counters.accepting, 1);
+    nworkers = o->nthreads;
+    workers = calloc((size_t)nworkers, sizeof(*workers));
+    if (workers == NULL) {
+        snprintf(err, errlen, "out of memory for %d workers", nworkers);
+        return -1;
+    }
+    for (int i = 0; i < nworkers; i++) {
+        struct worker *w = &workers[i];
+        int fds[2];
+        w->id = i;
+        pthread_mutex_init(&w->lock, NULL);
+        w->base = event_base_new();
+        if (w->base == NULL) {
+            snprintf(err, errlen, "event_base_new failed");
+            return -1;
+        }
+        if (pipe(fds) != 0) {
+            snprintf(err, errlen, "pipe: %s", strerror(errno));
+            return -1;
+        }
+        w->notify_rd = fds[0];
+        w->notify_wr = fds[1];
+        fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+        fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+        w->notify_ev = event_new(w->base, w->notify_rd, EV_READ | EV_PERSIST, on_notify, w);
+        event_add(w->notify_ev, NULL);
+        struct timeval tv = { 1, 0 };
+        w->timer_ev = event_new(w->base, -1, EV_PERSIST, on_timer, w);
+        event_add(w->timer_ev, &tv);
+        w->rbuf_size = RBUF_SHARED;
+        w->rbuf = malloc(w->rbuf_size);
+        if (w->rbuf == NULL) {
+            snprintf(err, errlen, "out of memory for read buffers");
+            return -1;
+        }
+    }
+    for (int i = 0; i < nworkers; i++) {
+        int rc = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+        if (rc != 0) {
+            snprintf(err, errlen, "pthread_create: %s", strerror(rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+void
+worker_shutdown(void)
+{
+    for (int i = 0; i < nworkers; i++)
+        notify(&workers[i], 's');
+    for (int i = 0; i < nworkers; i++) {
+        struct worker *w = &workers[i];
+        pthread_join(w->thread, NULL);
+        event_free(w->notify_ev);
+        event_free(w->timer_ev);
+        event_base_free(w->base);
+        close(w->notify_rd);
+        close(w->notify_wr);
+        free(w->rbuf);
+        pthread_mutex_destroy(&w->lock);
+    }
+    stats_teardown();
+    free(workers);
+    workers = NULL;
+    nworkers = 0;
+}
+
+void
+worker_set_idle_timeout(int secs)
+{
+    atomic_store(&idle_timeout, secs);
+}
+
+void
+worker_set_maxconns(int n)
+{
+    atomic_store(&net_counters.maxconns, n);
+}
+
+static const char *
+state_name(int st)
+{
+    switch (st) {
+    case CONN_VALUE:
+    case CONN_VALUE_END: return "conn_nread";
+    case CONN_SWALLOW:   return "conn_swallow";
+    case CONN_CLOSING:   return "conn_closing";
+    default:             return "conn_parse_cmd";
+    }
+}
+
+void
+worker_stats_conns(struct obuf *o)
+{
+    rel_time_t now = clock_now();
+    listener_stats_conns(o);
+    for (int i = 0; i < nworkers; i++) {
+        struct worker *w = &workers[i];
+        pthread_mutex_lock(&w->lock);
+        for (struct conn *c = w->conns; c != NULL; c = c->next) {
+            rel_time_t last = atomic_load_explicit(&c->last_cmd, memory_order_relaxed);
+            obuf_printf(o, "STAT %d:addr %s\r\n", c->fd, c->addr);
+            obuf_printf(o, "STAT %d:listen_addr %s\r\n", c->fd, c->listen_addr);
+            obuf_printf(o, "STAT %d:state %s\r\n", c->fd,
+                        state_name(atomic_load_explicit(&c->stat_state, memory_order_relaxed)));
+            obuf_printf(o, "STAT %d:secs_since_last_cmd %u\r\n", c->fd,
+                        now > last ? now - last : 0);
+        }
+        pthread_mutex_unlock(&w->lock);
+    }
+}

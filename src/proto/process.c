@@ -1,0 +1,603 @@
+/*
+ * process.c -- run parsed text-protocol requests through item.h and
+ * compose the replies (see proto.h).
+ *
+ * Replies are byte-for-byte those of memcached 1.6.18 (see
+ * tests/integration); the few deliberate differences are listed in
+ * doc/protocol.md.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "item.h"
+#include "log.h"
+#include "proto.h"
+
+struct proto_env proto_env = {
+    .flush_enabled = true,
+    .dump_enabled = true,
+    .use_cas = true,
+    .item_size_max = 1024 * 1024,
+    .version = "1.6.18",
+};
+
+/* Values up to this size are copied into the reply buffer and the item
+ * released at once; larger ones are written from item memory. */
+#define COPY_MAX 2048
+
+void
+proto_conn_init(struct proto_conn *pc, struct obuf *out,
+                struct thread_stats *ts, int id)
+{
+    memset(pc, 0, sizeof(*pc));
+    pc->out = out;
+    pc->stats = ts;
+    pc->id = id;
+}
+
+static void
+drop_pending(struct proto_conn *pc)
+{
+    if (pc->it != NULL) {
+        item_release(pc->it);
+        pc->it = NULL;
+    }
+    free(pc->viov_big);
+    pc->viov_big = NULL;
+    pc->nviov = 0;
+}
+
+void
+proto_conn_deinit(struct proto_conn *pc)
+{
+    drop_pending(pc);
+}
+
+/* Append "s\r\n" unless noreply. */
+static void
+reply(struct proto_conn *pc, bool noreply, const char *s)
+{
+    if (noreply)
+        return;
+    size_t n = strlen(s);
+    char *p = obuf_reserve(pc->out, n + 2);
+    if (p == NULL)
+        return;
+    memcpy(p, s, n);
+    p[n] = '\r';
+    p[n + 1] = '\n';
+    obuf_commit(pc->out, n + 2);
+}
+
+/* Decimal u64 into p (no NUL); returns length. */
+static size_t
+u64_to_dec(uint64_t v, char *p)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+/* ---- retrieval ---- */
+
+/* "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n"; takes over it. */
+static void
+emit_value(struct proto_conn *pc, struct item *it, bool with_cas)
+{
+    uint8_t nkey = item_nkey(it);
+    uint32_t nbytes = item_nbytes(it);
+    size_t hdr = 6 + nkey + 1 + 10 + 1 + 10 + (with_cas ? 21 : 0) + 2;
+    bool copy = nbytes <= COPY_MAX;
+    char *p = obuf_reserve(pc->out, hdr + (copy ? nbytes + 2 : 0));
+    if (p == NULL) {
+        item_release(it);
+        return;
+    }
+    char *s = p;
+    memcpy(p, "VALUE ", 6);
+    p += 6;
+    memcpy(p, item_key(it), nkey);
+    p += nkey;
+    *p++ = ' ';
+    p += u64_to_dec(item_flags(it), p);
+    *p++ = ' ';
+    p += u64_to_dec(nbytes, p);
+    if (with_cas) {
+        *p++ = ' ';
+        p += u64_to_dec(item_cas(it), p);
+    }
+    *p++ = '\r';
+    *p++ = '\n';
+    if (copy) {
+        struct iovec v[4];
+        int n = item_value_iov(it, v, 4);
+        for (int i = 0; i < n; i++) {
+            memcpy(p, v[i].iov_base, v[i].iov_len);
+            p += v[i].iov_len;
+        }
+        *p++ = '\r';
+        *p++ = '\n';
+        obuf_commit(pc->out, (size_t)(p - s));
+        item_release(it);
+    } else {
+        obuf_commit(pc->out, (size_t)(p - s));
+        obuf_item(pc->out, it);
+        obuf_add(pc->out, "\r\n", 2);
+    }
+}
+
+static void
+do_get(struct proto_conn *pc, const struct request *r)
+{
+    bool touch = r->cmd == CMD_GAT || r->cmd == CMD_GATS;
+    bool with_cas = r->cmd == CMD_GETS || r->cmd == CMD_GATS;
+    rel_time_t exptime = touch ? clock_exptime(r->exptime) : 0;
+    struct thread_stats *ts = pc->stats;
+    struct obuf_mark mark = obuf_mark(pc->out);
+    const char *p = r->keys, *end = r->keys + r->nkeys_len;
+
+    while (p < end) {
+        while (p < end && *p == ' ')
+            p++;
+        if (p == end)
+            break;
+        const char *k = p;
+        while (p < end && *p != ' ')
+            p++;
+        size_t nk = (size_t)(p - k);
+        if (!text_key_valid(k, nk)) {
+            /* memcached takes back the values already queued */
+            obuf_rewind(pc->out, mark);
+            reply(pc, false, "CLIENT_ERROR bad command line format");
+            return;
+        }
+        struct item *it = touch ? item_get_touch(k, nk, exptime) : item_get(k, nk);
+        STAT_INC(ts, cmd_get);
+        if (touch)
+            STAT_INC(ts, cmd_touch);
+        if (it != NULL) {
+            if (touch) {
+                STAT_INC(ts, touch_hits);
+                STAT_CLS_INC(ts, item_class(it), touch_hits);
+            } else {
+                STAT_INC(ts, get_hits);
+                STAT_CLS_INC(ts, item_class(it), get_hits);
+            }
+            emit_value(pc, it, with_cas);
+        } else {
+            if (touch)
+                STAT_INC(ts, touch_misses);
+            else
+                STAT_INC(ts, get_misses);
+        }
+    }
+    obuf_add(pc->out, "END\r\n", 5);
+}
+
+/* ---- storage ---- */
+
+static enum item_store_op
+store_op(enum req_cmd c)
+{
+    switch (c) {
+    case CMD_ADD:     return ITEM_ADD;
+    case CMD_REPLACE: return ITEM_REPLACE;
+    case CMD_APPEND:  return ITEM_APPEND;
+    case CMD_PREPEND: return ITEM_PREPEND;
+    case CMD_CAS:     return ITEM_CAS;
+    default:          return ITEM_SET;
+    }
+}
+
+static enum proto_action
+do_store(struct proto_conn *pc, const struct request *r)
+{
+    enum item_status st;
+    struct item *it = item_alloc(r->key, r->nkey, r->flags,
+                                 clock_exptime(r->exptime),
+                                 (uint32_t)r->vlen, &st);
+    if (it == NULL) {
+        if (st == ITEM_EOVERSIZED) {
+            STAT_INC(pc->stats, store_too_large);
+            reply(pc, r->noreply, "SERVER_ERROR object too large for cache");
+        } else {
+            STAT_INC(pc->stats, store_no_memory);
+            reply(pc, r->noreply, "SERVER_ERROR out of memory storing object");
+        }
+        /* Like memcached: a failed set must not leave the old value
+         * readable. */
+        if (r->cmd == CMD_SET)
+            item_delete(r->key, r->nkey);
+        pc->swallow = (uint64_t)r->vlen + 2;
+        return PROTO_SWALLOW;
+    }
+    pc->it = it;
+    pc->scmd = r->cmd;
+    pc->scas = r->cas;
+    pc->snoreply = r->noreply;
+    pc->vlen = (size_t)r->vlen;
+    int nseg = item_value_segments(it);
+    if (nseg > (int)(sizeof(pc->viov) / sizeof(pc->viov[0]))) {
+        pc->viov_big = malloc((size_t)nseg * sizeof(struct iovec));
+        if (pc->viov_big == NULL) {
+            drop_pending(pc);
+            STAT_INC(pc->stats, out_of_memory);
+            reply(pc, r->noreply, "SERVER_ERROR out of memory storing object");
+            pc->swallow = (uint64_t)r->vlen + 2;
+            return PROTO_SWALLOW;
+        }
+    }
+    pc->nviov = item_value_iov(it, proto_value_iov(pc), nseg);
+    return PROTO_READ_VALUE;
+}
+
+void
+proto_value_done(struct proto_conn *pc, bool term_ok)
+{
+    struct item *it = pc->it;
+    bool noreply = pc->snoreply;
+    if (it == NULL)
+        return;
+    if (!term_ok) {
+        reply(pc, noreply, "CLIENT_ERROR bad data chunk");
+        drop_pending(pc);
+        return;
+    }
+    uint64_t cas = 0;
+    unsigned cls = item_class(it);
+    enum item_status st = item_store(it, store_op(pc->scmd), pc->scas, &cas);
+    struct thread_stats *ts = pc->stats;
+    STAT_INC(ts, cmd_set);
+    STAT_CLS_INC(ts, cls, cmd_set);
+    switch (st) {
+    case ITEM_OK:
+        if (pc->scmd == CMD_CAS) {
+            STAT_INC(ts, cas_hits);
+            STAT_CLS_INC(ts, cls, cas_hits);
+        }
+        reply(pc, noreply, "STORED");
+        break;
+    case ITEM_EXISTS:
+        STAT_INC(ts, cas_badval);
+        STAT_CLS_INC(ts, cls, cas_badval);
+        reply(pc, noreply, "EXISTS");
+        break;
+    case ITEM_NOT_FOUND:
+        STAT_INC(ts, cas_misses);
+        reply(pc, noreply, "NOT_FOUND");
+        break;
+    case ITEM_ENOMEM:
+        STAT_INC(ts, store_no_memory);
+        reply(pc, noreply, "SERVER_ERROR out of memory storing object");
+        break;
+    case ITEM_EOVERSIZED:
+        STAT_INC(ts, store_too_large);
+        reply(pc, noreply, "SERVER_ERROR object too large for cache");
+        break;
+    default:
+        reply(pc, noreply, "NOT_STORED");
+        break;
+    }
+    drop_pending(pc);
+}
+
+/* ---- other single-key commands ---- */
+
+static void
+do_delete(struct proto_conn *pc, const struct request *r)
+{
+    if (item_delete(r->key, r->nkey) == ITEM_OK) {
+        STAT_INC(pc->stats, delete_hits);
+        reply(pc, r->noreply, "DELETED");
+    } else {
+        STAT_INC(pc->stats, delete_misses);
+        reply(pc, r->noreply, "NOT_FOUND");
+    }
+}
+
+static void
+do_delta(struct proto_conn *pc, const struct request *r)
+{
+    bool incr = r->cmd == CMD_INCR;
+    uint64_t v = 0;
+    enum item_status st = item_delta(r->key, r->nkey, incr, r->delta, &v, NULL);
+    struct thread_stats *ts = pc->stats;
+    switch (st) {
+    case ITEM_OK: {
+        if (incr)
+            STAT_INC(ts, incr_hits);
+        else
+            STAT_INC(ts, decr_hits);
+        if (r->noreply)
+            break;
+        char buf[24];
+        size_t n = u64_to_dec(v, buf);
+        buf[n++] = '\r';
+        buf[n++] = '\n';
+        obuf_add(pc->out, buf, n);
+        break;
+    }
+    case ITEM_NOT_FOUND:
+        if (incr)
+            STAT_INC(ts, incr_misses);
+        else
+            STAT_INC(ts, decr_misses);
+        reply(pc, r->noreply, "NOT_FOUND");
+        break;
+    case ITEM_ENONNUMERIC:
+        reply(pc, r->noreply, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+        break;
+    default:
+        STAT_INC(ts, out_of_memory);
+        reply(pc, r->noreply, "SERVER_ERROR out of memory");
+        break;
+    }
+}
+
+static void
+do_touch(struct proto_conn *pc, const struct request *r)
+{
+    STAT_INC(pc->stats, cmd_touch);
+    if (item_touch(r->key, r->nkey, clock_exptime(r->exptime)) == ITEM_OK) {
+        STAT_INC(pc->stats, touch_hits);
+        reply(pc, r->noreply, "TOUCHED");
+    } else {
+        STAT_INC(pc->stats, touch_misses);
+        reply(pc, r->noreply, "NOT_FOUND");
+    }
+}
+
+static void
+do_flush(struct proto_conn *pc, const struct request *r)
+{
+    if (!proto_env.flush_enabled) {
+        reply(pc, r->noreply, "CLIENT_ERROR flush_all not allowed");
+        return;
+    }
+    STAT_INC(pc->stats, cmd_flush);
+    item_flush(r->exptime > 0 ? clock_exptime(r->exptime) : 0);
+    reply(pc, r->noreply, "OK");
+}
+
+/* ---- admin ---- */
+
+static bool
+tok_is(const struct token *t, const char *s)
+{
+    size_t n = strlen(s);
+    return t->n == n && memcmp(t->s, s, n) == 0;
+}
+
+static bool
+tok_long(const struct token *t, long *out)
+{
+    char buf[32], *end;
+    if (t->n == 0 || t->n >= sizeof(buf))
+        return false;
+    memcpy(buf, t->s, t->n);
+    buf[t->n] = '\0';
+    long v = strtol(buf, &end, 10);
+    if (*end != '\0')
+        return false;
+    *out = v;
+    return true;
+}
+
+static void
+do_slabs(struct proto_conn *pc, const struct request *r)
+{
+    const struct token *t = r->tokens;
+    long a, b;
+    if (r->ntokens == 4 && tok_is(&t[1], "reassign")) {
+        if (!tok_long(&t[2], &a) || !tok_long(&t[3], &b)) {
+            reply(pc, false, "CLIENT_ERROR bad command line format");
+            return;
+        }
+        static const char *const msg[] = {
+            [REASSIGN_OK] = "OK",
+            [REASSIGN_RUNNING] = "BUSY currently processing reassign request",
+            [REASSIGN_BADCLASS] = "BADCLASS invalid src or dst class id",
+            [REASSIGN_NOSPARE] = "NOSPARE source class has no spare pages",
+            [REASSIGN_NOTFULL] = "NOTFULL source class has no full pages",
+            [REASSIGN_UNSAFE] = "UNSAFE src class is being moved",
+            [REASSIGN_SAME] = "SAME src and dst class are identical",
+            [REASSIGN_DISABLED] = "CLIENT_ERROR slab reassignment disabled",
+        };
+        enum item_reassign_status st = item_slabs_reassign((int)a, (int)b);
+        reply(pc, false, msg[st]);
+        return;
+    }
+    if (r->ntokens == 3 && tok_is(&t[1], "automove")) {
+        if (!tok_long(&t[2], &a) || a < 0) {
+            reply(pc, false, "CLIENT_ERROR bad command line format");
+            return;
+        }
+        if (a > 2) {
+            reply(pc, false, "ERROR");
+            return;
+        }
+        item_slabs_automove((int)a);
+        reply(pc, false, "OK");
+        return;
+    }
+    reply(pc, false, "ERROR");
+}
+
+/* Key as memcached's metadump prints it: URI-encoded. */
+static void
+uri_key(struct obuf *o, const char *k, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char buf[ITEM_KEY_MAX * 3];
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)k[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+            (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~') {
+            buf[j++] = (char)c;
+        } else {
+            buf[j++] = '%';
+            buf[j++] = hex[c >> 4];
+            buf[j++] = hex[c & 15];
+        }
+    }
+    obuf_add(o, buf, j);
+}
+
+static int
+metadump_one(struct item *it, void *arg)
+{
+    struct obuf *o = arg;
+    obuf_add(o, "key=", 4);
+    uri_key(o, item_key(it), item_nkey(it));
+    rel_time_t e = item_exptime(it);
+    obuf_printf(o, " exp=%lld la=%lld cas=%" PRIu64 " fetch=%s cls=%u size=%u\n",
+                e == 0 ? -1LL : (long long)clock_to_unix(e),
+                (long long)clock_to_unix(item_atime(it)), item_cas(it),
+                item_fetched(it) ? "yes" : "no", item_class(it),
+                item_total_size(it));
+    return 0;
+}
+
+static void
+do_lru_crawler(struct proto_conn *pc, const struct request *r)
+{
+    const struct token *t = r->tokens;
+    int n = r->ntokens;
+    if (n == 3 && tok_is(&t[1], "metadump")) {
+        if (!proto_env.dump_enabled) {
+            reply(pc, false, "ERROR metadump not allowed");
+            return;
+        }
+        if (!pc->last_in_batch) {
+            reply(pc, false, "ERROR cannot pipeline other commands before metadump");
+            return;
+        }
+        /* all, hash, or a class list: we dump everything for each */
+        item_walk(metadump_one, pc->out);
+        reply(pc, false, "END");
+        return;
+    }
+    if (n == 3 && tok_is(&t[1], "crawl")) {
+        reply(pc, false, "OK");
+        return;
+    }
+    if (n == 2 && (tok_is(&t[1], "enable") || tok_is(&t[1], "disable"))) {
+        reply(pc, false, "OK");
+        return;
+    }
+    if (n == 3 && (tok_is(&t[1], "sleep") || tok_is(&t[1], "tocrawl"))) {
+        long v;
+        if (!tok_long(&t[2], &v) || v < 0) {
+            reply(pc, false, "CLIENT_ERROR bad command line format");
+            return;
+        }
+        reply(pc, false, "OK");
+        return;
+    }
+    reply(pc, false, "ERROR");
+}
+
+void proto_stats(struct proto_conn *pc, const struct request *r);
+
+enum proto_action
+proto_line(struct proto_conn *pc, const char *line, size_t len)
+{
+    struct request r;
+    text_parse(line, len, &r);
+    log_debug("<%d %.*s", pc->id, (int)(len > 300 ? 300 : len), line);
+
+    if (r.error != NULL) {
+        if (r.cmd == CMD_UNKNOWN && len >= 8 &&
+            memcmp(line + len - 8, "HTTP/1.", 7) == 0)
+            return PROTO_CLOSE_NOW;     /* an HTTP client: hang up, as memcached */
+        reply(pc, r.noreply, r.error);
+        return PROTO_NEXT;
+    }
+    switch (r.cmd) {
+    case CMD_GET: case CMD_GETS: case CMD_GAT: case CMD_GATS:
+        do_get(pc, &r);
+        break;
+    case CMD_SET: case CMD_ADD: case CMD_REPLACE:
+    case CMD_APPEND: case CMD_PREPEND: case CMD_CAS:
+        return do_store(pc, &r);
+    case CMD_DELETE:
+        do_delete(pc, &r);
+        break;
+    case CMD_INCR: case CMD_DECR:
+        do_delta(pc, &r);
+        break;
+    case CMD_TOUCH:
+        do_touch(pc, &r);
+        break;
+    case CMD_FLUSH_ALL:
+        do_flush(pc, &r);
+        break;
+    case CMD_VERSION:
+        obuf_printf(pc->out, "VERSION %s\r\n", proto_env.version);
+        break;
+    case CMD_VERBOSITY:
+        log_set_level((int)r.flags);
+        reply(pc, r.noreply, "OK");
+        break;
+    case CMD_QUIT:
+        return PROTO_CLOSE;
+    case CMD_SHUTDOWN:
+        if (!proto_env.enable_shutdown || proto_env.shutdown == NULL) {
+            reply(pc, false, "ERROR: shutdown not enabled");
+            break;
+        }
+        proto_env.shutdown();
+        return PROTO_CLOSE;
+    case CMD_CACHE_MEMLIMIT:
+        if (r.flags < 8) {
+            reply(pc, r.noreply, "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m");
+            break;
+        }
+        if (proto_env.set_memlimit != NULL &&
+            proto_env.set_memlimit((size_t)r.flags * 1024 * 1024) != 0) {
+            reply(pc, r.noreply, "MEMLIMIT_ADJUST_FAILED input value out of bounds");
+            break;
+        }
+        reply(pc, r.noreply, "OK");
+        break;
+    case CMD_STATS:
+        proto_stats(pc, &r);
+        break;
+    case CMD_SLABS:
+        do_slabs(pc, &r);
+        break;
+    case CMD_LRU_CRAWLER:
+        do_lru_crawler(pc, &r);
+        break;
+    case CMD_SNAPSHOT: {
+        if (proto_env.snapshot == NULL) {
+            reply(pc, false, "SERVER_ERROR snapshots not configured");
+            break;
+        }
+        const char *err = proto_env.snapshot();
+        if (err == NULL)
+            reply(pc, false, "OK");
+        else
+            obuf_printf(pc->out, "SERVER_ERROR %s\r\n", err);
+        break;
+    }
+    case CMD_MN:
+        STAT_INC(pc->stats, cmd_meta);
+        obuf_add(pc->out, "MN\r\n", 4);
+        break;
+    case CMD_UNKNOWN:
+        reply(pc, false, "ERROR");
+        break;
+    }
+    return PROTO_NEXT;
+}

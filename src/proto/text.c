@@ -1,0 +1,371 @@
+/*
+ * text.c -- parse one memcached text-protocol request line (see proto.h).
+ *
+ * Tokens are split on ' ' only, as memcached does; empty tokens are
+ * skipped.  Numbers follow memcached 1.6.18's strtol/strtoul rules
+ * exactly (e.g. 32-bit fields wrap instead of being refused) because
+ * clients see the difference.  No side effects: errors are reported in
+ * r->error as the line the client must get.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "item.h"
+#include "proto.h"
+
+#define E_FORMAT   "CLIENT_ERROR bad command line format"
+#define E_EXPTIME  "CLIENT_ERROR invalid exptime argument"
+#define E_DELTA    "CLIENT_ERROR invalid numeric delta argument"
+#define E_DELUSAGE "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]"
+#define E_ERROR    "ERROR"
+
+bool
+text_key_valid(const char *k, size_t n)
+{
+    if (n == 0 || n > ITEM_KEY_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)k[i];
+        if (c < 0x20 || c == 0x7f)
+            return false;
+    }
+    return true;
+}
+
+/* Copy a token into a NUL-terminated buffer; false if it cannot hold it. */
+static bool
+tok_cstr(const struct token *t, char *buf, size_t size)
+{
+    if (t->n >= size)
+        return false;
+    memcpy(buf, t->s, t->n);
+    buf[t->n] = '\0';
+    return true;
+}
+
+/* The whole token must be consumed (memcached also accepts a trailing
+ * space, which a token cannot have). */
+static bool
+tok_end_ok(const char *buf, const char *end)
+{
+    return end != buf && *end == '\0';
+}
+
+/* memcached's safe_strtoull. */
+static bool
+tok_u64(const struct token *t, uint64_t *out)
+{
+    char buf[128], *end;
+    if (!tok_cstr(t, buf, sizeof(buf)))
+        return false;
+    errno = 0;
+    unsigned long long v = strtoull(buf, &end, 10);
+    if (errno == ERANGE || !tok_end_ok(buf, end))
+        return false;
+    if ((long long)v < 0 && strchr(buf, '-') != NULL)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* memcached's safe_strtoul into a uint32_t: values past 32 bits wrap. */
+static bool
+tok_u32(const struct token *t, uint32_t *out)
+{
+    char buf[128], *end;
+    if (!tok_cstr(t, buf, sizeof(buf)))
+        return false;
+    errno = 0;
+    unsigned long v = strtoul(buf, &end, 10);
+    if (errno == ERANGE || !tok_end_ok(buf, end))
+        return false;
+    if ((long)v < 0 && strchr(buf, '-') != NULL)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+/* memcached's safe_strtol into an int32_t: values past 32 bits wrap. */
+static bool
+tok_i32(const struct token *t, int32_t *out)
+{
+    char buf[128], *end;
+    if (!tok_cstr(t, buf, sizeof(buf)))
+        return false;
+    errno = 0;
+    long v = strtol(buf, &end, 10);
+    if (errno == ERANGE || !tok_end_ok(buf, end))
+        return false;
+    *out = (int32_t)v;
+    return true;
+}
+
+static bool
+tok_is(const struct token *t, const char *s)
+{
+    size_t n = strlen(s);
+    return t->n == n && memcmp(t->s, s, n) == 0;
+}
+
+static int
+tokenize(const char *line, size_t len, struct token *tok, int max)
+{
+    int n = 0;
+    size_t i = 0;
+    while (i < len && n < max) {
+        while (i < len && line[i] == ' ')
+            i++;
+        if (i == len)
+            break;
+        size_t s = i;
+        while (i < len && line[i] != ' ')
+            i++;
+        tok[n].s = line + s;
+        tok[n].n = i - s;
+        n++;
+    }
+    return n;
+}
+
+static enum req_cmd
+lookup(const struct token *t)
+{
+    const char *s = t->s;
+    switch (t->n) {
+    case 2:
+        if (memcmp(s, "mn", 2) == 0) return CMD_MN;
+        break;
+    case 3:
+        if (memcmp(s, "get", 3) == 0) return CMD_GET;
+        if (memcmp(s, "set", 3) == 0) return CMD_SET;
+        if (memcmp(s, "add", 3) == 0) return CMD_ADD;
+        if (memcmp(s, "cas", 3) == 0) return CMD_CAS;
+        if (memcmp(s, "gat", 3) == 0) return CMD_GAT;
+        break;
+    case 4:
+        if (memcmp(s, "gets", 4) == 0) return CMD_GETS;
+        if (memcmp(s, "incr", 4) == 0) return CMD_INCR;
+        if (memcmp(s, "decr", 4) == 0) return CMD_DECR;
+        if (memcmp(s, "gats", 4) == 0) return CMD_GATS;
+        if (memcmp(s, "quit", 4) == 0) return CMD_QUIT;
+        break;
+    case 5:
+        if (memcmp(s, "touch", 5) == 0) return CMD_TOUCH;
+        if (memcmp(s, "stats", 5) == 0) return CMD_STATS;
+        if (memcmp(s, "slabs", 5) == 0) return CMD_SLABS;
+        break;
+    case 6:
+        if (memcmp(s, "delete", 6) == 0) return CMD_DELETE;
+        if (memcmp(s, "append", 6) == 0) return CMD_APPEND;
+        break;
+    case 7:
+        if (memcmp(s, "replace", 7) == 0) return CMD_REPLACE;
+        if (memcmp(s, "prepend", 7) == 0) return CMD_PREPEND;
+        if (memcmp(s, "version", 7) == 0) return CMD_VERSION;
+        break;
+    case 8:
+        if (memcmp(s, "shutdown", 8) == 0) return CMD_SHUTDOWN;
+        if (memcmp(s, "snapshot", 8) == 0) return CMD_SNAPSHOT;
+        break;
+    case 9:
+        if (memcmp(s, "flush_all", 9) == 0) return CMD_FLUSH_ALL;
+        if (memcmp(s, "verbosity", 9) == 0) return CMD_VERBOSITY;
+        break;
+    case 11:
+        if (memcmp(s, "lru_crawler", 11) == 0) return CMD_LRU_CRAWLER;
+        break;
+    case 14:
+        if (memcmp(s, "cache_memlimit", 14) == 0) return CMD_CACHE_MEMLIMIT;
+        break;
+    }
+    return CMD_UNKNOWN;
+}
+
+static void
+fail(struct request *r, const char *msg)
+{
+    r->error = msg;
+}
+
+/* Last token "noreply"? */
+static bool
+noreply_last(const struct request *r)
+{
+    return r->ntokens > 1 && tok_is(&r->tokens[r->ntokens - 1], "noreply");
+}
+
+static bool
+set_key(struct request *r, const struct token *t)
+{
+    r->key = t->s;
+    r->nkey = t->n;
+    return text_key_valid(t->s, t->n);
+}
+
+/* The rest of the line after token i (for get-family key lists). */
+static void
+rest_after(struct request *r, const char *line, size_t len, int i)
+{
+    const char *p = r->tokens[i].s + r->tokens[i].n;
+    r->keys = p;
+    r->nkeys_len = (size_t)(line + len - p);
+}
+
+static void
+parse_storage(struct request *r)
+{
+    int n = r->ntokens;
+    bool cas = r->cmd == CMD_CAS;
+    int base = cas ? 6 : 5;
+    int32_t exptime, vlen;
+    r->vlen = -1;
+    if (n != base && n != base + 1) {
+        r->cmd = CMD_UNKNOWN;
+        fail(r, E_ERROR);
+        return;
+    }
+    /* memcached notes noreply before validating, so errors are silent too */
+    r->noreply = n == base + 1 && noreply_last(r);
+    if (!set_key(r, &r->tokens[1])) {
+        fail(r, E_FORMAT);
+        return;
+    }
+    if (!tok_u32(&r->tokens[2], &r->flags) || !tok_i32(&r->tokens[3], &exptime)
+        || !tok_i32(&r->tokens[4], &vlen)
+        || (cas && !tok_u64(&r->tokens[5], &r->cas))) {
+        fail(r, E_FORMAT);
+        return;
+    }
+    if (vlen < 0 || vlen > INT_MAX - 2) {
+        fail(r, E_FORMAT);
+        return;
+    }
+    r->exptime = exptime;
+    r->vlen = vlen;
+}
+
+void
+text_parse(const char *line, size_t len, struct request *r)
+{
+    r->error = NULL;
+    r->noreply = false;
+    r->key = r->keys = NULL;
+    r->nkey = r->nkeys_len = 0;
+    r->vlen = -1;
+    r->ntokens = tokenize(line, len, r->tokens, PROTO_MAX_TOKENS);
+    int n = r->ntokens;
+    if (n == 0) {
+        r->cmd = CMD_UNKNOWN;
+        fail(r, E_ERROR);
+        return;
+    }
+    r->cmd = lookup(&r->tokens[0]);
+    struct token *t = r->tokens;
+    int32_t i32;
+
+    switch (r->cmd) {
+    case CMD_GET:
+    case CMD_GETS:
+        if (n < 2)
+            goto unknown;
+        rest_after(r, line, len, 0);
+        return;
+    case CMD_GAT:
+    case CMD_GATS:
+        if (n < 2)
+            goto unknown;
+        if (!tok_i32(&t[1], &i32)) {
+            fail(r, E_EXPTIME);
+            return;
+        }
+        r->exptime = i32;
+        rest_after(r, line, len, 1);
+        return;
+    case CMD_SET: case CMD_ADD: case CMD_REPLACE:
+    case CMD_APPEND: case CMD_PREPEND: case CMD_CAS:
+        parse_storage(r);
+        return;
+    case CMD_DELETE:
+        if (n < 2 || n > 4)
+            goto unknown;
+        r->noreply = noreply_last(r);
+        if (n > 2) {
+            bool zero = tok_is(&t[2], "0");
+            bool ok = (n == 3 && (zero || r->noreply)) || (n == 4 && zero && r->noreply);
+            if (!ok) {
+                fail(r, E_DELUSAGE);
+                return;
+            }
+        }
+        if (!set_key(r, &t[1]))
+            fail(r, E_FORMAT);
+        return;
+    case CMD_INCR:
+    case CMD_DECR:
+        if (n != 3 && n != 4)
+            goto unknown;
+        r->noreply = noreply_last(r);
+        if (!set_key(r, &t[1])) {
+            fail(r, E_FORMAT);
+            return;
+        }
+        if (!tok_u64(&t[2], &r->delta))
+            fail(r, E_DELTA);
+        return;
+    case CMD_TOUCH:
+        if (n != 3 && n != 4)
+            goto unknown;
+        r->noreply = noreply_last(r);
+        if (!set_key(r, &t[1])) {
+            fail(r, E_FORMAT);
+            return;
+        }
+        if (!tok_i32(&t[2], &i32))
+            fail(r, E_EXPTIME);
+        r->exptime = i32;
+        return;
+    case CMD_FLUSH_ALL:
+        if (n > 3)
+            goto unknown;
+        r->noreply = noreply_last(r);
+        r->exptime = 0;
+        if (n == (r->noreply ? 3 : 2)) {
+            if (!tok_i32(&t[1], &i32)) {
+                fail(r, E_EXPTIME);
+                return;
+            }
+            r->exptime = i32;
+        }
+        return;
+    case CMD_VERBOSITY:
+        if (n != 2 && n != 3)
+            goto unknown;
+        r->noreply = noreply_last(r);
+        if (!tok_u32(&t[1], &r->flags))
+            fail(r, E_FORMAT);
+        return;
+    case CMD_CACHE_MEMLIMIT:
+        if (n != 2 && n != 3)
+            goto unknown;
+        r->noreply = noreply_last(r);
+        if (!tok_u32(&t[1], &r->flags)) {
+            r->cmd = CMD_UNKNOWN;
+            fail(r, E_ERROR);
+        }
+        return;
+    case CMD_SHUTDOWN:
+        if (n > 2)
+            goto unknown;
+        return;
+    case CMD_VERSION: case CMD_QUIT: case CMD_STATS: case CMD_SLABS:
+    case CMD_LRU_CRAWLER: case CMD_SNAPSHOT: case CMD_MN:
+        return;
+    case CMD_UNKNOWN:
+        break;
+    }
+unknown:
+    r->cmd = CMD_UNKNOWN;
+    fail(r, E_ERROR);
+}

@@ -1,0 +1,309 @@
+/*
+ * obuf.c -- pending output of a connection (see obuf.h).
+ */
+#include "obuf.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "item.h"
+
+#define OBLOCK_SIZE 16384
+#ifdef MSG_NOSIGNAL
+#define SEND_FLAGS MSG_NOSIGNAL     /* a dead client must not raise SIGPIPE */
+#else
+#define SEND_FLAGS 0
+#endif
+#ifndef IOV_MAX
+#define IOV_MAX 1024
+#endif
+
+struct oblock {
+    struct oblock *next;
+    size_t         size;            /* bytes of data[] */
+    size_t         used;            /* bytes appended */
+    char           data[];
+};
+
+void
+obuf_init(struct obuf *o)
+{
+    memset(o, 0, sizeof(*o));
+}
+
+static struct oblock *
+block_new(size_t size)
+{
+    struct oblock *b = malloc(sizeof(*b) + size);
+    if (b == NULL)
+        return NULL;
+    b->next = NULL;
+    b->size = size;
+    b->used = 0;
+    return b;
+}
+
+static void
+release_refs(struct obuf *o, int from)
+{
+    for (int i = from; i < o->nrefs; i++)
+        item_release(o->refs[i]);
+    o->nrefs = from;
+}
+
+void
+obuf_reset(struct obuf *o)
+{
+    release_refs(o, 0);
+    /* Keep the first block if it is a standard one; free the rest. */
+    struct oblock *b = o->head, *keep = NULL;
+    while (b != NULL) {
+        struct oblock *n = b->next;
+        if (keep == NULL && b->size == OBLOCK_SIZE) {
+            keep = b;
+            keep->next = NULL;
+            keep->used = 0;
+        } else {
+            free(b);
+        }
+        b = n;
+    }
+    o->head = o->tail = keep;
+    o->niov = 0;
+    o->iov_done = 0;
+    o->pending = 0;
+    o->oom = false;
+    if (o->iovcap > 256) {          /* a huge batch: give the memory back */
+        free(o->iov);
+        o->iov = NULL;
+        o->iovcap = 0;
+    }
+    if (o->refcap > 256) {
+        free(o->refs);
+        o->refs = NULL;
+        o->refcap = 0;
+    }
+}
+
+void
+obuf_deinit(struct obuf *o)
+{
+    obuf_reset(o);
+    free(o->head);
+    free(o->iov);
+    free(o->refs);
+    memset(o, 0, sizeof(*o));
+}
+
+static bool
+iov_push(struct obuf *o, void *base, size_t len)
+{
+    if (o->niov == o->iovcap) {
+        int cap = o->iovcap ? o->iovcap * 2 : 64;
+        struct iovec *n = realloc(o->iov, (size_t)cap * sizeof(*n));
+        if (n == NULL) {
+            o->oom = true;
+            return false;
+        }
+        o->iov = n;
+        o->iovcap = cap;
+    }
+    o->iov[o->niov].iov_base = base;
+    o->iov[o->niov].iov_len = len;
+    o->niov++;
+    o->pending += len;
+    return true;
+}
+
+char *
+obuf_reserve(struct obuf *o, size_t n)
+{
+    struct oblock *t = o->tail;
+    if (t == NULL || t->size - t->used < n) {
+        size_t size = n > OBLOCK_SIZE ? n : OBLOCK_SIZE;
+        struct oblock *b = block_new(size);
+        if (b == NULL) {
+            o->oom = true;
+            return NULL;
+        }
+        if (t == NULL)
+            o->head = b;
+        else
+            t->next = b;
+        o->tail = t = b;
+    }
+    return t->data + t->used;
+}
+
+void
+obuf_commit(struct obuf *o, size_t used)
+{
+    struct oblock *t = o->tail;
+    if (used == 0)
+        return;
+    assert(t != NULL && t->size - t->used >= used);
+    char *p = t->data + t->used;
+    /* Extend the last iovec when it ends exactly where this text starts. */
+    if (o->niov > o->iov_done) {
+        struct iovec *last = &o->iov[o->niov - 1];
+        if ((char *)last->iov_base + last->iov_len == p) {
+            last->iov_len += used;
+            o->pending += used;
+            t->used += used;
+            return;
+        }
+    }
+    if (iov_push(o, p, used))
+        t->used += used;
+}
+
+void
+obuf_add(struct obuf *o, const void *src, size_t n)
+{
+    char *p = obuf_reserve(o, n);
+    if (p == NULL)
+        return;
+    memcpy(p, src, n);
+    obuf_commit(o, n);
+}
+
+void
+obuf_printf(struct obuf *o, const char *fmt, ...)
+{
+    char *p = obuf_reserve(o, 1024);
+    if (p == NULL)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(p, 1024, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    obuf_commit(o, n >= 1024 ? 1023 : (size_t)n);
+}
+
+void
+obuf_item(struct obuf *o, struct item *it)
+{
+    struct iovec seg[16];
+    struct iovec *v = seg;
+    int nseg = item_value_segments(it);
+    if (nseg > 16) {
+        v = malloc((size_t)nseg * sizeof(*v));
+        if (v == NULL) {
+            o->oom = true;
+            item_release(it);
+            return;
+        }
+    }
+    int n = item_value_iov(it, v, nseg);
+    if (o->nrefs == o->refcap) {
+        int cap = o->refcap ? o->refcap * 2 : 16;
+        struct item **r = realloc(o->refs, (size_t)cap * sizeof(*r));
+        if (r == NULL) {
+            o->oom = true;
+            item_release(it);
+            goto out;
+        }
+        o->refs = r;
+        o->refcap = cap;
+    }
+    o->refs[o->nrefs++] = it;
+    for (int i = 0; i < n; i++)
+        if (v[i].iov_len > 0 && !iov_push(o, v[i].iov_base, v[i].iov_len))
+            break;
+out:
+    if (v != seg)
+        free(v);
+}
+
+struct obuf_mark
+obuf_mark(const struct obuf *o)
+{
+    struct obuf_mark m;
+    m.niov = o->niov;
+    m.iov_len = o->niov > 0 ? o->iov[o->niov - 1].iov_len : 0;
+    m.nrefs = o->nrefs;
+    m.pending = o->pending;
+    m.tail = o->tail;
+    m.tail_used = o->tail ? o->tail->used : 0;
+    return m;
+}
+
+void
+obuf_rewind(struct obuf *o, struct obuf_mark m)
+{
+    release_refs(o, m.nrefs);
+    o->niov = m.niov;
+    if (m.niov > 0)
+        o->iov[m.niov - 1].iov_len = m.iov_len;
+    o->pending = m.pending;
+    if (m.tail != NULL) {
+        /* Free blocks added after the mark. */
+        struct oblock *b = m.tail->next;
+        while (b != NULL) {
+            struct oblock *n = b->next;
+            free(b);
+            b = n;
+        }
+        m.tail->next = NULL;
+        m.tail->used = m.tail_used;
+        o->tail = m.tail;
+    } else {
+        struct oblock *b = o->head;
+        while (b != NULL) {
+            struct oblock *n = b->next;
+            free(b);
+            b = n;
+        }
+        o->head = o->tail = NULL;
+    }
+}
+
+long
+obuf_flush(struct obuf *o, int fd)
+{
+    long total = 0;
+    while (o->iov_done < o->niov) {
+        int cnt = o->niov - o->iov_done;
+        if (cnt > IOV_MAX)
+            cnt = IOV_MAX;
+        struct msghdr msg;
+        memset(&msg, 0, sizeof(msg));
+        msg.msg_iov = o->iov + o->iov_done;
+        msg.msg_iovlen = (size_t)cnt;
+        ssize_t n = sendmsg(fd, &msg, SEND_FLAGS);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return total;
+            return -1;
+        }
+        total += n;
+        o->pending -= (size_t)n;
+        size_t left = (size_t)n;
+        while (left > 0) {
+            struct iovec *v = &o->iov[o->iov_done];
+            if (left >= v->iov_len) {
+                left -= v->iov_len;
+                o->iov_done++;
+            } else {
+                v->iov_base = (char *)v->iov_base + left;
+                v->iov_len -= left;
+                left = 0;
+            }
+        }
+        /* skip zero-length entries */
+        while (o->iov_done < o->niov && o->iov[o->iov_done].iov_len == 0)
+            o->iov_done++;
+    }
+    obuf_reset(o);
+    return total;
+}
