@@ -155,7 +155,7 @@ X(config, 0, "config", F_NOFILE, T_ACTION, NOFF, NULL, 1, 0, NOMAX, "<file>", \
   "the command line overrides the file") \
 X(dump_example, 0, "dump-config-example", F_NOFILE | F_HIDDEN, T_ACTION, NOFF, NULL, 1, 0, NOMAX, NULL, "") \
 X(dump_man, 0, "dump-man", F_NOFILE | F_HIDDEN, T_ACTION, NOFF, NULL, 1, 0, NOMAX, NULL, "") \
-X(extended, 'o', "extended", F_NOFILE, T_ACTION, NOFF, NULL, 1, 0, NOMAX, "<opts>", \
+X(extended, 'o', "extended", 0, T_ACTION, NOFF, NULL, 1, 0, NOMAX, "<opts>", \
   "comma separated list of extended options\n" \
   "booleans take a 'no_' prefix to disable") \
 X(maxconns_fast, 0, "maxconns_fast", F_EXT, T_BOOL, OFF(maxconns_fast), "yes", 1, 0, NOMAX, NULL, \
@@ -809,6 +809,10 @@ static enum option_result run_flag(struct settings *s, struct pstate *ps, int id
 {
     const struct opt *o = &opts[id];
 
+    if (ps->file != NULL && (o->flags & F_NOFILE)) {
+        fail(ps, o->name, "not allowed in a config file");
+        return OPTION_ERROR;
+    }
     switch (id) {
     case OPT_help:
         option_usage(stdout);
@@ -826,10 +830,6 @@ static enum option_result run_flag(struct settings *s, struct pstate *ps, int id
         option_write_man(stdout);
         return OPTION_EXIT_OK;
     case OPT_config:
-        if (ps->file != NULL) {
-            fail(ps, o->name, "not allowed in a config file");
-            return OPTION_ERROR;
-        }
         return OPTION_OK;           /* read before the command line */
     case OPT_extended:
         if (ps->file != NULL && ps->seen[id] == 0)
@@ -1106,6 +1106,8 @@ static int parse_line(struct settings *s, struct pstate *ps, char *line)
             }
             v = "yes";
         }
+        if (id == OPT_extended)
+            return set_ext_list(s, ps, v);
         if (opts[id].type == T_COUNT && ps->seen[id] == 0 &&
             (strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0))
             v = "1";
@@ -1533,7 +1535,7 @@ void option_write_example(FILE *out)
         const struct opt *o = &opts[i];
         const char *d;
 
-        if (o->flags & (F_HIDDEN | F_NOFILE))
+        if (o->flags & (F_HIDDEN | F_NOFILE) || o->type == T_ACTION)
             continue;
         fprintf(out, "\n# %s", o->name);
         if (o->shortc)
