@@ -112,12 +112,17 @@ enum option_result {
 };
 
 /* Parse argv over defaults, loading a config file first when --config or
- * $MEMCACHED_CONFIG names one (command-line values win). */
+ * $MEMCACHED_CONFIG names one (command-line values win).  s is always
+ * initialised: option_free() it whatever the result.  Accepted settings
+ * worth a warning are listed in s->warnings.  Hidden flags
+ * --dump-config-example and --dump-man print the generated documents and
+ * return OPTION_EXIT_OK. */
 enum option_result option_parse(struct settings *s, int argc, char **argv,
                                 char *err, size_t errlen);
 
 /* Parse the config file at path over a copy of `base` into out (for
- * SIGHUP).  0, or -1 with "file:line: key: message" in err. */
+ * SIGHUP).  0, or -1 with "file:line: key: message" in err and out
+ * untouched.  out may be base itself (it is then replaced). */
 int option_load_file(const struct settings *base, const char *path,
                      struct settings *out, char *err, size_t errlen);
 

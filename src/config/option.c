@@ -1522,7 +1522,7 @@ void option_write_example(FILE *out)
     fprintf(out,
         "# memcached.conf.example -- every setting with its default.\n"
         "# GENERATED from the option table (src/config/option.c) by\n"
-        "# `memcached --dump-config-example`; do not edit by hand.\n"
+        "# `make -C build gen-docs`; do not edit by hand.\n"
         "#\n"
         "# Use with --config=FILE or MEMCACHED_CONFIG=FILE.  The command line\n"
         "# overrides this file; this file overrides the built-in defaults.\n"
@@ -1552,7 +1552,10 @@ void option_write_example(FILE *out)
         if (d == NULL || (o->flags & F_SIDE)) {
             if (d != NULL)
                 fprintf(out, "#   default: %s\n", d);
-            fprintf(out, "#%s = %s\n", o->name, d ? d : "");
+            if (d != NULL)
+                fprintf(out, "#%s = %s\n", o->name, d);
+            else
+                fprintf(out, "#%s =\n", o->name);
         } else {
             fprintf(out, "%s = %s\n", o->name, d);
         }
@@ -1581,7 +1584,7 @@ void option_write_man(FILE *out)
 
     fprintf(out,
         ".\\\" GENERATED from the option table (src/config/option.c) by\n"
-        ".\\\" `memcached --dump-man`; do not edit by hand.\n"
+        ".\\\" `make -C build gen-docs`; do not edit by hand.\n"
         ".TH MEMCACHED 1 \"\" \"memcached-ng %s\" \"User Commands\"\n"
         ".SH NAME\n"
         "memcached \\- memcached\\-compatible in\\-memory key\\-value cache\n"

@@ -513,7 +513,8 @@ START_TEST(test_file_mixed)
         "-l 10.0.0.2\n"
         "-dk\n"
         "enable-coredumps = 1\n"
-        "slab_automove 0\n");
+        "slab_automove 0\n"
+        "extended = no_lru_crawler,track_sizes\n");
 
     snprintf(arg, sizeof(arg), "--config=%s", path);
     ck_assert_msg(option_parse(&s, 2, argv, err, sizeof(err)) == OPTION_OK, "%s", err);
@@ -526,6 +527,7 @@ START_TEST(test_file_mixed)
     ck_assert_int_eq(s.nlisten, 2);
     ck_assert(s.daemonize && s.lock_memory && s.maxcore);
     ck_assert_int_eq(s.slab_automove, 0);
+    ck_assert(!s.lru_crawler && s.track_sizes);
 }
 END_TEST
 
