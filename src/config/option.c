@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>                /* strcasecmp */
 
 /* --- the table ----------------------------------------------------------- */
 
