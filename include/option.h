@@ -17,7 +17,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "config.h"                 /* PACKAGE_VERSION, MEMCACHED_COMPAT_VERSION */
+
 #define OPTION_MAX_LISTEN 32
+
+/* Our version as the protocol's "version" reply gives it ("1.6.18-ng-0.1.0"):
+ * clients that gate features on the memcached version see 1.6.18. */
+#define OPTION_VERSION        MEMCACHED_COMPAT_VERSION "-ng-" PACKAGE_VERSION
+/* What -V prints: "memcached 1.6.18-ng-0.1.0". */
+#define OPTION_VERSION_STRING "memcached " OPTION_VERSION
 
 struct settings {
     /* network */
@@ -71,6 +79,27 @@ struct settings {
     bool     snapshot_on_shutdown;  /* default yes when a path is set; runtime */
     bool     snapshot_load;         /* default yes */
     bool     snapshot_refuse_corrupt; /* refuse to start on a damaged file */
+
+    /* --- additions (additive to the original contract) --- */
+    bool     watch_enabled;         /* false with -W */
+    char     prefix_delimiter;      /* -D (':'), per-prefix stats key delimiter */
+    bool     detail_enabled;        /* true once -D is given */
+    uint32_t lru_crawler_tocrawl;   /* -o lru_crawler_tocrawl, items per class per run (0 = all) */
+    bool     lru_maintainer;        /* no_lru_maintainer clears */
+    int      hot_lru_pct;           /* -o hot_lru_pct (20), percent of class memory */
+    int      warm_lru_pct;          /* -o warm_lru_pct (40) */
+    double   hot_max_factor;        /* -o hot_max_factor (0.20) */
+    double   warm_max_factor;       /* -o warm_max_factor (2.00) */
+    int      temporary_ttl;         /* -o temporary_ttl secs (61) */
+    bool     temp_lru;              /* true once temporary_ttl is given */
+    int      tail_repair_time;      /* -o tail_repair_time secs; accepted, no effect */
+    char    *hash_algorithm;        /* -o hash_algorithm as given; we always use xxh3 */
+    bool     track_sizes;           /* -o track_sizes */
+    bool     modern;                /* no_modern clears (and sets 1.4-era defaults) */
+    uint32_t watcher_logbuf_size;   /* bytes (-o value in KB, 256 KB) */
+    uint32_t worker_logbuf_size;    /* bytes (-o value in KB, 64 KB) */
+    char    *warnings;              /* accepted-but-odd settings, one per line;
+                                     * NULL = none; the daemon logs them */
 };
 
 /* Fill s with the defaults. */
@@ -83,12 +112,17 @@ enum option_result {
 };
 
 /* Parse argv over defaults, loading a config file first when --config or
- * $MEMCACHED_CONFIG names one (command-line values win). */
+ * $MEMCACHED_CONFIG names one (command-line values win).  s is always
+ * initialised: option_free() it whatever the result.  Accepted settings
+ * worth a warning are listed in s->warnings.  Hidden flags
+ * --dump-config-example and --dump-man print the generated documents and
+ * return OPTION_EXIT_OK. */
 enum option_result option_parse(struct settings *s, int argc, char **argv,
                                 char *err, size_t errlen);
 
 /* Parse the config file at path over a copy of `base` into out (for
- * SIGHUP).  0, or -1 with "file:line: key: message" in err. */
+ * SIGHUP).  0, or -1 with "file:line: key: message" in err and out
+ * untouched.  out may be base itself (it is then replaced). */
 int option_load_file(const struct settings *base, const char *path,
                      struct settings *out, char *err, size_t errlen);
 
@@ -103,5 +137,27 @@ void option_stats_settings(const struct settings *s,
 
 /* Free the strings s owns. */
 void option_free(struct settings *s);
+
+/* --- additions (additive to the original contract) --- */
+
+/* Deep-copy src into dst (dst is overwritten, not freed first). */
+void option_copy(struct settings *dst, const struct settings *src);
+
+/* After a reload, copy the runtime-changeable fields (verbose, maxbytes,
+ * maxconns, idle_timeout, snapshot_interval, snapshot_on_shutdown) from
+ * fresh into live.  Returns how many other settings differ between the two
+ * (they need a restart); their names go into
+ * `note` ("threads, port", truncated to notelen) when note is not NULL. */
+int option_apply_runtime(struct settings *live, const struct settings *fresh,
+                         char *note, size_t notelen);
+
+/* Generated documents: memcached.conf.example and doc/memcached.1 are these
+ * functions' output (scripts regenerate them; a unit test checks drift). */
+void option_write_example(FILE *out);
+void option_write_man(FILE *out);
+
+/* "stats settings": the "oldest" line is runtime state the caller knows;
+ * option_stats_settings() passes "0" for it and the caller's fn should
+ * substitute its own value when name is "oldest". */
 
 #endif
