@@ -86,17 +86,20 @@ st_get(const char *key)
 }
 
 /* ck_assert that key holds exactly want (or is missing if want NULL). */
-#define ST_EXPECT(key, want) do {                                           \
-        char *got_ = st_get(key);                                           \
-        if ((want) == NULL)                                                 \
-            ck_assert_msg(got_ == NULL, "get %s: want miss, got \"%s\"",    \
-                          (key), got_);                                     \
-        else                                                                \
-            ck_assert_msg(got_ != NULL && strcmp(got_, (want)) == 0,        \
-                          "get %s: want \"%s\", got \"%s\"", (key), (want), \
-                          got_ ? got_ : "(miss)");                          \
-        free(got_);                                                         \
-    } while (0)
+static inline void
+st_expect(const char *key, const char *want, int line)
+{
+    char *got = st_get(key);
+    if (want == NULL)
+        ck_assert_msg(got == NULL, "line %d: get %s: want miss, got \"%s\"", line, key,
+                      got ? got : "");
+    else
+        ck_assert_msg(got != NULL && strcmp(got, want) == 0,
+                      "line %d: get %s: want \"%s\", got \"%s\"", line, key, want,
+                      got ? got : "(miss)");
+    free(got);
+}
+#define ST_EXPECT(key, want) st_expect((key), (want), __LINE__)
 
 static inline struct item_global_stats
 st_stats(void)
