@@ -1,0 +1,865 @@
+/*
+ * item.c -- the item API (include/item.h): lookups, stores, deletes,
+ * deltas, expiry and flush, victim selection for the slab sweeps, and the
+ * maintenance thread (crawler + automove).  Layout and locks: storage.h.
+ */
+#include "storage.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "log.h"
+
+struct storage_conf sconf;
+
+/* Global statistics (relaxed atomics). */
+static _Atomic uint64_t curr_items, total_items, total_bytes;
+static _Atomic uint64_t get_expired, get_flushed;
+static _Atomic uint64_t cas_next;            /* last CAS handed out */
+
+/* Flush state: an item is flushed when now >= flush_eff and (its atime <
+ * flush_lt, or its CAS is below flush_cas).  See item_flush(). */
+static _Atomic rel_time_t flush_eff, flush_lt;
+static _Atomic uint64_t flush_cas;
+
+static uint32_t data_cap;                    /* value bytes per data chunk */
+
+/* Maintenance thread (crawler + automove). */
+static pthread_t maint;
+static bool maint_running;
+static pthread_mutex_t maint_lock = PTHREAD_MUTEX_INITIALIZER;  /* maint_stop */
+static pthread_cond_t maint_cond = PTHREAD_COND_INITIALIZER;
+static bool maint_stop;
+static _Atomic int automove_mode;
+
+#define BUMP_SECS 60        /* atime is refreshed at most once per minute */
+
+void
+item_options_default(struct item_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->mem_limit = 64 * 1024 * 1024;
+    o->chunk_min = 48;
+    o->growth_factor = 1.25;
+    o->item_size_max = 1024 * 1024;
+    o->slab_chunk_max = PAGE_SIZE / 2;
+    o->prealloc = false;
+    o->evict = true;
+    o->use_cas = true;
+    o->hashpower = 16;
+    o->hash_expand = true;
+    o->crawler = true;
+    o->slab_reassign = 1;
+    o->slab_automove = 1;
+}
+
+/* ---------- small helpers ---------- */
+
+static inline char *
+key_of(const struct item *it)
+{
+    return (char *)it->data + sconf.cas_len;
+}
+
+static inline char *
+value_of(const struct item *it)
+{
+    return key_of(it) + it->nkey;
+}
+
+static inline size_t
+table_off(uint8_t nkey)
+{
+    return (sconf.hdr + nkey + 7) & ~(size_t)7;
+}
+
+static inline struct item **
+chunk_table(const struct item *it)
+{
+    return (struct item **)((char *)it + table_off(it->nkey));
+}
+
+static inline uint32_t
+ndata_for(uint32_t nbytes)
+{
+    return (nbytes + data_cap - 1) / data_cap;
+}
+
+uint64_t
+item_hv(const struct item *it)
+{
+    return hash_key(key_of(it), it->nkey);
+}
+
+size_t
+item_total_size(const struct item *it)
+{
+    return sconf.hdr + it->nkey + (size_t)it->nbytes;
+}
+
+static void
+set_cas(struct item *it, uint64_t cas)
+{
+    if (sconf.cas_len)
+        memcpy(it->data, &cas, sizeof(cas));
+}
+
+uint64_t
+item_cas(const struct item *it)
+{
+    uint64_t cas = 0;
+    if (sconf.cas_len)
+        memcpy(&cas, it->data, sizeof(cas));
+    return cas;
+}
+
+const char *item_key(const struct item *it) { return key_of(it); }
+uint8_t  item_nkey(const struct item *it) { return it->nkey; }
+uint32_t item_flags(const struct item *it) { return it->flags; }
+uint32_t item_nbytes(const struct item *it) { return it->nbytes; }
+unsigned item_class(const struct item *it) { return slab_class_of(it); }
+
+rel_time_t
+item_exptime(const struct item *it)
+{
+    return atomic_load_explicit(&((struct item *)it)->exptime, memory_order_relaxed);
+}
+
+rel_time_t
+item_atime(const struct item *it)
+{
+    return atomic_load_explicit(&((struct item *)it)->atime, memory_order_relaxed);
+}
+
+static bool
+is_flushed(const struct item *it, rel_time_t now)
+{
+    rel_time_t eff = atomic_load_explicit(&flush_eff, memory_order_relaxed);
+    if (eff == 0 || now < eff)
+        return false;
+    if (item_atime(it) < atomic_load_explicit(&flush_lt, memory_order_relaxed))
+        return true;
+    uint64_t fc = atomic_load_explicit(&flush_cas, memory_order_relaxed);
+    uint64_t c = item_cas(it);
+    return fc != 0 && c != 0 && c < fc;
+}
+
+static bool
+is_expired(const struct item *it, rel_time_t now)
+{
+    rel_time_t e = item_exptime(it);
+    return e != 0 && e <= now;
+}
+
+bool
+item_is_live(const struct item *it, rel_time_t now)
+{
+    return !is_expired(it, now) && !is_flushed(it, now);
+}
+
+/* ---------- references and freeing ---------- */
+
+static void
+item_free(struct item *it)
+{
+    assert(!(atomic_load(&it->iflags) & IF_LINKED));
+    if (atomic_load(&it->iflags) & IF_CHAINED) {
+        /* Data chunks go first: while one is in use its owner is intact
+         * (the slab sweep relies on that). */
+        struct item **tbl = chunk_table(it);
+        uint32_t n = ndata_for(it->nbytes);
+        for (uint32_t i = 0; i < n; i++)
+            if (tbl[i] != NULL)
+                slab_free(tbl[i]);
+    }
+    slab_free(it);
+}
+
+void
+item_release(struct item *it)
+{
+    uint16_t old = atomic_fetch_sub(&it->refcount, 1);
+    assert(old > 0);
+    if (old == 1)
+        item_free(it);
+}
+
+/* ---------- linking (stripe lock held) ---------- */
+
+static void
+link_locked(struct item *it, uint64_t hv)
+{
+    assert(!(atomic_load(&it->iflags) & IF_LINKED));
+    if (sconf.cas_len)
+        set_cas(it, atomic_fetch_add(&cas_next, 1) + 1);
+    atomic_store_explicit(&it->atime, clock_now(), memory_order_relaxed);
+    atomic_fetch_add(&it->refcount, 1);              /* the table's */
+    atomic_fetch_and(&it->iflags, (uint8_t)~(IF_REF | IF_FETCHED));
+    atomic_fetch_or(&it->iflags, IF_LINKED);
+    hash_insert_locked(it, hv);
+    size_t sz = item_total_size(it);
+    uint64_t n = atomic_fetch_add_explicit(&curr_items, 1, memory_order_relaxed) + 1;
+    atomic_fetch_add_explicit(&total_items, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&total_bytes, sz, memory_order_relaxed);
+    slab_count_link(slab_class_of(it), (int64_t)sz, 1);
+    hash_items_changed(n);
+}
+
+/* Remove from the table; the table's reference now belongs to the caller. */
+static void
+unlink_locked(struct item *it, uint64_t hv)
+{
+    assert(atomic_load(&it->iflags) & IF_LINKED);
+    hash_delete_locked(it, hv);
+    atomic_fetch_and(&it->iflags, (uint8_t)~IF_LINKED);
+    size_t sz = item_total_size(it);
+    atomic_fetch_sub_explicit(&curr_items, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&total_bytes, sz, memory_order_relaxed);
+    slab_count_link(slab_class_of(it), (int64_t)sz, -1);
+}
+
+static void
+unlink_release_locked(struct item *it, uint64_t hv)
+{
+    unlink_locked(it, hv);
+    item_release(it);
+}
+
+/* The live item for key, or NULL; dead ones are unlinked on the way (and
+ * counted as get_expired/get_flushed when count is set). */
+static struct item *
+find_live_locked(const char *key, size_t nkey, uint64_t hv, rel_time_t now,
+                 bool count)
+{
+    struct item *it = hash_find_locked(key, nkey, hv);
+    if (it == NULL)
+        return NULL;
+    if (is_expired(it, now)) {
+        if (count)
+            atomic_fetch_add_explicit(&get_expired, 1, memory_order_relaxed);
+        unlink_release_locked(it, hv);
+        return NULL;
+    }
+    if (is_flushed(it, now)) {
+        if (count)
+            atomic_fetch_add_explicit(&get_flushed, 1, memory_order_relaxed);
+        unlink_release_locked(it, hv);
+        return NULL;
+    }
+    return it;
+}
+
+static void
+replace_locked(struct item *old, struct item *it, uint64_t hv)
+{
+    if (old != NULL)
+        unlink_release_locked(old, hv);
+    link_locked(it, hv);
+}
+
+/* A hit: take a reference and mark the item for CLOCK.  No relinking;
+ * the flag write is skipped when the bits are already set. */
+static struct item *
+hit_locked(struct item *it, rel_time_t now)
+{
+    if (atomic_load_explicit(&it->refcount, memory_order_relaxed) >= REF_MAX)
+        return NULL;      /* last resort: report a miss rather than wrap */
+    atomic_fetch_add_explicit(&it->refcount, 1, memory_order_relaxed);
+    uint8_t f = atomic_load_explicit(&it->iflags, memory_order_relaxed);
+    if ((f & (IF_REF | IF_FETCHED)) != (IF_REF | IF_FETCHED))
+        atomic_fetch_or_explicit(&it->iflags, IF_REF | IF_FETCHED, memory_order_relaxed);
+    if (now - item_atime(it) >= BUMP_SECS)
+        atomic_store_explicit(&it->atime, now, memory_order_relaxed);
+    return it;
+}
+
+/* ---------- victims for the slab sweeps (class lock held) ---------- */
+
+enum victim_res
+item_victim_locked(struct item *c, enum victim_mode mode, struct item **defer)
+{
+    uint8_t f = atomic_load(&c->iflags);
+    if (f & IF_FREE)
+        return V_SKIP;
+    struct item *t = c;
+    if (f & IF_DATA) {
+        /* The owner cannot be freed while this data chunk is in use:
+         * item_free() releases data chunks before the head. */
+        t = c->h_next;
+        f = atomic_load(&t->iflags);
+    }
+    if (!(f & IF_LINKED) || atomic_load(&t->refcount) != 1)
+        return V_SKIP;
+    rel_time_t now = clock_now();
+    bool dead = !item_is_live(t, now);
+    switch (mode) {
+    case VM_RECLAIM:
+    case VM_CRAWL:
+        if (!dead)
+            return V_SKIP;
+        break;
+    case VM_EVICT:
+        if (!dead && (f & IF_REF)) {
+            atomic_fetch_and(&t->iflags, (uint8_t)~IF_REF);   /* second chance */
+            return V_SKIP;
+        }
+        break;
+    case VM_FORCE:
+        break;
+    }
+    uint64_t hv = item_hv(t);
+    if (!hash_trylock(hv))
+        return V_SKIP;
+    f = atomic_load(&t->iflags);
+    if (!(f & IF_LINKED) || atomic_load(&t->refcount) != 1) {
+        hash_unlock(hv);
+        return V_SKIP;
+    }
+    int reason = dead ? (mode == VM_CRAWL ? 2 : 1) : 0;
+    slab_count_evict(slab_class_of(t), reason, f, item_exptime(t));
+    unlink_locked(t, hv);
+    if (t == c && !(f & IF_CHAINED)) {
+        uint16_t one = 1;
+        if (atomic_compare_exchange_strong(&t->refcount, &one, 0)) {
+            hash_unlock(hv);
+            return V_FREED;
+        }
+    }
+    hash_unlock(hv);
+    *defer = t;
+    return V_DEFERRED;
+}
+
+/* ---------- setup ---------- */
+
+static void *maint_main(void *arg);
+
+int
+item_setup(const struct item_options *o, char *err, size_t errlen)
+{
+    if (o->growth_factor <= 1.0) {
+        snprintf(err, errlen, "growth factor %.2f must be above 1.0", o->growth_factor);
+        return -1;
+    }
+    if (o->slab_chunk_max < 1024 || o->slab_chunk_max > PAGE_SIZE ||
+        o->slab_chunk_max % 8 != 0) {
+        snprintf(err, errlen, "slab_chunk_max %u must be a multiple of 8 in 1 KB..1 MB",
+                 o->slab_chunk_max);
+        return -1;
+    }
+    if (o->item_size_max < 1024 || o->item_size_max > 1024u * 1024 * 1024) {
+        snprintf(err, errlen, "item_size_max %u must be in 1 KB..1 GB", o->item_size_max);
+        return -1;
+    }
+    if (o->chunk_min < 1 || o->chunk_min + 48 > o->slab_chunk_max / 2) {
+        snprintf(err, errlen, "chunk_min %u out of range", o->chunk_min);
+        return -1;
+    }
+    memset(&sconf, 0, sizeof(sconf));
+    sconf.o = *o;
+    sconf.cas_len = o->use_cas ? 8 : 0;
+    sconf.hdr = ITEM_HDR_BASE + sconf.cas_len;
+    atomic_store(&curr_items, 0);
+    atomic_store(&total_items, 0);
+    atomic_store(&total_bytes, 0);
+    atomic_store(&get_expired, 0);
+    atomic_store(&get_flushed, 0);
+    atomic_store(&cas_next, 0);
+    atomic_store(&flush_eff, 0);
+    atomic_store(&flush_lt, 0);
+    atomic_store(&flush_cas, 0);
+    atomic_store(&automove_mode, o->slab_automove);
+    if (slab_setup(o, err, errlen) < 0)
+        return -1;
+    data_cap = slab_chunk_size(slab_largest()) - DATA_HDR;
+    if (hash_setup(o->hashpower, o->hash_expand) < 0) {
+        snprintf(err, errlen, "cannot allocate the hash table (2^%u)", o->hashpower);
+        slab_teardown();
+        return -1;
+    }
+    maint_stop = false;
+    maint_running = false;
+    if (o->crawler || o->slab_reassign) {
+        if (pthread_create(&maint, NULL, maint_main, NULL) != 0) {
+            snprintf(err, errlen, "cannot start the maintenance thread: %s", strerror(errno));
+            hash_teardown();
+            slab_teardown();
+            return -1;
+        }
+        maint_running = true;
+    }
+    return 0;
+}
+
+void
+item_teardown(void)
+{
+    if (maint_running) {
+        pthread_mutex_lock(&maint_lock);
+        maint_stop = true;
+        pthread_cond_signal(&maint_cond);
+        pthread_mutex_unlock(&maint_lock);
+        pthread_join(maint, NULL);
+        maint_running = false;
+    }
+    hash_teardown();
+    slab_teardown();
+}
+
+static void *
+maint_main(void *arg)
+{
+    (void)arg;
+    int tick = 0;
+    pthread_mutex_lock(&maint_lock);
+    while (!maint_stop) {
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        struct timespec ts = { tv.tv_sec + 1, tv.tv_usec * 1000 };
+        pthread_cond_timedwait(&maint_cond, &maint_lock, &ts);
+        if (maint_stop)
+            break;
+        pthread_mutex_unlock(&maint_lock);
+        if (sconf.o.crawler && ++tick % 2 == 0)
+            slab_crawl();
+        slab_automove_tick(atomic_load(&automove_mode));
+        pthread_mutex_lock(&maint_lock);
+    }
+    pthread_mutex_unlock(&maint_lock);
+    return NULL;
+}
+
+uint64_t
+storage_crawl_once(void)
+{
+    return slab_crawl();
+}
+
+/* ---------- allocation ---------- */
+
+static struct item *
+alloc_item(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
+           uint32_t nbytes, enum item_status *st)
+{
+    size_t total = sconf.hdr + nkey + (size_t)nbytes;
+    if (nkey > ITEM_KEY_MAX || total > sconf.o.item_size_max) {
+        *st = ITEM_EOVERSIZED;
+        return NULL;
+    }
+    unsigned largest = slab_largest();
+    bool chained = total > slab_chunk_size(largest);
+    uint32_t nd = chained ? ndata_for(nbytes) : 0;
+    size_t hsize = chained ? table_off((uint8_t)nkey) + (size_t)nd * sizeof(void *) : total;
+    unsigned id = slab_class_for(hsize);
+    if (id == 0) {
+        *st = ITEM_EOVERSIZED;
+        return NULL;
+    }
+    struct item *it = slab_alloc(id);
+    if (it == NULL) {
+        *st = ITEM_ENOMEM;
+        return NULL;
+    }
+    it->nkey = (uint8_t)nkey;
+    it->nbytes = nbytes;
+    it->flags = flags;
+    atomic_store_explicit(&it->exptime, exptime, memory_order_relaxed);
+    atomic_store_explicit(&it->atime, clock_now(), memory_order_relaxed);
+    set_cas(it, 0);
+    memcpy(key_of(it), key, nkey);
+    if (chained) {
+        struct item **tbl = chunk_table(it);
+        memset(tbl, 0, (size_t)nd * sizeof(*tbl));
+        atomic_store(&it->iflags, IF_CHAINED);
+        uint32_t left = nbytes;
+        for (uint32_t i = 0; i < nd; i++) {
+            uint32_t len = left < data_cap ? left : data_cap;
+            struct item *d = slab_alloc(slab_class_for(DATA_HDR + (size_t)len));
+            if (d == NULL) {
+                atomic_store(&it->refcount, 0);
+                item_free(it);
+                *st = ITEM_ENOMEM;
+                return NULL;
+            }
+            d->h_next = it;
+            atomic_store(&d->refcount, 0);
+            atomic_store(&d->iflags, IF_DATA);
+            tbl[i] = d;
+            left -= len;
+        }
+    }
+    *st = ITEM_OK;
+    return it;
+}
+
+struct item *
+item_alloc(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
+           uint32_t nbytes, enum item_status *st)
+{
+    return alloc_item(key, nkey, flags, exptime, nbytes, st);
+}
+
+int
+item_value_segments(const struct item *it)
+{
+    if (atomic_load_explicit(&((struct item *)it)->iflags, memory_order_relaxed) & IF_CHAINED)
+        return (int)ndata_for(it->nbytes);
+    return 1;
+}
+
+int
+item_value_iov(struct item *it, struct iovec *iov, int iovmax)
+{
+    int n = item_value_segments(it);
+    if (n > iovmax)
+        return -1;
+    if (!(atomic_load_explicit(&it->iflags, memory_order_relaxed) & IF_CHAINED)) {
+        iov[0].iov_base = value_of(it);
+        iov[0].iov_len = it->nbytes;
+        return 1;
+    }
+    struct item **tbl = chunk_table(it);
+    uint32_t left = it->nbytes;
+    for (int i = 0; i < n; i++) {
+        uint32_t len = left < data_cap ? left : data_cap;
+        iov[i].iov_base = (char *)tbl[i] + DATA_HDR;
+        iov[i].iov_len = len;
+        left -= len;
+    }
+    return n;
+}
+
+/* Copy len bytes of src's value starting at soff into dst's value at doff. */
+static void
+value_copy(struct item *dst, size_t doff, struct item *src, size_t soff, size_t len)
+{
+    struct iovec sv[item_value_segments(src)], dv[item_value_segments(dst)];
+    int ns = item_value_iov(src, sv, (int)(sizeof(sv) / sizeof(sv[0])));
+    int ndv = item_value_iov(dst, dv, (int)(sizeof(dv) / sizeof(dv[0])));
+    int si = 0, di = 0;
+    /* position both cursors */
+    while (si < ns && soff >= sv[si].iov_len) { soff -= sv[si].iov_len; si++; }
+    while (di < ndv && doff >= dv[di].iov_len) { doff -= dv[di].iov_len; di++; }
+    while (len > 0) {
+        assert(si < ns && di < ndv);
+        size_t a = sv[si].iov_len - soff, b = dv[di].iov_len - doff;
+        size_t n = a < b ? a : b;
+        if (n > len)
+            n = len;
+        memcpy((char *)dv[di].iov_base + doff, (char *)sv[si].iov_base + soff, n);
+        len -= n;
+        soff += n;
+        doff += n;
+        if (soff == sv[si].iov_len) { si++; soff = 0; }
+        if (doff == dv[di].iov_len) { di++; doff = 0; }
+    }
+}
+
+/* ---------- the API ---------- */
+
+struct item *
+item_get(const char *key, size_t nkey)
+{
+    uint64_t hv = hash_key(key, nkey);
+    rel_time_t now = clock_now();
+    hash_lock(hv);
+    struct item *it = find_live_locked(key, nkey, hv, now, true);
+    if (it != NULL)
+        it = hit_locked(it, now);
+    hash_unlock(hv);
+    return it;
+}
+
+struct item *
+item_get_touch(const char *key, size_t nkey, rel_time_t exptime)
+{
+    uint64_t hv = hash_key(key, nkey);
+    rel_time_t now = clock_now();
+    hash_lock(hv);
+    struct item *it = find_live_locked(key, nkey, hv, now, true);
+    if (it != NULL) {
+        it = hit_locked(it, now);
+        if (it != NULL)
+            atomic_store_explicit(&it->exptime, exptime, memory_order_relaxed);
+    }
+    hash_unlock(hv);
+    return it;
+}
+
+enum item_status
+item_touch(const char *key, size_t nkey, rel_time_t exptime)
+{
+    uint64_t hv = hash_key(key, nkey);
+    rel_time_t now = clock_now();
+    enum item_status st = ITEM_NOT_FOUND;
+    hash_lock(hv);
+    struct item *it = find_live_locked(key, nkey, hv, now, false);
+    if (it != NULL) {
+        atomic_store_explicit(&it->exptime, exptime, memory_order_relaxed);
+        atomic_fetch_or_explicit(&it->iflags, IF_REF | IF_FETCHED, memory_order_relaxed);
+        st = ITEM_OK;
+    }
+    hash_unlock(hv);
+    return st;
+}
+
+enum item_status
+item_delete(const char *key, size_t nkey)
+{
+    uint64_t hv = hash_key(key, nkey);
+    enum item_status st = ITEM_NOT_FOUND;
+    hash_lock(hv);
+    struct item *it = find_live_locked(key, nkey, hv, clock_now(), false);
+    if (it != NULL) {
+        unlink_release_locked(it, hv);
+        st = ITEM_OK;
+    }
+    hash_unlock(hv);
+    return st;
+}
+
+/* append/prepend: build old+new in a fresh item and swap it in. */
+static enum item_status
+concat_locked(struct item *old, struct item *it, bool append, uint64_t hv,
+              uint64_t *cas_out)
+{
+    uint64_t n = (uint64_t)old->nbytes + it->nbytes;
+    if (n > UINT32_MAX)
+        return ITEM_ENOMEM;
+    enum item_status st;
+    struct item *ni = alloc_item(key_of(old), old->nkey, old->flags,
+                                 item_exptime(old), (uint32_t)n, &st);
+    if (ni == NULL)
+        return ITEM_ENOMEM;
+    if (append) {
+        value_copy(ni, 0, old, 0, old->nbytes);
+        value_copy(ni, old->nbytes, it, 0, it->nbytes);
+    } else {
+        value_copy(ni, 0, it, 0, it->nbytes);
+        value_copy(ni, it->nbytes, old, 0, old->nbytes);
+    }
+    replace_locked(old, ni, hv);
+    if (cas_out)
+        *cas_out = item_cas(ni);
+    item_release(ni);
+    return ITEM_OK;
+}
+
+enum item_status
+item_store(struct item *it, enum item_store_op op, uint64_t cas_in,
+           uint64_t *cas_out)
+{
+    uint64_t hv = item_hv(it);
+    enum item_status st = ITEM_OK;
+    hash_lock(hv);
+    struct item *old = find_live_locked(key_of(it), it->nkey, hv, clock_now(), false);
+    switch (op) {
+    case ITEM_SET:
+        replace_locked(old, it, hv);
+        break;
+    case ITEM_ADD:
+        if (old != NULL) {
+            st = ITEM_NOT_STORED;
+            goto out;
+        }
+        replace_locked(NULL, it, hv);
+        break;
+    case ITEM_REPLACE:
+        if (old == NULL) {
+            st = ITEM_NOT_STORED;
+            goto out;
+        }
+        replace_locked(old, it, hv);
+        break;
+    case ITEM_CAS:
+        if (old == NULL) {
+            st = ITEM_NOT_FOUND;
+            goto out;
+        }
+        if (item_cas(old) != cas_in) {
+            st = ITEM_EXISTS;
+            goto out;
+        }
+        replace_locked(old, it, hv);
+        break;
+    case ITEM_APPEND:
+    case ITEM_PREPEND:
+        if (old == NULL) {
+            st = ITEM_NOT_STORED;
+            goto out;
+        }
+        st = concat_locked(old, it, op == ITEM_APPEND, hv, cas_out);
+        goto out;
+    }
+    if (cas_out)
+        *cas_out = item_cas(it);
+out:
+    hash_unlock(hv);
+    return st;
+}
+
+/* Parse a value as memcached does (strtoull + "next char is space or
+ * end"): optional leading whitespace, digits, then end or whitespace.
+ * Overflow and a leading '-' are non-numeric. */
+static bool
+parse_u64(const char *p, size_t n, uint64_t *out)
+{
+    size_t i = 0;
+    while (i < n && isspace((unsigned char)p[i]))
+        i++;
+    if (i < n && p[i] == '+')
+        i++;
+    size_t start = i;
+    uint64_t v = 0;
+    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+        unsigned d = (unsigned)(p[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (i == start)
+        return false;
+    if (i < n && !isspace((unsigned char)p[i]))
+        return false;
+    *out = v;
+    return true;
+}
+
+enum item_status
+item_delta(const char *key, size_t nkey, bool incr, uint64_t delta,
+           uint64_t *result, uint64_t *cas_out)
+{
+    uint64_t hv = hash_key(key, nkey);
+    enum item_status st = ITEM_OK;
+    hash_lock(hv);
+    struct item *it = find_live_locked(key, nkey, hv, clock_now(), false);
+    if (it == NULL) {
+        st = ITEM_NOT_FOUND;
+        goto out;
+    }
+    uint64_t v;
+    if ((atomic_load(&it->iflags) & IF_CHAINED) || !parse_u64(value_of(it), it->nbytes, &v)) {
+        st = ITEM_ENONNUMERIC;
+        goto out;
+    }
+    if (incr)
+        v += delta;                         /* wraps at 2^64 */
+    else
+        v = delta > v ? 0 : v - delta;
+    char buf[24];
+    int len = snprintf(buf, sizeof(buf), "%" PRIu64, v);
+    atomic_fetch_or_explicit(&it->iflags, IF_REF | IF_FETCHED, memory_order_relaxed);
+    if ((uint32_t)len <= it->nbytes && atomic_load(&it->refcount) == 1) {
+        /* Nobody else holds it: rewrite in place, space padded. */
+        memcpy(value_of(it), buf, (size_t)len);
+        memset(value_of(it) + len, ' ', it->nbytes - (size_t)len);
+        if (sconf.cas_len)
+            set_cas(it, atomic_fetch_add(&cas_next, 1) + 1);
+        if (cas_out)
+            *cas_out = item_cas(it);
+    } else {
+        struct item *ni = alloc_item(key, nkey, it->flags, item_exptime(it),
+                                     (uint32_t)len, &st);
+        if (ni == NULL) {
+            st = ITEM_ENOMEM;
+            goto out;
+        }
+        memcpy(value_of(ni), buf, (size_t)len);
+        replace_locked(it, ni, hv);
+        if (cas_out)
+            *cas_out = item_cas(ni);
+        item_release(ni);
+    }
+    *result = v;
+out:
+    hash_unlock(hv);
+    return st;
+}
+
+void
+item_flush(rel_time_t when)
+{
+    rel_time_t now = clock_now();
+    if (when == 0 || when <= now) {
+        /* Immediate: everything stored so far, including earlier this
+         * second (told apart by CAS), is invalid. */
+        atomic_store(&flush_cas, sconf.cas_len ? atomic_load(&cas_next) + 1 : 0);
+        atomic_store(&flush_lt, sconf.cas_len ? now : now + 1);
+        atomic_store(&flush_eff, now);
+    } else {
+        atomic_store(&flush_cas, 0);
+        atomic_store(&flush_lt, when);
+        atomic_store(&flush_eff, when);
+    }
+}
+
+int
+item_set_mem_limit(size_t bytes)
+{
+    return slab_set_mem_limit(bytes);
+}
+
+uint64_t
+item_walk(item_walk_fn fn, void *arg)
+{
+    return slab_walk(fn, arg);
+}
+
+enum item_reassign_status
+item_slabs_reassign(int src, int dst)
+{
+    return slab_reassign(src, dst);
+}
+
+void
+item_slabs_automove(int mode)
+{
+    atomic_store(&automove_mode, mode);
+}
+
+void
+item_global_stats(struct item_global_stats *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->curr_items = atomic_load(&curr_items);
+    s->total_items = atomic_load(&total_items);
+    s->bytes = atomic_load(&total_bytes);
+    s->get_expired = atomic_load(&get_expired);
+    s->get_flushed = atomic_load(&get_flushed);
+    s->curr_cas = atomic_load(&cas_next);
+    slab_stats(s);
+    hash_stats(&s->hash_bytes, &s->hash_power_level, &s->hash_is_expanding);
+}
+
+unsigned
+item_nclasses(void)
+{
+    return slab_nclasses();
+}
+
+bool
+item_class_stats(unsigned id, struct item_class_stats *s)
+{
+    return slab_class_stats(id, s);
+}
+
+void
+item_sizes(void (*fn)(uint32_t size, uint64_t count, void *arg), void *arg)
+{
+    size_t cap = sconf.o.item_size_max < 4u * 1024 * 1024 ? sconf.o.item_size_max : 4u * 1024 * 1024;
+    size_t nb = cap / 32 + 2;
+    uint64_t *hist = calloc(nb, sizeof(*hist));
+    if (hist == NULL)
+        return;
+    slab_sizes(hist, nb);
+    for (size_t i = 0; i < nb; i++)
+        if (hist[i])
+            fn((uint32_t)(i * 32), hist[i], arg);
+    free(hist);
+}

@@ -1,0 +1,903 @@
+/*
+ * slab.c -- page pool, slab classes, CLOCK eviction sweep, page moves,
+ * crawler and walk scans.  Locks and their order: storage.h.
+ *
+ * Memory accounting: every page assigned to a class counts against
+ * mem_limit (total_malloced = assigned pages x 1 MB).  The hash table and
+ * the per-page side table (struct page, 24 bytes per MB) are outside it.
+ */
+#include "storage.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "log.h"
+
+#define MAX_REGIONS 64
+#define MIN_PAGES   2
+
+/* Side table entry of one 1 MB page. */
+struct page {
+    char *base;                     /* 1 MB-aligned start */
+    _Atomic uint8_t cls;            /* owning class, 0 = in the pool */
+    uint32_t idx;                   /* index in class pages[] (class lock) */
+    struct page *next;              /* pool free list (pool lock) */
+};
+
+/* A large mmap'd reservation carved into pages. */
+struct region {
+    char *map; size_t maplen;       /* as mmap'd */
+    char *base;                     /* first aligned page */
+    uint32_t npages;
+    struct page *pages;             /* side table, npages entries */
+};
+static struct region regions[MAX_REGIONS];  /* [0, nregions) immutable */
+static _Atomic unsigned nregions;
+
+struct slab_class {
+    pthread_mutex_t lock;           /* everything not atomic below */
+    uint32_t size;                  /* chunk size, bytes */
+    uint32_t perpage;               /* chunks per page */
+    struct page **pages;            /* pages owned */
+    uint32_t npages, cap;
+    _Atomic uint32_t npages_pub;    /* copy of npages for lock-free peeks */
+    struct item *free_head;         /* doubly linked free list */
+    uint64_t nfree;
+    uint32_t hand_page, hand_chunk; /* CLOCK hand */
+    uint32_t steal_next;            /* next page to try moving away */
+    /* statistics (relaxed atomics, any thread) */
+    _Atomic uint64_t number, requested;
+    _Atomic uint64_t evicted, evicted_nonzero, evicted_unfetched, evicted_active;
+    _Atomic uint64_t reclaimed, expired_unfetched, crawler_reclaimed, outofmemory;
+    /* automove bookkeeping (automove thread only) */
+    uint64_t am_last; uint32_t am_quiet;
+};
+
+static struct slab_class classes[MAX_CLASSES];
+static unsigned nclasses;                   /* ids 1..nclasses */
+
+/* pool.lock: free page slots and the page counts. */
+static struct {
+    pthread_mutex_t lock;
+    struct page *free;              /* unassigned page slots */
+    uint64_t assigned;              /* pages owned by classes */
+    uint64_t limit;                 /* max assigned pages */
+    uint64_t slots;                 /* page slots in all regions */
+} pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static _Atomic int move_running;            /* a reassign is in progress */
+static _Atomic uint64_t slabs_moved;
+
+/* ---------- regions and pages ---------- */
+
+/* Reserve address space for n pages plus one for alignment.  Pool lock. */
+static int
+region_add_locked(uint32_t n)
+{
+    unsigned r = atomic_load(&nregions);
+    if (r == MAX_REGIONS || n == 0)
+        return -1;
+    size_t len = (size_t)n * PAGE_SIZE + PAGE_SIZE;
+#ifdef MAP_NORESERVE
+    int fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+#else
+    int fl = MAP_PRIVATE | MAP_ANONYMOUS;
+#endif
+    char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, fl, -1, 0);
+    if (m == MAP_FAILED)
+        return -1;
+    struct page *pg = calloc(n, sizeof(*pg));
+    if (pg == NULL) {
+        munmap(m, len);
+        return -1;
+    }
+    char *base = (char *)(((uintptr_t)m + PAGE_SIZE - 1) & ~(uintptr_t)(PAGE_SIZE - 1));
+    for (uint32_t i = n; i-- > 0;) {
+        pg[i].base = base + (size_t)i * PAGE_SIZE;
+        pg[i].next = pool.free;
+        pool.free = &pg[i];
+    }
+    regions[r] = (struct region){ m, len, base, n, pg };
+    pool.slots += n;
+    atomic_store(&nregions, r + 1);
+    return 0;
+}
+
+static struct page *
+page_of(const void *p)
+{
+    unsigned n = atomic_load_explicit(&nregions, memory_order_acquire);
+    for (unsigned r = 0; r < n; r++) {
+        const char *b = regions[r].base;
+        if ((const char *)p >= b && (const char *)p < b + (size_t)regions[r].npages * PAGE_SIZE)
+            return &regions[r].pages[((const char *)p - b) >> PAGE_SHIFT];
+    }
+    return NULL;
+}
+
+unsigned
+slab_class_of(const void *p)
+{
+    struct page *pg = page_of(p);
+    return pg ? atomic_load_explicit(&pg->cls, memory_order_relaxed) : 0;
+}
+
+/* A page slot if under the limit, counted as assigned. */
+static struct page *
+pool_get(void)
+{
+    struct page *p = NULL;
+    pthread_mutex_lock(&pool.lock);
+    if (pool.assigned < pool.limit && pool.free != NULL) {
+        p = pool.free;
+        pool.free = p->next;
+        pool.assigned++;
+    }
+    pthread_mutex_unlock(&pool.lock);
+    return p;
+}
+
+/* Give a page back; its memory is returned to the OS. */
+static void
+pool_put(struct page *p)
+{
+    atomic_store(&p->cls, 0);
+#ifdef MADV_DONTNEED
+    madvise(p->base, PAGE_SIZE, MADV_DONTNEED);
+#endif
+    pthread_mutex_lock(&pool.lock);
+    p->next = pool.free;
+    pool.free = p;
+    pool.assigned--;
+    pthread_mutex_unlock(&pool.lock);
+}
+
+/* ---------- free lists ---------- */
+
+static inline struct item *
+chunk_at(struct slab_class *c, struct page *p, uint32_t i)
+{
+    return (struct item *)(p->base + (size_t)i * c->size);
+}
+
+static void
+free_push_locked(struct slab_class *c, struct item *ch)
+{
+    atomic_store(&ch->refcount, 0);
+    atomic_store(&ch->iflags, IF_FREE);
+    ch->f_prev = NULL;
+    ch->h_next = c->free_head;
+    if (c->free_head != NULL)
+        c->free_head->f_prev = ch;
+    c->free_head = ch;
+    c->nfree++;
+}
+
+static void
+free_remove_locked(struct slab_class *c, struct item *ch)
+{
+    if (ch->f_prev != NULL)
+        ch->f_prev->h_next = ch->h_next;
+    else
+        c->free_head = ch->h_next;
+    if (ch->h_next != NULL)
+        ch->h_next->f_prev = ch->f_prev;
+    ch->h_next = ch->f_prev = NULL;
+    c->nfree--;
+}
+
+/* Initialise a chunk handed out by slab_alloc(). */
+static struct item *
+chunk_init(struct item *ch)
+{
+    ch->h_next = NULL;
+    atomic_store_explicit(&ch->exptime, 0, memory_order_relaxed);
+    atomic_store_explicit(&ch->atime, 0, memory_order_relaxed);
+    atomic_store(&ch->refcount, 1);
+    atomic_store(&ch->iflags, 0);
+    return ch;
+}
+
+static struct item *
+free_pop_locked(struct slab_class *c)
+{
+    struct item *ch = c->free_head;
+    if (ch == NULL)
+        return NULL;
+    free_remove_locked(c, ch);
+    return ch;
+}
+
+/* Give page p to class c and put its chunks on the free list. */
+static void
+assign_page_locked(struct slab_class *c, struct page *p)
+{
+    if (c->npages == c->cap) {
+        uint32_t nc = c->cap ? c->cap * 2 : 16;
+        struct page **np = realloc(c->pages, nc * sizeof(*np));
+        assert(np != NULL);
+        c->pages = np;
+        c->cap = nc;
+    }
+    p->idx = c->npages;
+    c->pages[c->npages++] = p;
+    atomic_store(&c->npages_pub, c->npages);
+    atomic_store(&p->cls, (uint8_t)(c - classes));
+    for (uint32_t i = c->perpage; i-- > 0;)
+        free_push_locked(c, chunk_at(c, p, i));
+}
+
+static void
+remove_page_locked(struct slab_class *c, struct page *p)
+{
+    assert(c->pages[p->idx] == p);
+    c->pages[p->idx] = c->pages[--c->npages];
+    c->pages[p->idx]->idx = p->idx;
+    atomic_store(&c->npages_pub, c->npages);
+    if (c->hand_page >= c->npages) {
+        c->hand_page = 0;
+        c->hand_chunk = 0;
+    }
+}
+
+/* ---------- setup ---------- */
+
+static uint32_t
+align8(double v)
+{
+    uint64_t x = (uint64_t)ceil(v);
+    return (uint32_t)((x + 7) & ~(uint64_t)7);
+}
+
+int
+slab_setup(const struct item_options *o, char *err, size_t errlen)
+{
+    memset(classes, 0, sizeof(classes));
+    atomic_store(&nregions, 0);
+    pool.free = NULL;
+    pool.assigned = pool.slots = 0;
+    atomic_store(&slabs_moved, 0);
+    atomic_store(&move_running, 0);
+
+    /* Ladder: memcached's upward sizes from chunk_min + 48, extended
+     * downward while a chunk still fits header + 1-byte key + 4 bytes. */
+    uint32_t sizes[MAX_CLASSES];
+    unsigned n = 0;
+    uint32_t minsz = align8(sconf.hdr + 1 + 4);
+    uint32_t base = align8(o->chunk_min + 48);
+    uint32_t down[MAX_CLASSES];
+    unsigned nd = 0;
+    for (uint32_t s = base;;) {
+        uint32_t t = align8(s / o->growth_factor);
+        if (t >= s || t < minsz || nd == MAX_CLASSES / 4)
+            break;
+        down[nd++] = t;
+        s = t;
+    }
+    while (nd > 0)
+        sizes[n++] = down[--nd];
+    for (uint32_t s = base; n < MAX_CLASSES - 2 && s <= o->slab_chunk_max / o->growth_factor;) {
+        sizes[n++] = s;
+        uint32_t t = align8(s * o->growth_factor);
+        s = t > s ? t : s + 8;
+    }
+    sizes[n++] = o->slab_chunk_max;
+    nclasses = n;
+    for (unsigned i = 1; i <= n; i++) {
+        struct slab_class *c = &classes[i];
+        pthread_mutex_init(&c->lock, NULL);
+        c->size = sizes[i - 1];
+        c->perpage = (uint32_t)(PAGE_SIZE / c->size);
+    }
+
+    uint64_t np = o->mem_limit / PAGE_SIZE;
+    if (np < MIN_PAGES)
+        np = MIN_PAGES;
+    pool.limit = np;
+    pthread_mutex_lock(&pool.lock);
+    int rc = region_add_locked((uint32_t)np);
+    pthread_mutex_unlock(&pool.lock);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot reserve %llu MB for items: %s",
+                 (unsigned long long)np, strerror(errno));
+        return -1;
+    }
+    if (o->prealloc)
+        memset(regions[0].base, 0, (size_t)np * PAGE_SIZE);
+    return 0;
+}
+
+void
+slab_teardown(void)
+{
+    for (unsigned i = 1; i <= nclasses; i++) {
+        pthread_mutex_destroy(&classes[i].lock);
+        free(classes[i].pages);
+        classes[i].pages = NULL;
+    }
+    unsigned n = atomic_load(&nregions);
+    for (unsigned r = 0; r < n; r++) {
+        munmap(regions[r].map, regions[r].maplen);
+        free(regions[r].pages);
+    }
+    atomic_store(&nregions, 0);
+    pool.free = NULL;
+    nclasses = 0;
+}
+
+unsigned slab_nclasses(void) { return nclasses; }
+unsigned slab_largest(void) { return nclasses; }
+
+uint32_t
+slab_chunk_size(unsigned id)
+{
+    return id >= 1 && id <= nclasses ? classes[id].size : 0;
+}
+
+unsigned
+slab_class_for(size_t size)
+{
+    if (nclasses == 0 || size > classes[nclasses].size)
+        return 0;
+    unsigned lo = 1, hi = nclasses;
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        if (classes[mid].size >= size)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* ---------- sweeping, moving ---------- */
+
+static void
+release_all(struct item **d, int n)
+{
+    for (int i = 0; i < n; i++)
+        item_release(d[i]);
+}
+
+/* CLOCK sweep of class c: at most two laps.  Returns a freed chunk, or
+ * NULL; deferred victims are added to d[*nd] (capacity maxd). */
+static struct item *
+sweep_locked(struct slab_class *c, enum victim_mode mode, struct item **d,
+             int *nd, int maxd)
+{
+    if (c->npages == 0)
+        return NULL;
+    uint64_t limit = 2ULL * c->npages * c->perpage;
+    for (uint64_t n = 0; n < limit; n++) {
+        if (c->hand_page >= c->npages) {
+            c->hand_page = 0;
+            c->hand_chunk = 0;
+        }
+        struct item *ch = chunk_at(c, c->pages[c->hand_page], c->hand_chunk);
+        if (++c->hand_chunk == c->perpage) {
+            c->hand_chunk = 0;
+            c->hand_page++;
+        }
+        struct item *v = NULL;
+        enum victim_res r = item_victim_locked(ch, mode, &v);
+        if (r == V_FREED)
+            return ch;
+        if (r == V_DEFERRED) {
+            d[(*nd)++] = v;
+            if (*nd == maxd)
+                return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* Can every chunk of p be freed now?  Class lock held. */
+static bool
+page_evacuable_locked(struct slab_class *c, struct page *p)
+{
+    for (uint32_t i = 0; i < c->perpage; i++) {
+        struct item *ch = chunk_at(c, p, i);
+        uint8_t f = atomic_load(&ch->iflags);
+        if (f & IF_FREE)
+            continue;
+        struct item *t = (f & IF_DATA) ? ch->h_next : ch;
+        if (!(atomic_load(&t->iflags) & IF_LINKED) || atomic_load(&t->refcount) != 1)
+            return false;
+    }
+    return true;
+}
+
+/* Take one page away from class sid, evicting its items.  Returns the
+ * page (still counted as assigned) or NULL.  No lock held by the caller. */
+static struct page *
+page_steal(unsigned sid)
+{
+    struct slab_class *c = &classes[sid];
+    struct page *got = NULL;
+    pthread_mutex_lock(&c->lock);
+    struct item **d = malloc(sizeof(*d) * c->perpage);
+    if (d == NULL)
+        goto out;
+    uint32_t tries = c->npages < 8 ? c->npages : 8;
+    for (uint32_t t = 0; t < tries && got == NULL && c->npages > 0; t++) {
+        struct page *p = c->pages[c->steal_next++ % c->npages];
+        for (int round = 0; round < 3; round++) {
+            if (!page_evacuable_locked(c, p))
+                break;
+            for (uint32_t i = 0; i < c->perpage; i++) {
+                struct item *ch = chunk_at(c, p, i);
+                if (atomic_load(&ch->iflags) & IF_FREE)
+                    free_remove_locked(c, ch);
+            }
+            bool ok = true;
+            int nd = 0;
+            for (uint32_t i = 0; i < c->perpage; i++) {
+                struct item *ch = chunk_at(c, p, i);
+                if (atomic_load(&ch->iflags) & IF_FREE)
+                    continue;
+                struct item *v = NULL;
+                enum victim_res r = item_victim_locked(ch, VM_FORCE, &v);
+                if (r == V_FREED)
+                    atomic_store(&ch->iflags, IF_FREE);
+                else if (r == V_DEFERRED)
+                    d[nd++] = v;
+                else
+                    ok = false;
+            }
+            if (ok && nd == 0) {
+                remove_page_locked(c, p);
+                got = p;
+                break;
+            }
+            for (uint32_t i = 0; i < c->perpage; i++) {
+                struct item *ch = chunk_at(c, p, i);
+                if (atomic_load(&ch->iflags) & IF_FREE)
+                    free_push_locked(c, ch);
+            }
+            pthread_mutex_unlock(&c->lock);
+            release_all(d, nd);
+            pthread_mutex_lock(&c->lock);
+            if (!ok || atomic_load(&p->cls) != sid || p->idx >= c->npages ||
+                c->pages[p->idx] != p)
+                break;
+        }
+    }
+    free(d);
+out:
+    pthread_mutex_unlock(&c->lock);
+    if (got != NULL)
+        atomic_fetch_add(&slabs_moved, 1);
+    return got;
+}
+
+/* Class with the most pages other than id (0 if none has min pages). */
+static unsigned
+largest_other(unsigned id, uint32_t min)
+{
+    unsigned best = 0;
+    uint32_t bn = 0;
+    for (unsigned i = 1; i <= nclasses; i++) {
+        uint32_t n = atomic_load_explicit(&classes[i].npages_pub, memory_order_relaxed);
+        if (i != id && n >= min && n > bn) {
+            best = i;
+            bn = n;
+        }
+    }
+    return best;
+}
+
+#define MAXDEFER 32
+
+struct item *
+slab_alloc(unsigned id)
+{
+    assert(id >= 1 && id <= nclasses);
+    struct slab_class *c = &classes[id];
+    struct item *d[MAXDEFER];
+    bool stole = false;
+    int rounds = 0;
+    bool reassign = sconf.o.slab_reassign != 0 && sconf.o.evict;
+    enum victim_mode mode = sconf.o.evict ? VM_EVICT : VM_RECLAIM;
+
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        struct item *ch = free_pop_locked(c);
+        if (ch != NULL) {
+            pthread_mutex_unlock(&c->lock);
+            return chunk_init(ch);
+        }
+        struct page *p = pool_get();
+        if (p != NULL) {
+            assign_page_locked(c, p);
+            continue;
+        }
+        /* Rebalance first if another class holds clearly more pages: a
+         * class under write pressure grows at the expense of idle ones. */
+        if (reassign && !stole) {
+            unsigned s = largest_other(id, c->npages + 2);
+            if (s != 0) {
+                stole = true;
+                pthread_mutex_unlock(&c->lock);
+                p = page_steal(s);
+                pthread_mutex_lock(&c->lock);
+                if (p != NULL)
+                    assign_page_locked(c, p);
+                continue;
+            }
+        }
+        int nd = 0;
+        ch = sweep_locked(c, mode, d, &nd, MAXDEFER);
+        if (ch != NULL) {
+            pthread_mutex_unlock(&c->lock);
+            release_all(d, nd);
+            return chunk_init(ch);
+        }
+        if (nd > 0 && ++rounds < 8) {
+            pthread_mutex_unlock(&c->lock);
+            release_all(d, nd);
+            pthread_mutex_lock(&c->lock);
+            continue;
+        }
+        if (nd > 0) {
+            pthread_mutex_unlock(&c->lock);
+            release_all(d, nd);
+            pthread_mutex_lock(&c->lock);
+        }
+        if (reassign && !stole) {
+            stole = true;
+            unsigned s = largest_other(id, 1);
+            if (s != 0) {
+                pthread_mutex_unlock(&c->lock);
+                p = page_steal(s);
+                pthread_mutex_lock(&c->lock);
+                if (p != NULL)
+                    assign_page_locked(c, p);
+                continue;
+            }
+        }
+        pthread_mutex_unlock(&c->lock);
+        atomic_fetch_add_explicit(&c->outofmemory, 1, memory_order_relaxed);
+        return NULL;
+    }
+}
+
+void
+slab_free(struct item *ch)
+{
+    unsigned id = slab_class_of(ch);
+    assert(id >= 1 && id <= nclasses);
+    assert(atomic_load(&ch->refcount) == 0);
+    struct slab_class *c = &classes[id];
+    pthread_mutex_lock(&c->lock);
+    free_push_locked(c, ch);
+    pthread_mutex_unlock(&c->lock);
+}
+
+int
+slab_set_mem_limit(size_t bytes)
+{
+    uint64_t np = bytes / PAGE_SIZE;
+    if (np < MIN_PAGES)
+        return -1;
+    int rc = 0;
+    pthread_mutex_lock(&pool.lock);
+    if (np > pool.slots)
+        rc = region_add_locked((uint32_t)(np - pool.slots));
+    if (rc == 0)
+        pool.limit = np;
+    pthread_mutex_unlock(&pool.lock);
+    return rc;
+}
+
+/* ---------- statistics hooks ---------- */
+
+void
+slab_count_link(unsigned id, int64_t bytes, int dir)
+{
+    struct slab_class *c = &classes[id];
+    if (dir > 0) {
+        atomic_fetch_add_explicit(&c->number, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->requested, (uint64_t)bytes, memory_order_relaxed);
+    } else {
+        atomic_fetch_sub_explicit(&c->number, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&c->requested, (uint64_t)bytes, memory_order_relaxed);
+    }
+}
+
+void
+slab_count_evict(unsigned id, int reason, uint8_t f, rel_time_t exptime)
+{
+    struct slab_class *c = &classes[id];
+#define INC(x) atomic_fetch_add_explicit(&c->x, 1, memory_order_relaxed)
+    switch (reason) {
+    case 0: /* evicted live */
+        INC(evicted);
+        if (exptime != 0)
+            INC(evicted_nonzero);
+        if (!(f & IF_FETCHED))
+            INC(evicted_unfetched);
+        if (f & IF_REF)
+            INC(evicted_active);
+        break;
+    case 1: /* reclaimed dead by a sweep */
+        INC(reclaimed);
+        if (!(f & IF_FETCHED))
+            INC(expired_unfetched);
+        break;
+    case 2: /* reclaimed by the crawler */
+        INC(crawler_reclaimed);
+        INC(reclaimed);
+        if (!(f & IF_FETCHED))
+            INC(expired_unfetched);
+        break;
+    }
+#undef INC
+}
+
+void
+slab_count_oom(unsigned id)
+{
+    atomic_fetch_add_explicit(&classes[id].outofmemory, 1, memory_order_relaxed);
+}
+
+void
+slab_stats(struct item_global_stats *s)
+{
+    for (unsigned i = 1; i <= nclasses; i++) {
+        struct slab_class *c = &classes[i];
+        s->evictions += atomic_load(&c->evicted);
+        s->reclaimed += atomic_load(&c->reclaimed);
+        s->expired_unfetched += atomic_load(&c->expired_unfetched);
+        s->evicted_unfetched += atomic_load(&c->evicted_unfetched);
+        s->evicted_active += atomic_load(&c->evicted_active);
+        s->crawler_reclaimed += atomic_load(&c->crawler_reclaimed);
+    }
+    pthread_mutex_lock(&pool.lock);
+    s->total_malloced = pool.assigned * PAGE_SIZE;
+    s->limit_maxbytes = pool.limit * PAGE_SIZE;
+    pthread_mutex_unlock(&pool.lock);
+    s->slabs_moved = atomic_load(&slabs_moved);
+}
+
+bool
+slab_class_stats(unsigned id, struct item_class_stats *s)
+{
+    if (id < 1 || id > nclasses)
+        return false;
+    struct slab_class *c = &classes[id];
+    memset(s, 0, sizeof(*s));
+    s->id = id;
+    s->chunk_size = c->size;
+    s->chunks_per_page = c->perpage;
+    rel_time_t now = clock_now(), oldest = now;
+    pthread_mutex_lock(&c->lock);
+    s->total_pages = c->npages;
+    s->total_chunks = (uint64_t)c->npages * c->perpage;
+    s->free_chunks = c->nfree;
+    s->used_chunks = s->total_chunks - c->nfree;
+    for (uint32_t pi = 0; pi < c->npages; pi++)
+        for (uint32_t i = 0; i < c->perpage; i++) {
+            struct item *it = chunk_at(c, c->pages[pi], i);
+            if ((atomic_load(&it->iflags) & (IF_LINKED | IF_DATA)) == IF_LINKED) {
+                rel_time_t a = atomic_load_explicit(&it->atime, memory_order_relaxed);
+                if (a < oldest)
+                    oldest = a;
+            }
+        }
+    pthread_mutex_unlock(&c->lock);
+    s->age = now - oldest;
+    s->number = atomic_load(&c->number);
+    s->mem_requested = atomic_load(&c->requested);
+    s->evicted = atomic_load(&c->evicted);
+    s->evicted_nonzero = atomic_load(&c->evicted_nonzero);
+    s->evicted_unfetched = atomic_load(&c->evicted_unfetched);
+    s->evicted_active = atomic_load(&c->evicted_active);
+    s->reclaimed = atomic_load(&c->reclaimed);
+    s->expired_unfetched = atomic_load(&c->expired_unfetched);
+    s->crawler_reclaimed = atomic_load(&c->crawler_reclaimed);
+    s->outofmemory = atomic_load(&c->outofmemory);
+    return true;
+}
+
+/* ---------- page moves on demand and in the background ---------- */
+
+enum item_reassign_status
+slab_reassign(int src, int dst)
+{
+    if (sconf.o.slab_reassign == 0)
+        return REASSIGN_DISABLED;
+    if (src == dst)
+        return REASSIGN_SAME;
+    if (src < -1 || src == 0 || src > (int)nclasses || dst < 0 || dst > (int)nclasses)
+        return REASSIGN_BADCLASS;
+    if (src == -1) {
+        src = (int)largest_other((unsigned)dst, 2);
+        if (src == 0)
+            return REASSIGN_NOSPARE;
+    }
+    if (atomic_load(&classes[src].npages_pub) < 2)
+        return REASSIGN_NOSPARE;
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&move_running, &expect, 1))
+        return REASSIGN_RUNNING;
+    enum item_reassign_status st = REASSIGN_OK;
+    struct page *p = page_steal((unsigned)src);
+    if (p == NULL) {
+        st = REASSIGN_UNSAFE;
+    } else if (dst == 0) {
+        pool_put(p);
+    } else {
+        struct slab_class *c = &classes[dst];
+        pthread_mutex_lock(&c->lock);
+        assign_page_locked(c, p);
+        pthread_mutex_unlock(&c->lock);
+    }
+    atomic_store(&move_running, 0);
+    return st;
+}
+
+/* Called about once a second by the maintenance thread.  Mode 1 moves a
+ * page from a class that has not evicted for 3 ticks and has a page worth
+ * of free chunks or more pages than the evicting class, to the class that
+ * evicted most since the last tick.  Mode 2 drops the idleness rule.  Also
+ * gives back pages above a lowered memory limit. */
+void
+slab_automove_tick(int mode)
+{
+    unsigned dst = 0;
+    uint64_t dmax = 0;
+    for (unsigned i = 1; i <= nclasses; i++) {
+        struct slab_class *c = &classes[i];
+        uint64_t ev = atomic_load(&c->evicted) + atomic_load(&c->outofmemory);
+        uint64_t delta = ev - c->am_last;
+        c->am_last = ev;
+        c->am_quiet = delta ? 0 : c->am_quiet + 1;
+        if (delta > dmax) {
+            dmax = delta;
+            dst = i;
+        }
+    }
+    pthread_mutex_lock(&pool.lock);
+    bool over = pool.assigned > pool.limit;
+    pthread_mutex_unlock(&pool.lock);
+    if (over) {
+        unsigned s = largest_other(0, 1);
+        struct page *p = s ? page_steal(s) : NULL;
+        if (p != NULL)
+            pool_put(p);
+        return;
+    }
+    if (mode == 0 || dst == 0 || sconf.o.slab_reassign == 0)
+        return;
+    uint32_t dpages = atomic_load(&classes[dst].npages_pub);
+    unsigned src = 0;
+    uint32_t best = 0;
+    for (unsigned i = 1; i <= nclasses; i++) {
+        struct slab_class *c = &classes[i];
+        uint32_t np = atomic_load(&c->npages_pub);
+        if (i == dst || np < 2)
+            continue;
+        if (mode == 1) {
+            if (c->am_quiet < 3)
+                continue;
+            pthread_mutex_lock(&c->lock);
+            uint64_t nfree = c->nfree;
+            pthread_mutex_unlock(&c->lock);
+            if (nfree < c->perpage && np <= dpages)
+                continue;
+        }
+        if (np > best) {
+            best = np;
+            src = i;
+        }
+    }
+    if (src != 0)
+        slab_reassign((int)src, (int)dst);
+}
+
+/* ---------- scans: crawler, walk, sizes ---------- */
+
+uint64_t
+slab_crawl(void)
+{
+    uint64_t reclaimed = 0;
+    struct item *d[MAXDEFER];
+    for (unsigned id = 1; id <= nclasses; id++) {
+        struct slab_class *c = &classes[id];
+        for (uint32_t pi = 0;; pi++) {
+            int nd = 0;
+            pthread_mutex_lock(&c->lock);
+            if (pi >= c->npages) {
+                pthread_mutex_unlock(&c->lock);
+                break;
+            }
+            struct page *p = c->pages[pi];
+            for (uint32_t i = 0; i < c->perpage && nd < MAXDEFER; i++) {
+                struct item *ch = chunk_at(c, p, i);
+                struct item *v = NULL;
+                enum victim_res r = item_victim_locked(ch, VM_CRAWL, &v);
+                if (r == V_FREED) {
+                    free_push_locked(c, ch);
+                    reclaimed++;
+                } else if (r == V_DEFERRED) {
+                    d[nd++] = v;
+                    reclaimed++;
+                }
+            }
+            pthread_mutex_unlock(&c->lock);
+            release_all(d, nd);
+        }
+    }
+    return reclaimed;
+}
+
+#define WALK_BATCH 256
+
+uint64_t
+slab_walk(item_walk_fn fn, void *arg)
+{
+    uint64_t visited = 0;
+    struct item *b[WALK_BATCH];
+    bool stop = false;
+    for (unsigned id = 1; id <= nclasses && !stop; id++) {
+        struct slab_class *c = &classes[id];
+        for (uint32_t pi = 0, ci = 0; !stop;) {
+            int nb = 0;
+            rel_time_t now = clock_now();
+            pthread_mutex_lock(&c->lock);
+            if (pi >= c->npages) {
+                pthread_mutex_unlock(&c->lock);
+                break;
+            }
+            struct page *p = c->pages[pi];
+            for (; ci < c->perpage && nb < WALK_BATCH; ci++) {
+                struct item *it = chunk_at(c, p, ci);
+                if ((atomic_load(&it->iflags) & (IF_LINKED | IF_DATA)) != IF_LINKED)
+                    continue;
+                if (!item_is_live(it, now) || atomic_load(&it->refcount) >= REF_MAX)
+                    continue;
+                atomic_fetch_add(&it->refcount, 1);
+                b[nb++] = it;
+            }
+            if (ci == c->perpage) {
+                ci = 0;
+                pi++;
+            }
+            pthread_mutex_unlock(&c->lock);
+            for (int i = 0; i < nb; i++) {
+                if (!stop) {
+                    visited++;
+                    if (fn(b[i], arg) != 0)
+                        stop = true;
+                }
+                item_release(b[i]);
+            }
+        }
+    }
+    return visited;
+}
+
+void
+slab_sizes(uint64_t *hist, size_t nbuckets)
+{
+    rel_time_t now = clock_now();
+    for (unsigned id = 1; id <= nclasses; id++) {
+        struct slab_class *c = &classes[id];
+        pthread_mutex_lock(&c->lock);
+        for (uint32_t pi = 0; pi < c->npages; pi++)
+            for (uint32_t i = 0; i < c->perpage; i++) {
+                struct item *it = chunk_at(c, c->pages[pi], i);
+                if ((atomic_load(&it->iflags) & (IF_LINKED | IF_DATA)) != IF_LINKED ||
+                    !item_is_live(it, now))
+                    continue;
+                size_t b = (item_total_size(it) + 31) / 32;
+                hist[b < nbuckets ? b : nbuckets - 1]++;
+            }
+        pthread_mutex_unlock(&c->lock);
+    }
+}
