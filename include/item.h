@@ -133,7 +133,7 @@ rel_time_t  item_exptime(const struct item *it);    /* 0 = never */
 rel_time_t  item_atime(const struct item *it);      /* last access, coarse */
 unsigned    item_class(const struct item *it);      /* slab class id */
 bool        item_fetched(const struct item *it);    /* read since stored */
-uint32_t    item_total_size(const struct item *it); /* bytes of memory incl. header */
+size_t      item_total_size(const struct item *it); /* bytes of memory incl. header */
 
 /* Fill iov[0..n) with the value's memory segments (several for a chained
  * large item); returns the number used, or -1 if iovmax is too small.

@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include <event2/event.h>
+#include <event2/event_struct.h>
 
 #include "clock.h"
 #include "net.h"
@@ -55,7 +56,7 @@ struct conn {
     _Atomic rel_time_t last_cmd;    /* shared: last request time */
     _Atomic int      stat_state;    /* shared: for "stats conns" */
     char             addr[64];      /* shared, immutable: peer */
-    char             listen_addr[64]; /* shared, immutable */
+    char             listen_addr[128]; /* shared, immutable */
     struct conn     *prev, *next;   /* worker->conns; worker->lock */
 };
 

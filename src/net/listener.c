@@ -28,7 +28,7 @@ struct listener {
     int              fd;
     struct event    *ev;
     bool             is_unix;
-    char             name[64];      /* "tcp:127.0.0.1:11211" as stats conns shows */
+    char             name[128];     /* "tcp:127.0.0.1:11211" as stats conns shows */
     char             path[108];     /* unix socket path, to unlink */
 };
 
@@ -221,7 +221,7 @@ bind_tcp(const char *spec, int default_port, int backlog, char *err, size_t errl
         }
         evutil_make_socket_nonblocking(fd);
         evutil_make_socket_closeonexec(fd);
-        char name[64], addr[INET6_ADDRSTRLEN];
+        char name[128], addr[INET6_ADDRSTRLEN];
         if (ai->ai_family == AF_INET6) {
             inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, addr, sizeof(addr));
             snprintf(name, sizeof(name), "tcp6:[%s]:%s", addr, port);

@@ -22,7 +22,7 @@ struct pending {
     struct pending *next;
     int             fd;
     bool            is_unix;
-    char            listen_addr[64];
+    char            listen_addr[128];
 };
 
 static struct worker *workers;      /* set up once by the main thread */

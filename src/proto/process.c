@@ -460,7 +460,7 @@ metadump_one(struct item *it, void *arg)
     obuf_add(o, "key=", 4);
     uri_key(o, item_key(it), item_nkey(it));
     rel_time_t e = item_exptime(it);
-    obuf_printf(o, " exp=%lld la=%lld cas=%" PRIu64 " fetch=%s cls=%u size=%u\n",
+    obuf_printf(o, " exp=%lld la=%lld cas=%" PRIu64 " fetch=%s cls=%u size=%zu\n",
                 e == 0 ? -1LL : (long long)clock_to_unix(e),
                 (long long)clock_to_unix(item_atime(it)), item_cas(it),
                 item_fetched(it) ? "yes" : "no", item_class(it),
