@@ -16,6 +16,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -42,9 +43,19 @@ def check(cond, msg="check failed"):
         raise TestFailure(msg)
 
 
+def short(x, n=400):
+    r = repr(x)
+    return r if len(r) <= n else r[:n // 2] + " ...<%d chars>... " % (len(r) - n) + r[-n // 2:]
+
+
 def eq(got, want, what="value"):
     if got != want:
-        raise TestFailure("%s mismatch:\n  got:  %r\n  want: %r" % (what, got, want))
+        if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
+            for i, (g, w) in enumerate(zip(got, want)):
+                if g != w:
+                    raise TestFailure("%s mismatch at item %d:\n  got:  %s\n  want: %s"
+                                      % (what, i, short(g), short(w)))
+        raise TestFailure("%s mismatch:\n  got:  %s\n  want: %s" % (what, short(got), short(want)))
 
 
 def free_port():
@@ -326,10 +337,28 @@ def pair(args=(), ref_args=None):
 
 def run_both(fn, args=(), srv=None):
     """Run fn(server) against ours and the reference; return (ours, ref)."""
-    if srv is not None:
-        return fn(srv[0]), fn(srv[1])
-    with pair(args) as (o, r):
-        return fn(o), fn(r)
+    if srv is None:
+        with pair(args) as (o, r):
+            return run_both(fn, srv=(o, r))
+    # Run both sides concurrently (halves the wall time of sleeping tests).
+    res = [None, None]
+    err = [None, None]
+
+    def side(i):
+        try:
+            res[i] = fn(srv[i])
+        except BaseException as e:  # re-raised in the caller's thread
+            err[i] = e
+    t = threading.Thread(target=side, args=(1,), daemon=True)
+    t.start()
+    side(0)
+    t.join(120 * TIME_SCALE)
+    if t.is_alive():
+        raise TestFailure("reference side of the test hung")
+    for e in err:
+        if e is not None:
+            raise e
+    return res[0], res[1]
 
 
 def diff_msg(a, b, label="reply"):
