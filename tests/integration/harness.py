@@ -50,6 +50,10 @@ def short(x, n=400):
 
 def eq(got, want, what="value"):
     if got != want:
+        if isinstance(got, dict) and isinstance(want, dict):
+            diff = {k: (got.get(k), want.get(k)) for k in set(got) | set(want)
+                    if got.get(k) != want.get(k)}
+            raise TestFailure("%s mismatch (key: (got, want)): %s" % (what, short(diff, 1200)))
         if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
             for i, (g, w) in enumerate(zip(got, want)):
                 if g != w:
@@ -99,20 +103,32 @@ class Server:
             self.kill()
         raise TestFailure("%s failed to start (%s, rc=%r)" % (self.name, self.binary, last))
 
-    def _wait_ready(self):
-        deadline = time.monotonic() + 5.0 * TIME_SCALE
-        for _ in range(1000):
-            if self.proc.poll() is not None:
-                return False
+    def _listening(self):
+        """True once the port is in LISTEN state.  Uses /proc/net/tcp so no
+        probe connection is made (it would skew connection stats);
+        falls back to connecting where /proc is unavailable."""
+        try:
+            with open("/proc/net/tcp") as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
             try:
-                s = socket.create_connection((HOST, self.port), timeout=0.5)
-                s.close()
+                socket.create_connection((HOST, self.port), timeout=0.5).close()
                 return True
             except OSError:
-                pass
+                return False
+        want = "%08X:%04X" % (0x0100007F, self.port)
+        return any(ln.split()[1] == want and ln.split()[3] == "0A" for ln in lines)
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + 5.0 * TIME_SCALE
+        for _ in range(2000):
+            if self.proc.poll() is not None:
+                return False
+            if self._listening():
+                return True
             if time.monotonic() > deadline:
                 return False
-            time.sleep(0.01)
+            time.sleep(0.005)
         return False
 
     def alive(self):
