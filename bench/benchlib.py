@@ -219,3 +219,86 @@ def rss_kb(pid):
             if ln.startswith("VmRSS:"):
                 return int(ln.split()[1])
     return 0
+
+
+def key16(i):
+    """16-byte key for item i (i < 10**14)."""
+    return b"k%015d" % i
+
+
+def value_for(i, size):
+    """Deterministic value bytes for item i, so a read-back can be verified."""
+    seed = b"%015d|" % i
+    return (seed * (size // len(seed) + 1))[:size]
+
+
+def fill_noreply(port, first, count, size, chunk=20000, key=key16):
+    """Pipelined `set <key> 0 0 <size> noreply` for items [first, first+count).
+
+    Ends with a `version` round trip so every set has been processed.
+    Returns the number of sets sent.
+    """
+    c = Client(port, timeout=120)
+    try:
+        hdr_tail = b" 0 0 %d noreply\r\n" % size
+        i = first
+        end = first + count
+        while i < end:
+            j = min(end, i + chunk)
+            c.send(b"".join(b"set " + key(n) + hdr_tail + value_for(n, size) + b"\r\n"
+                            for n in range(i, j)))
+            i = j
+        c.send(b"version\r\n")
+        ln = c.line()
+        if not ln.startswith(b"VERSION"):
+            raise RuntimeError("unexpected reply after fill: %r" % ln[:200])
+    finally:
+        c.close()
+    return count
+
+
+def count_retrievable(port, first, count, size, batch=100, sample_every=1, key=key16,
+                      window=50):
+    """Multiget every sample_every-th item; return (present_and_correct, wrong, checked).
+
+    Requests are pipelined `window` multigets deep.  A value that is present
+    but not the bytes written counts as wrong.
+    """
+    c = Client(port, timeout=120)
+    ids = range(first, first + count, sample_every)
+    batches = [ids[k:k + batch] for k in range(0, len(ids), batch)]
+    ok = wrong = 0
+    try:
+        for w in range(0, len(batches), window):
+            group = batches[w:w + window]
+            c.send(b"".join(b"get " + b" ".join(key(n) for n in b_) + b"\r\n" for b_ in group))
+            for b_ in group:
+                got = _read_get(c)
+                for n in b_:
+                    v = got.get(key(n))
+                    if v is None:
+                        continue
+                    if v == value_for(n, size):
+                        ok += 1
+                    else:
+                        wrong += 1
+                if len(got) > len(b_):
+                    wrong += len(got) - len(b_)
+    finally:
+        c.close()
+    return ok, wrong, len(ids)
+
+
+def _read_get(c):
+    got = {}
+    while True:
+        ln = c.line()
+        if ln == b"END":
+            return got
+        if not ln.startswith(b"VALUE "):
+            raise RuntimeError("bad get reply %r" % ln[:100])
+        parts = ln.split(b" ")
+        data = c.exact(int(parts[3]) + 2)
+        if data[-2:] != b"\r\n":
+            raise RuntimeError("bad data block for %r" % parts[1])
+        got[parts[1]] = data[:-2]
