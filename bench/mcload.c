@@ -715,12 +715,8 @@ static void run_loop(struct thread *t, uint64_t deadline, bool is_warmup)
                 }
             }
         }
-        if (is_warmup && atomic_load(&g_stop)) {
-            t->phase = PH_DRAIN;
-            is_warmup = false;
-            drain_deadline = 0;
-            continue;
-        }
+        if (is_warmup && atomic_load(&g_stop))
+            t->warm_next = opt.keys; /* issue no more; drain what is in flight */
         int n = epoll_wait(t->ep, evs, 256, 50);
         if (n < 0) {
             if (errno == EINTR)
@@ -762,7 +758,7 @@ static void *thread_main(void *arg)
         run_loop(t, 0, true);
     }
     pthread_barrier_wait(&g_barrier);
-    t->phase = PH_RUN;
+    t->phase = atomic_load(&g_stop) ? PH_DRAIN : PH_RUN;
     t->t_start = now_ns();
     uint64_t deadline = opt.duration > 0 ? t->t_start + (uint64_t)(opt.duration * 1e9) : 0;
     run_loop(t, deadline, false);
@@ -1117,6 +1113,23 @@ int main(int argc, char **argv)
            S.err_timeout + W.err_timeout, warm_secs, W.stored, opt.threads, opt.conns,
            opt.idle_conns, opt.pipeline, opt.multiget, opt.keys, opt.vmin, opt.vmax);
     fflush(stdout);
+    for (int i = 0; i < opt.threads; i++) {
+        struct thread *t = &th[i];
+        for (int j = 0; j < t->nc; j++) {
+            struct conn *c = &t->c[j];
+            if (!c->dead)
+                close(c->fd);
+            free(c->out);
+            free(c->in);
+            free(c->q);
+            free(c->qkeys);
+        }
+        free(t->c);
+        free(t->scratch);
+        close(t->ep);
+    }
+    free(th);
+    pthread_barrier_destroy(&g_barrier);
     freeaddrinfo(g_addr);
     return errors ? 1 : 0;
 }
