@@ -770,6 +770,53 @@ static void *thread_main(void *arg)
 /* ------------------------------------------------------------------ */
 /* setup, reporting                                                   */
 
+/* Offline checks of the histogram and value generator (no server needed). */
+static int selftest(void)
+{
+    int bad = 0;
+    uint64_t prev_idx = 0;
+    for (uint64_t v = 0; v < 2000000; v++) {
+        unsigned i = h_index(v);
+        if (i < prev_idx || i >= H_BUCKETS || v > h_upper(i) || (i && v <= h_upper(i - 1)))
+            bad++;
+        prev_idx = i;
+    }
+    uint64_t s = 12345;
+    for (int k = 0; k < 1000000; k++) {
+        uint64_t v = rng_next(&s) >> (rng_next(&s) % 64);
+        unsigned i = h_index(v);
+        /* bucket width stays within 1/128 of the value */
+        if (i >= H_BUCKETS || v > h_upper(i) || (i && v <= h_upper(i - 1)) ||
+            (v >= H_LINEAR && (double)(h_upper(i) - v) > (double)v / 127.0))
+            bad++;
+    }
+    if (h_index(UINT64_MAX) >= H_BUCKETS)
+        bad++;
+    static struct hist h;
+    for (uint64_t v = 1; v <= 100000; v++)
+        h_add(&h, v * 1000);
+    double p50 = (double)h_pct(&h, 50), p99 = (double)h_pct(&h, 99);
+    if (fabs(p50 - 50e6) > 50e6 / 100 || fabs(p99 - 99e6) > 99e6 / 100)
+        bad++;
+    /* values: deterministic, key- and version-dependent, printable */
+    char a[300], b[300];
+    value_fill(a, 7, 1, 300);
+    value_fill(b, 7, 1, 300);
+    if (memcmp(a, b, 300))
+        bad++;
+    value_fill(b, 8, 1, 300);
+    if (!memcmp(a, b, 300))
+        bad++;
+    value_fill(b, 7, 2, 300);
+    if (!memcmp(a, b, 300))
+        bad++;
+    for (int i = 0; i < 300; i++)
+        if (!memchr(ALPHA, a[i], 64))
+            bad++;
+    printf("selftest: %s (p50 %.0f ns, p99 %.0f ns)\n", bad ? "FAILED" : "ok", p50, p99);
+    return bad ? 1 : 0;
+}
+
 static void on_sigint(int sig)
 {
     (void)sig;
@@ -797,6 +844,7 @@ static void usage(FILE *f)
 "      --seed N             RNG seed (1)\n"
 "      --drain-timeout SECS wait this long for replies after stop (5)\n"
 "  -q, --quiet              only print the final JSON line\n"
+"      --selftest           check histogram and value generator, then exit\n"
 "Exit status: 0 ok, 1 if any reply was invalid/missing, 2 on setup failure.\n"
 "The last stdout line is a JSON object with all results.\n");
 }
@@ -843,6 +891,7 @@ int main(int argc, char **argv)
         {"seed", required_argument, 0, 1001},
         {"drain-timeout", required_argument, 0, 1002},
         {"quiet", no_argument, 0, 'q'},
+        {"selftest", no_argument, 0, 1003},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -914,6 +963,7 @@ int main(int argc, char **argv)
             break;
         }
         case 'q': opt.quiet = true; break;
+        case 1003: return selftest();
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
