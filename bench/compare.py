@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Side-by-side throughput/latency comparison: our server vs reference memcached.
+
+For every workload both servers are started fresh with identical flags
+(-t T -m 1024 -c 4096 -U 0 -l 127.0.0.1 -p <free>), pinned to core 0, the key
+space is preloaded once, then mcload (pinned to core 1) runs A/B/A/B rounds.
+Prints per workload the median ops/s and p99 of each side and ours/ref ratios,
+as a table and as a markdown snippet.
+
+Exit status: 0 ok; 1 if any mcload run reported errors or a server died;
+2 on setup failure (binary missing, server does not start).
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as bl  # noqa: E402
+
+KEYS = 100000
+
+# name -> (description, mcload args)
+WORKLOADS = {
+    "a": ("9:1 get:set, 32 B, 50 conns, depth 1",
+          ["--ratio", "9:1", "--value-size", "32", "--conns", "50", "--pipeline", "1"]),
+    "b": ("9:1 get:set, 32 B, 50 conns, depth 16",
+          ["--ratio", "9:1", "--value-size", "32", "--conns", "50", "--pipeline", "16"]),
+    "c": ("100-key multiget (9:1), 32 B, 50 conns",
+          ["--ratio", "9:1", "--value-size", "32", "--conns", "50", "--pipeline", "1",
+           "--multiget", "100"]),
+    "d": ("1:1 get:set, 1 KB, 50 conns, depth 1",
+          ["--ratio", "1:1", "--value-size", "1024", "--conns", "50", "--pipeline", "1"]),
+    "e": ("9:1, 32 B, 1000 conns (800 idle)",
+          ["--ratio", "9:1", "--value-size", "32", "--conns", "200", "--idle-conns", "800",
+           "--pipeline", "1"]),
+}
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ours", default=bl.DEFAULT_OURS,
+                    help="our server binary (env OURS_BIN; default build/memcached)")
+    ap.add_argument("--ref", default=bl.DEFAULT_REF,
+                    help="reference binary (env REF_BIN; default /usr/bin/memcached)")
+    ap.add_argument("--mcload", default=os.environ.get(
+        "MCLOAD", os.path.join(bl.REPO, "build", "bench", "mcload")))
+    ap.add_argument("--rounds", type=int, default=3, help="A/B rounds per workload (3)")
+    ap.add_argument("--secs", type=float, default=5, help="seconds per run (5)")
+    ap.add_argument("--quick", action="store_true", help="2 rounds x 2 s (about 1 minute)")
+    ap.add_argument("--workloads", default="abcde", help="subset, e.g. 'ab' (abcde)")
+    ap.add_argument("--server-threads", type=int, default=1, help="server -t (1)")
+    ap.add_argument("--client-threads", type=int, default=1, help="mcload --threads (1)")
+    ap.add_argument("--server-args", default="", help="extra flags for both servers")
+    ap.add_argument("--no-pin", action="store_true", help="do not use taskset")
+    ap.add_argument("--json", help="also write all results (every round) to this file")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print every run")
+    a = ap.parse_args()
+    if a.quick:
+        a.rounds, a.secs = 2, 2
+    if a.rounds < 1 or a.rounds > 20 or not 0 < a.secs <= 120:
+        ap.error("--rounds must be 1..20 and --secs in (0, 120]")
+    bad = set(a.workloads) - set(WORKLOADS)
+    if bad:
+        ap.error("unknown workload(s): %s" % "".join(sorted(bad)))
+    return a
+
+
+def mcload(a, port, wargs, extra, timeout, cpu):
+    cmd = ([] if cpu is None else ["taskset", "-c", str(cpu)]) + [
+        a.mcload, "--port", str(port), "--threads", str(a.client_threads),
+        "--keys", str(KEYS), "--quiet"] + wargs + extra
+    rc, out, err = bl.run_bounded(cmd, timeout)
+    res = None
+    lines = out.strip().splitlines()
+    if lines:
+        try:
+            res = json.loads(lines[-1])
+        except ValueError:
+            res = None
+    if res is None:
+        res = {"ops_per_sec": 0.0, "p99_us": 0.0, "errors": -1}
+    res["rc"] = rc
+    res["stderr"] = err.strip()[-600:]
+    return res
+
+
+def run_workload(a, wname, pin):
+    desc, wargs = WORKLOADS[wname]
+    srv_cpu, cli_cpu = (0, 1) if pin else (None, None)
+    extra = a.server_args.split()
+    sides = {}
+    try:
+        sides["ours"] = bl.start_server("ours", a.ours, 1024, 4096, a.server_threads, extra, srv_cpu)
+        sides["ref"] = bl.start_server("ref", a.ref, 1024, 4096, a.server_threads, extra, srv_cpu)
+        runs = {"ours": [], "ref": []}
+        failures = []
+        # preload the whole key space once per server (pipelined, not timed)
+        for side in ("ours", "ref"):
+            r = mcload(a, sides[side].port, wargs,
+                       ["--warmup", "--requests", "1", "--pipeline", "16",
+                        "--key-prefix", "w%s:" % wname], 120, cli_cpu)
+            if r["rc"] != 0:
+                failures.append("%s warmup: rc=%s errors=%s %s" % (
+                    side, r["rc"], r.get("errors"), r["stderr"]))
+        for rnd in range(a.rounds):
+            for side in ("ours", "ref"):  # A/B/A/B
+                r = mcload(a, sides[side].port, wargs,
+                           ["--duration", str(a.secs), "--key-prefix", "w%s:" % wname,
+                            "--seed", str(rnd + 1)], a.secs + 60, cli_cpu)
+                r["round"] = rnd
+                runs[side].append(r)
+                if a.verbose:
+                    print("  %s round %d %-4s ops/s %10.0f  p99 %8.1f us  hit %.3f  err %s"
+                          % (wname, rnd, side, r["ops_per_sec"], r["p99_us"],
+                             r.get("hit_rate", 0), r["errors"]), flush=True)
+                if r["rc"] != 0 or r["errors"] != 0:
+                    failures.append("%s round %d: rc=%s errors=%s %s" % (
+                        side, rnd, r["rc"], r["errors"], r["stderr"]))
+                if not sides[side].alive():
+                    failures.append("%s server died (exit %s)"
+                                    % (side, sides[side].proc.returncode))
+                    raise RuntimeError(failures[-1])
+    finally:
+        for s in sides.values():
+            bl.stop(s)
+    med = {}
+    for side in ("ours", "ref"):
+        med[side] = {
+            "ops": statistics.median(r["ops_per_sec"] for r in runs[side]),
+            "req": statistics.median(r.get("req_per_sec", 0) for r in runs[side]),
+            "p99": statistics.median(r["p99_us"] for r in runs[side]),
+            "p50": statistics.median(r.get("p50_us", 0) for r in runs[side]),
+            "hit": statistics.median(r.get("hit_rate", 0) for r in runs[side]),
+            "errors": sum(max(r["errors"], 0) for r in runs[side]),
+        }
+    return {"workload": wname, "desc": desc, "median": med, "runs": runs,
+            "failures": failures}
+
+
+def ratio(x, y):
+    return x / y if y else float("nan")
+
+
+def main():
+    a = parse_args()
+    if not (os.path.isfile(a.mcload) and os.access(a.mcload, os.X_OK)):
+        sys.exit("mcload not found at %s (run `make build`, or set MCLOAD)" % a.mcload)
+    pin = not a.no_pin and bl.can_pin()
+    if not a.no_pin and not pin:
+        print("note: cannot pin to cores 0/1 (taskset missing or affinity restricted); "
+              "running unpinned", file=sys.stderr)
+    t0 = time.time()
+    print("compare: ours=%s ref=%s rounds=%d x %gs server -t %d pin=%s"
+          % (a.ours, a.ref, a.rounds, a.secs, a.server_threads, pin), flush=True)
+    results = []
+    try:
+        for w in a.workloads:
+            print("workload %s: %s ..." % (w, WORKLOADS[w][0]), flush=True)
+            results.append(run_workload(a, w, pin))
+    except RuntimeError as e:
+        print("compare: %s" % e, file=sys.stderr)
+        return 2
+
+    hdr = "%-3s %-40s %12s %12s %7s %10s %10s %7s %6s" % (
+        "wl", "workload", "ours ops/s", "ref ops/s", "ratio", "ours p99", "ref p99",
+        "p99 r", "errs")
+    print()
+    print(hdr)
+    print("-" * len(hdr))
+    for r in results:
+        o, f = r["median"]["ours"], r["median"]["ref"]
+        print("%-3s %-40s %12.0f %12.0f %7.3f %8.0fus %8.0fus %7.3f %6d" % (
+            r["workload"], r["desc"], o["ops"], f["ops"], ratio(o["ops"], f["ops"]),
+            o["p99"], f["p99"], ratio(o["p99"], f["p99"]), o["errors"] + f["errors"]))
+    print("\nops/s = key operations per second (a 100-key multiget counts 100), median of "
+          "%d rounds; p99 = median of per-run p99 request latency.\nratio = ours/ref: "
+          "> 1 is better for ops/s, < 1 is better for p99." % a.rounds)
+
+    print("\nMarkdown:\n")
+    print("| workload | ours ops/s | ref ops/s | ops ratio | ours p99 (us) | ref p99 (us) "
+          "| p99 ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        o, f = r["median"]["ours"], r["median"]["ref"]
+        print("| %s: %s | %.0f | %.0f | %.3f | %.0f | %.0f | %.3f |" % (
+            r["workload"], r["desc"], o["ops"], f["ops"], ratio(o["ops"], f["ops"]),
+            o["p99"], f["p99"], ratio(o["p99"], f["p99"])))
+    print("\n_%d rounds x %g s, A/B alternating, server -t %d pinned to core 0, "
+          "mcload on core 1; total %.0f s._" % (a.rounds, a.secs, a.server_threads,
+                                               time.time() - t0))
+    failures = [(r["workload"], f) for r in results for f in r["failures"]]
+    if failures:
+        print("\nFAILURES:")
+        for w, f in failures:
+            print("  [%s] %s" % (w, f))
+    if a.json:
+        with open(a.json, "w") as fh:
+            json.dump(results, fh, indent=1)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
