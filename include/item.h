@@ -178,6 +178,9 @@ struct item_global_stats {
     uint64_t curr_cas;
 };
 void item_global_stats(struct item_global_stats *s);
+/* "stats reset": zero the cumulative counters (total_items, evictions,
+ * reclaimed, ...); gauges such as curr_items and bytes are kept. */
+void item_stats_reset(void);
 
 struct item_class_stats {
     unsigned id;

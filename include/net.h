@@ -66,6 +66,8 @@ struct net_counters {
     _Atomic uint64_t listen_disabled_num;
     _Atomic int      maxconns;
     _Atomic int      accepting;
+    _Atomic int      listeners;         /* listening sockets */
+    _Atomic int      reserved_fds;      /* descriptors -c keeps back */
 };
 extern struct net_counters net_counters;
 

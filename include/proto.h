@@ -100,6 +100,7 @@ struct proto_env {
     void (*stats_settings)(struct obuf *o);
     void (*stats_conns)(struct obuf *o);
     void (*stats_snapshot)(struct obuf *o);
+    void (*stats_reset)(void);      /* connection counters */
     /* "shutdown": ask the daemon to stop (graceful). */
     void (*shutdown)(void);
     /* "cache_memlimit": returns 0, or -1 if too small. */

@@ -54,7 +54,7 @@ server_stats(struct server_stats *s)
     s->total_connections = atomic_load(&net_counters.total_conns);
     s->rejected_connections = atomic_load(&net_counters.rejected_conns);
     s->connection_structures = atomic_load(&net_counters.conn_structures);
-    s->reserved_fds = 20;
+    s->reserved_fds = (uint64_t)atomic_load(&net_counters.reserved_fds);
     s->threads = (uint64_t)live->num_threads;
     s->accepting_conns = (uint64_t)atomic_load(&net_counters.accepting);
     s->listen_disabled_num = atomic_load(&net_counters.listen_disabled_num);
@@ -64,8 +64,6 @@ static void
 settings_line(const char *name, const char *value, void *arg)
 {
     struct obuf *o = arg;
-    if (strcmp(name, "oldest") == 0)
-        return;                     /* not tracked: omitted rather than wrong */
     obuf_printf(o, "STAT %s %s\r\n", name, value);
 }
 
@@ -73,6 +71,14 @@ static void
 stats_settings(struct obuf *o)
 {
     option_stats_settings(live, settings_line, o);
+}
+
+static void
+reset_conn_stats(void)
+{
+    atomic_store(&net_counters.total_conns, 0);
+    atomic_store(&net_counters.rejected_conns, 0);
+    atomic_store(&net_counters.listen_disabled_num, 0);
 }
 
 static void
@@ -280,6 +286,7 @@ server_main(struct settings *s, int argc, char **argv)
     proto_env.stats_settings = stats_settings;
     proto_env.stats_conns = worker_stats_conns;
     proto_env.shutdown = request_stop;
+    proto_env.stats_reset = reset_conn_stats;
     proto_env.set_memlimit = set_memlimit;
 
     struct net_options no = {

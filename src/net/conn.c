@@ -106,7 +106,8 @@ conn_create(struct worker *w, int fd, bool is_unix, const char *listen_addr)
     w->conns = c;
     pthread_mutex_unlock(&w->lock);
 
-    uint64_t cur = atomic_load(&net_counters.curr_conns);
+    uint64_t cur = atomic_load(&net_counters.curr_conns) +
+                   (uint64_t)atomic_load(&net_counters.listeners);
     uint64_t hw = atomic_load(&net_counters.conn_structures);
     while (cur > hw && !atomic_compare_exchange_weak(&net_counters.conn_structures, &hw, cur))
         ;

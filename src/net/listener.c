@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "net.h"
 
@@ -84,8 +85,12 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
         evutil_make_socket_nonblocking(fd);
         evutil_make_socket_closeonexec(fd);
         atomic_fetch_add(&net_counters.total_conns, 1);
-        uint64_t cur = atomic_load(&net_counters.curr_conns);
-        if (cur >= (uint64_t)atomic_load(&net_counters.maxconns)) {
+        /* memcached's arithmetic, so -c admits exactly as many clients:
+         * the limit counts listeners and reserved descriptors too. */
+        uint64_t used = atomic_load(&net_counters.curr_conns) +
+                        (uint64_t)atomic_load(&net_counters.listeners) +
+                        (uint64_t)atomic_load(&net_counters.reserved_fds);
+        if (used >= (uint64_t)atomic_load(&net_counters.maxconns)) {
             ssize_t w = send(fd, too_many, sizeof(too_many) - 1, MSG_DONTWAIT
 #ifdef MSG_NOSIGNAL
                              | MSG_NOSIGNAL
@@ -122,6 +127,10 @@ add_listener(int fd, bool is_unix, const char *name, const char *path,
     event_add(l->ev, NULL);
     l->next = listeners;
     listeners = l;
+    /* memcached counts each listener as a connection in these two */
+    atomic_fetch_add(&net_counters.listeners, 1);
+    atomic_fetch_add(&net_counters.total_conns, 1);
+    atomic_fetch_add(&net_counters.conn_structures, 1);
     return 0;
 }
 
@@ -301,5 +310,6 @@ listener_stats_conns(struct obuf *o)
     for (struct listener *l = listeners; l != NULL; l = l->next) {
         obuf_printf(o, "STAT %d:addr %s\r\n", l->fd, l->name);
         obuf_printf(o, "STAT %d:state conn_listening\r\n", l->fd);
+        obuf_printf(o, "STAT %d:secs_since_last_cmd %u\r\n", l->fd, clock_now());
     }
 }

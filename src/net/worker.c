@@ -151,6 +151,8 @@ worker_setup(const struct net_options *o, char *err, size_t errlen)
     atomic_store(&idle_timeout, o->idle_timeout);
     atomic_store(&net_counters.maxconns, o->maxconns);
     atomic_store(&net_counters.accepting, 1);
+    /* As memcached: stdio, the listener event machinery and 3 per worker. */
+    atomic_store(&net_counters.reserved_fds, 8 + 3 * o->nthreads);
     nworkers = o->nthreads;
     workers = calloc((size_t)nworkers, sizeof(*workers));
     if (workers == NULL) {

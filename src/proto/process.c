@@ -161,9 +161,10 @@ do_get(struct proto_conn *pc, const struct request *r)
             return;
         }
         struct item *it = touch ? item_get_touch(k, nk, exptime) : item_get(k, nk);
-        STAT_INC(ts, cmd_get);
         if (touch)
             STAT_INC(ts, cmd_touch);
+        else
+            STAT_INC(ts, cmd_get);
         if (it != NULL) {
             if (touch) {
                 STAT_INC(ts, touch_hits);
@@ -198,11 +199,26 @@ store_op(enum req_cmd c)
     }
 }
 
+/* The size memcached 1.6 would give this item: its 48-byte header, 8 bytes
+ * of CAS, key + NUL, 4 bytes of client flags when non-zero, value + CRLF.
+ * -I is enforced on this figure so that exactly the same values fit as in
+ * memcached, although our items are smaller (doc/protocol.md). */
+static uint64_t
+memcached_item_size(const struct request *r)
+{
+    return 48 + (proto_env.use_cas ? 8 : 0) + r->nkey + 1 + (r->flags ? 4 : 0) +
+           (uint64_t)r->vlen + 2;
+}
+
 static enum proto_action
 do_store(struct proto_conn *pc, const struct request *r)
 {
     enum item_status st;
-    struct item *it = item_alloc(r->key, r->nkey, r->flags,
+    struct item *it = NULL;
+    if (memcached_item_size(r) > proto_env.item_size_max)
+        st = ITEM_EOVERSIZED;
+    else
+        it = item_alloc(r->key, r->nkey, r->flags,
                                  clock_exptime(r->exptime),
                                  (uint32_t)r->vlen, &st);
     if (it == NULL) {
@@ -412,7 +428,13 @@ do_slabs(struct proto_conn *pc, const struct request *r)
             [REASSIGN_SAME] = "SAME src and dst class are identical",
             [REASSIGN_DISABLED] = "CLIENT_ERROR slab reassignment disabled",
         };
-        enum item_reassign_status st = item_slabs_reassign((int)a, (int)b);
+        enum item_reassign_status st;
+        if (a < 1 || b < 0 || a > 255 || b > 255)
+            st = REASSIGN_BADCLASS;
+        else if (a == b)
+            st = REASSIGN_SAME;
+        else
+            st = item_slabs_reassign((int)a, (int)b);
         reply(pc, false, msg[st]);
         return;
     }
@@ -554,6 +576,10 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
     case CMD_SHUTDOWN:
         if (!proto_env.enable_shutdown || proto_env.shutdown == NULL) {
             reply(pc, false, "ERROR: shutdown not enabled");
+            break;
+        }
+        if (r.ntokens == 2 && !(r.tokens[1].n == 8 && memcmp(r.tokens[1].s, "graceful", 8) == 0)) {
+            reply(pc, false, "CLIENT_ERROR invalid shutdown mode");
             break;
         }
         proto_env.shutdown();

@@ -232,6 +232,9 @@ proto_stats(struct proto_conn *pc, const struct request *r)
         stats_general(o);
     } else if (tok_is(&t[1], "reset")) {
         stats_reset();
+        item_stats_reset();
+        if (proto_env.stats_reset != NULL)
+            proto_env.stats_reset();
         obuf_add(o, "RESET\r\n", 7);
         return;
     } else if (tok_is(&t[1], "settings")) {

@@ -863,3 +863,12 @@ item_sizes(void (*fn)(uint32_t size, uint64_t count, void *arg), void *arg)
             fn((uint32_t)(i * 32), hist[i], arg);
     free(hist);
 }
+
+void
+item_stats_reset(void)
+{
+    atomic_store(&total_items, 0);
+    atomic_store(&get_expired, 0);
+    atomic_store(&get_flushed, 0);
+    slab_stats_reset();
+}

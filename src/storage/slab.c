@@ -901,3 +901,20 @@ slab_sizes(uint64_t *hist, size_t nbuckets)
         pthread_mutex_unlock(&c->lock);
     }
 }
+
+void
+slab_stats_reset(void)
+{
+    for (unsigned id = 1; id <= nclasses; id++) {
+        struct slab_class *c = &classes[id];
+        atomic_store(&c->evicted, 0);
+        atomic_store(&c->evicted_nonzero, 0);
+        atomic_store(&c->evicted_unfetched, 0);
+        atomic_store(&c->evicted_active, 0);
+        atomic_store(&c->reclaimed, 0);
+        atomic_store(&c->expired_unfetched, 0);
+        atomic_store(&c->crawler_reclaimed, 0);
+        atomic_store(&c->outofmemory, 0);
+    }
+    atomic_store(&slabs_moved, 0);
+}

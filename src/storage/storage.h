@@ -126,6 +126,8 @@ void slab_free(struct item *chunk);
 unsigned slab_class_of(const void *p);
 int  slab_set_mem_limit(size_t bytes);
 void slab_stats(struct item_global_stats *s);
+/* Zero the cumulative per-class counters ("stats reset"). */
+void slab_stats_reset(void);
 bool slab_class_stats(unsigned id, struct item_class_stats *s);
 void slab_count_evict(unsigned id, int reason, uint8_t iflags, rel_time_t exptime);
 void slab_count_oom(unsigned id);

@@ -436,3 +436,18 @@ def expect(srv_pair, inputs, want, **kw):
     got_m = [mask(g) for g in got]
     eq(got_m, want, "reference reply")
     return got
+
+
+def expect_ours(srv_pair, inputs, want, timeout=None):
+    """For documented deliberate differences (doc/protocol.md): send each
+    chunk to OUR server only and assert the exact bytes."""
+    if isinstance(inputs, bytes):
+        inputs = [inputs]
+    outs = []
+    with srv_pair[0].connect() as c:
+        for chunk in inputs:
+            outs.append(transact(c, chunk, timeout))
+            if c.eof:
+                break
+    eq([mask(g) for g in outs], want, "our reply")
+    return outs

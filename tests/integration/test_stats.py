@@ -72,6 +72,12 @@ def test_stats_required_names_present(srv):
 
 def test_stats_counters_after_script(srv):
     o, r = run_both(_run_script, srv=srv)
+    # Every transaction ends with a "version" sentinel whose reply is
+    # longer for us ("VERSION 1.6.18-ng-x.y.z", doc/protocol.md): take the
+    # difference out of bytes_written before comparing.
+    nver = len(SCRIPT) + 2
+    extra = nver * (len(o["version"]) - len(r["version"]))
+    o = dict(o, bytes_written=str(int(o["bytes_written"]) - extra))
     want = {n: r[n] for n in COUNTERS if n not in TIMING_DEPENDENT}
     got = {n: o.get(n) for n in COUNTERS if n not in TIMING_DEPENDENT}
     eq(got, want, "counters after scripted sequence")
@@ -106,15 +112,19 @@ def test_stats_item_counts(srv):
     eq(o, r, "item/connection counters")
 
 
-def test_stats_bytes_matches_reference_item_sizes(srv):
-    # "bytes" is the memory of stored items (header + key + value); equal
-    # only if the item overhead matches memcached's.
+def test_stats_bytes_smaller_than_reference(srv):
+    # "bytes" is the memory of stored items (header + key + value).  Our
+    # items are smaller than memcached's (doc/storage.md), so the figure is
+    # lower; it must still count every stored item and drop on delete.
     def fn(s):
         with s.connect() as c:
             transact(c, b"set a 0 0 1\r\n1\r\nset bb 7 0 100\r\n%s\r\n" % (b"x" * 100))
-            return stats(c)[0]["bytes"]
+            full = int(stats(c)[0]["bytes"])
+            transact(c, b"delete bb\r\n")
+            return full, int(stats(c)[0]["bytes"])
     o, r = run_both(fn, srv=srv)
-    eq(o, r, "stats bytes")
+    check(101 + 3 <= o[0] < r[0], "ours %d bytes for 2 items, reference %d" % (o[0], r[0]))
+    check(0 < o[1] < o[0] - 100, "bytes after delete: %d -> %d" % o)
 
 
 def test_stats_settings_names(srv):
@@ -123,7 +133,10 @@ def test_stats_settings_names(srv):
             st, raw = stats(c, b"settings")
             return list(st)
     o, r = run_both(fn, srv=srv)
-    eq(o, r, "stats settings names")
+    # ours adds its snapshot settings at the end (doc/configuration.md)
+    extra = [n for n in o if n.startswith("snapshot_")]
+    eq(o[len(o) - len(extra):], extra, "our extra settings come last")
+    eq(o[:len(o) - len(extra)], r, "stats settings names")
 
 
 def test_stats_settings_values_follow_flags():
@@ -160,15 +173,34 @@ def _store_known_set(c):
             transact(c, b"set k%d_%d 0 0 %d\r\n%s\r\n" % (i, j, n, b"v" * n))
 
 
+def _per_class(raw, pat):
+    """{class id: [stat names in order]} and {(id, name): value}."""
+    names, vals = {}, {}
+    for cid, name, v in re.findall(pat, raw):
+        names.setdefault(int(cid), []).append(name)
+        vals[(int(cid), name)] = int(v)
+    return names, vals
+
+
 def test_stats_items_after_known_set(srv):
+    # Our items are smaller, so they land in other (smaller) classes than
+    # the reference's: compare the per-class stat names and the totals.
     def fn(s):
         with s.connect() as c:
             _store_known_set(c)
-            raw = stats(c, b"items")[1]
-            return raw
-    r = compare_fn(fn, srv=srv, masker=_mask_timing)
-    numbers = [int(x) for x in re.findall(rb"items:\d+:number (\d+)", r)]
-    eq(sum(numbers), 45, "reference item count")
+            return stats(c, b"items")[1]
+    o, r = run_both(fn, srv=srv)
+    pat = rb"STAT items:(\d+):(\w+) (\d+)\r\n"
+    on, ov = _per_class(o, pat)
+    rn, rv = _per_class(r, pat)
+    check(o.endswith(b"END\r\n") and re.fullmatch(rb"(STAT items:\d+:\w+ \d+\r\n)+END\r\n", o),
+          "stats items format")
+    ref_names = next(iter(rn.values()))
+    for cid, names in on.items():
+        eq(names, ref_names, "stat names of our class %d" % cid)
+    tot = lambda v: sum(x for (c, n), x in v.items() if n == b"number")
+    eq(tot(rv), 45, "reference item count")
+    eq(tot(ov), 45, "our item count")
 
 
 def test_stats_slabs_after_known_set(srv):
@@ -176,10 +208,21 @@ def test_stats_slabs_after_known_set(srv):
         with s.connect() as c:
             _store_known_set(c)
             return stats(c, b"slabs")[1]
-    r = compare_fn(fn, srv=srv)
-    used = [int(x) for x in re.findall(rb"STAT \d+:used_chunks (\d+)", r)]
-    check(sum(used) >= 45, "reference used chunks")
-    check(b"STAT active_slabs " in r and b"STAT total_malloced " in r, "slab totals")
+    o, r = run_both(fn, srv=srv)
+    pat = rb"STAT (\d+):(\w+) (\d+)\r\n"
+    on, ov = _per_class(o, pat)
+    rn, rv = _per_class(r, pat)
+    ref_names = next(iter(rn.values()))
+    for cid, names in on.items():
+        eq(names, ref_names, "stat names of our class %d" % cid)
+    used = lambda v: sum(x for (c, n), x in v.items() if n == b"used_chunks")
+    check(used(rv) >= 45, "reference used chunks")
+    check(used(ov) >= 45, "our used chunks %d" % used(ov))
+    sets = lambda v: sum(x for (c, n), x in v.items() if n == b"cmd_set")
+    eq(sets(ov), sets(rv), "cmd_set summed over classes")
+    for raw in (o, r):
+        check(re.search(rb"STAT active_slabs \d+\r\nSTAT total_malloced \d+\r\nEND\r\n$", raw),
+              "slab totals")
 
 
 def test_stats_sizes(srv):
