@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import threading
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -92,7 +93,13 @@ class Server:
             if os.geteuid() == 0:
                 cmd += ["-u", "root"]
             cmd += self.args
-            errf = open(os.devnull, "wb")
+            # Our server's stderr is kept to catch sanitizer reports.
+            if self.name == "ours":
+                fd, self.stderr_path = tempfile.mkstemp(prefix="mc-ours-", suffix=".err")
+                os.close(fd)
+                errf = open(self.stderr_path, "wb")
+            else:
+                errf = open(os.devnull, "wb")
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=errf)
             errf.close()
@@ -150,6 +157,13 @@ class Server:
         return self.wait_exit(timeout)
 
     def kill(self):
+        if self.proc is not None and self.proc.poll() is None and self.name == "ours":
+            # Graceful stop first so LeakSanitizer gets to run at exit.
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(timeout=3 * TIME_SCALE)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
         if self.proc is not None and self.proc.poll() is None:
             try:
                 self.proc.kill()
@@ -161,6 +175,23 @@ class Server:
                 pass
         if self in _live:
             _live.remove(self)
+        self._check_sanitizers()
+
+    def _check_sanitizers(self):
+        path, self.stderr_path = self.stderr_path, None
+        if not path:
+            return
+        try:
+            with open(path, "rb") as f:
+                err = f.read()
+        finally:
+            os.unlink(path)
+        for marker in (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer",
+                       b"runtime error:", b"WARNING: ThreadSanitizer"):
+            if marker in err:
+                i = err.index(marker)
+                raise TestFailure("sanitizer report from our server:\n" +
+                                  err[max(0, i - 200):i + 3000].decode("latin1"))
 
     stop = kill
 
