@@ -26,7 +26,7 @@ EXPECTED_REF = {10: 699000, 100: 350000, 1000: 56600}
 def measure(name, binary, size, args):
     writes = int(EXPECTED_REF.get(size, 64 * 2**20 // (size + 64)) * args.overfill)
     srv = bl.start_server(name, binary, args.mem, 4096, args.server_threads,
-                          args.server_args.split(), None)
+                          args.server_args.split() + getattr(args, name + "_args").split(), None)
     try:
         t0 = time.time()
         bl.fill_noreply(srv.port, 0, writes, size)
@@ -68,6 +68,8 @@ def main():
                     help="multiget-check every Nth key written (1 = all)")
     ap.add_argument("--server-threads", type=int, default=1, help="server -t (1)")
     ap.add_argument("--server-args", default="", help="extra flags for both servers")
+    ap.add_argument("--ours-args", default="", help="extra flags for our server only")
+    ap.add_argument("--ref-args", default="", help="extra flags for the reference only")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.mem != 64:
