@@ -55,6 +55,8 @@ def parse_args():
     ap.add_argument("--server-threads", type=int, default=1, help="server -t (1)")
     ap.add_argument("--client-threads", type=int, default=1, help="mcload --threads (1)")
     ap.add_argument("--server-args", default="", help="extra flags for both servers")
+    ap.add_argument("--ours-args", default="", help="extra flags for our server only")
+    ap.add_argument("--ref-args", default="", help="extra flags for the reference only")
     ap.add_argument("--no-pin", action="store_true", help="do not use taskset")
     ap.add_argument("--json", help="also write all results (every round) to this file")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every run")
@@ -94,8 +96,10 @@ def run_workload(a, wname, pin):
     extra = a.server_args.split()
     sides = {}
     try:
-        sides["ours"] = bl.start_server("ours", a.ours, 1024, 4096, a.server_threads, extra, srv_cpu)
-        sides["ref"] = bl.start_server("ref", a.ref, 1024, 4096, a.server_threads, extra, srv_cpu)
+        sides["ours"] = bl.start_server("ours", a.ours, 1024, 4096, a.server_threads,
+                                        extra + a.ours_args.split(), srv_cpu)
+        sides["ref"] = bl.start_server("ref", a.ref, 1024, 4096, a.server_threads,
+                                       extra + a.ref_args.split(), srv_cpu)
         runs = {"ours": [], "ref": []}
         failures = []
         # preload the whole key space once per server (pipelined, not timed)

@@ -249,6 +249,7 @@ struct thread {
     uint32_t warm_next; /* next key index to preload (stride threads) */
     char *scratch;
     uint64_t t_start, t_end;
+    uint64_t last_reply; /* for stall detection during warmup */
 };
 
 static struct addrinfo *g_addr;
@@ -482,6 +483,7 @@ static void complete_req(struct conn *c, uint64_t now)
 {
     struct thread *t = c->t;
     struct req *rq = &c->q[c->qhead];
+    t->last_reply = now;
     if (t->phase != PH_WARMUP) {
         h_add(&t->h, now - rq->t0);
         if (rq->type == R_GET) {
@@ -682,6 +684,14 @@ static int outstanding(struct thread *t)
     return n;
 }
 
+static bool any_live(struct thread *t)
+{
+    for (int i = 0; i < t->nc; i++)
+        if (!t->c[i].dead && !t->c[i].idle)
+            return true;
+    return false;
+}
+
 static void run_loop(struct thread *t, uint64_t deadline, bool is_warmup)
 {
     struct epoll_event evs[256];
@@ -698,8 +708,19 @@ static void run_loop(struct thread *t, uint64_t deadline, bool is_warmup)
         }
         if (t->phase == PH_DRAIN || is_warmup) {
             int o = outstanding(t);
-            if (is_warmup && o == 0 && t->warm_next >= opt.keys)
+            if (is_warmup && o == 0 && (t->warm_next >= opt.keys || !any_live(t)))
                 return;
+            if (is_warmup && o > 0 && now > t->last_reply &&
+                now - t->last_reply > (uint64_t)(opt.drain_timeout * 1e9)) {
+                fprintf(stderr, "mcload: warmup stalled: no reply for %.1f s\n",
+                        opt.drain_timeout);
+                for (int i = 0; i < t->nc; i++)
+                    if (!t->c[i].dead && !t->c[i].idle && t->c[i].qn) {
+                        t->wst.err_timeout += (uint64_t)t->c[i].qn;
+                        conn_kill(&t->c[i], NULL);
+                    }
+                return;
+            }
             if (!is_warmup && o == 0)
                 return;
             if (t->phase == PH_DRAIN) {
@@ -725,11 +746,8 @@ static void run_loop(struct thread *t, uint64_t deadline, bool is_warmup)
             return;
         }
         if (n == 0 && outstanding(t) == 0 && t->phase == PH_RUN) {
-            /* all connections dead or quota exhausted: nothing will come */
-            bool any = false;
-            for (int i = 0; i < t->nc; i++)
-                any |= !t->c[i].dead && !t->c[i].idle;
-            if (!any)
+            /* all connections dead: nothing will come */
+            if (!any_live(t))
                 t->phase = PH_DRAIN;
         }
         for (int i = 0; i < n; i++) {
@@ -755,6 +773,7 @@ static void *thread_main(void *arg)
     struct thread *t = arg;
     if (opt.warmup) {
         t->phase = PH_WARMUP;
+        t->last_reply = now_ns();
         run_loop(t, 0, true);
     }
     pthread_barrier_wait(&g_barrier);

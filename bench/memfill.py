@@ -26,7 +26,7 @@ EXPECTED_REF = {10: 699000, 100: 350000, 1000: 56600}
 def measure(name, binary, size, args):
     writes = int(EXPECTED_REF.get(size, 64 * 2**20 // (size + 64)) * args.overfill)
     srv = bl.start_server(name, binary, args.mem, 4096, args.server_threads,
-                          args.server_args.split(), None)
+                          args.server_args.split() + getattr(args, name + "_args").split(), None)
     try:
         t0 = time.time()
         bl.fill_noreply(srv.port, 0, writes, size)
@@ -41,10 +41,18 @@ def measure(name, binary, size, args):
     finally:
         bl.stop(srv)
     held = ok * args.sample  # estimate when sampling
-    return {"name": name, "size": size, "writes": writes, "curr_items": int(st.get("curr_items", -1)),
-            "evictions": int(st.get("evictions", -1)), "held": held, "wrong": wrong,
+    return {"name": name, "size": size, "writes": writes, "curr_items": _int(st.get("curr_items")),
+            "evictions": _int(st.get("evictions")), "held": held, "wrong": wrong,
             "checked": checked, "fill_s": fill_s, "rss_kb": rss, "alive": alive,
-            "bytes": int(st.get("bytes", -1)), "hash_bytes": int(st.get("hash_bytes", -1))}
+            "bytes": _int(st.get("bytes")), "hash_bytes": _int(st.get("hash_bytes"))}
+
+
+def _int(v):
+    """Stat value as int; -1 when missing or not a number."""
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return -1
 
 
 def main():
@@ -60,6 +68,8 @@ def main():
                     help="multiget-check every Nth key written (1 = all)")
     ap.add_argument("--server-threads", type=int, default=1, help="server -t (1)")
     ap.add_argument("--server-args", default="", help="extra flags for both servers")
+    ap.add_argument("--ours-args", default="", help="extra flags for our server only")
+    ap.add_argument("--ref-args", default="", help="extra flags for the reference only")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     if args.mem != 64:
@@ -89,24 +99,27 @@ def main():
 
     print("\nitems held in -m %d (16-byte keys; held = retrievable with correct bytes%s)\n"
           % (args.mem, "" if args.sample == 1 else ", sampled 1/%d" % args.sample))
-    hdr = "%6s %9s %11s %11s %7s %12s %12s %6s %9s" % (
+    hdr = "%6s %9s %11s %11s %7s %12s %12s %6s %9s %9s %9s" % (
         "value", "written", "ours held", "ref held", "ratio", "ours curr", "ref curr",
-        "wrong", "ref-exp")
+        "wrong", "ref-exp", "ours RSS", "ref RSS")
     print(hdr)
     print("-" * len(hdr))
     for size, o, f in rows:
-        print("%6d %9d %11d %11d %7.3f %12d %12d %6d %9s" % (
+        print("%6d %9d %11d %11d %7.3f %12d %12d %6d %9s %7.1fMB %7.1fMB" % (
             size, o["writes"], o["held"], f["held"], o["held"] / f["held"] if f["held"] else float("nan"),
             o["curr_items"], f["curr_items"], o["wrong"] + f["wrong"],
-            EXPECTED_REF.get(size, "-")))
+            EXPECTED_REF.get(size, "-"), o["rss_kb"] / 1024, f["rss_kb"] / 1024))
     print("\nratio = ours/ref items held: > 1 means we store more in the same memory.")
+    print("RSS = server VmRSS after the fill; a higher item count only counts as a win if "
+          "RSS stays comparable (-m limits item memory, not the process).")
     print("\nMarkdown:\n")
-    print("| value bytes | ours items | ref items | ratio | ours curr_items | ref curr_items |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| value bytes | ours items | ref items | ratio | ours curr_items | ref curr_items "
+          "| ours RSS MB | ref RSS MB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size, o, f in rows:
-        print("| %d | %d | %d | %.3f | %d | %d |" % (
+        print("| %d | %d | %d | %.3f | %d | %d | %.1f | %.1f |" % (
             size, o["held"], f["held"], o["held"] / f["held"] if f["held"] else float("nan"),
-            o["curr_items"], f["curr_items"]))
+            o["curr_items"], f["curr_items"], o["rss_kb"] / 1024, f["rss_kb"] / 1024))
     if bad:
         print("\nFAILURE: wrong bytes returned or a server died", file=sys.stderr)
     return 1 if bad else 0

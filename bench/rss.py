@@ -23,7 +23,7 @@ REF_ITEMS_PER_MB_100B = 350000 / 64.0  # reference memcached, 100-byte values
 
 def measure(name, binary, args):
     srv = bl.start_server(name, binary, args.mem, 4096, args.server_threads,
-                          args.server_args.split(), None)
+                          args.server_args.split() + getattr(args, name + "_args").split(), None)
     try:
         rss0 = bl.rss_kb(srv.pid)
         writes = int(REF_ITEMS_PER_MB_100B * args.mem * args.overfill)
@@ -66,6 +66,8 @@ def main():
                     help="write this multiple of what the reference fits (2.5)")
     ap.add_argument("--server-threads", type=int, default=1, help="server -t (1)")
     ap.add_argument("--server-args", default="", help="extra flags for both servers")
+    ap.add_argument("--ours-args", default="", help="extra flags for our server only")
+    ap.add_argument("--ref-args", default="", help="extra flags for the reference only")
     args = ap.parse_args()
     if not 1 <= args.mem <= 16384 or not 1 <= args.overfill <= 10:
         ap.error("bad --mem/--overfill")
