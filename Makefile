@@ -1,6 +1,6 @@
 # Thin wrapper around the autotools build (see README.md).
 #   make          install missing build deps, configure into build/, build
-#   make test     build, run every test plain and under ASan+UBSan
+#   make test     build, run every test plain, under ASan+UBSan and under TSan
 #   make run      build and run the server in the foreground on 127.0.0.1:11211
 #   make install  PREFIX=/usr/local DESTDIR=
 PREFIX ?= /usr/local
@@ -8,7 +8,7 @@ DESTDIR ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIGURE_FLAGS ?=
 
-.PHONY: all deps test-deps build test check test-plain test-asan tsan run install clean distclean bench
+.PHONY: all deps test-deps build test check test-plain test-asan test-tsan tsan run install clean distclean bench
 
 all: build
 
@@ -36,6 +36,8 @@ build: deps build/Makefile
 test check: test-deps
 	$(MAKE) test-plain
 	$(MAKE) test-asan
+	$(MAKE) test-tsan
+	@./scripts/test-summary.sh build build-asan build-tsan
 
 test-plain: build/Makefile
 	$(MAKE) -C build -j$(JOBS) check || { cat build/test-suite.log; exit 1; }
@@ -43,8 +45,11 @@ test-plain: build/Makefile
 test-asan: build-asan/Makefile
 	$(MAKE) -C build-asan -j$(JOBS) check || { cat build-asan/test-suite.log; exit 1; }
 
-tsan: test-deps build-tsan/Makefile
+test-tsan: build-tsan/Makefile
 	$(MAKE) -C build-tsan -j$(JOBS) check || { cat build-tsan/test-suite.log; exit 1; }
+
+tsan: test-deps
+	$(MAKE) test-tsan
 
 run: build
 	./build/memcached -l 127.0.0.1 -p 11211 $$( [ "$$(id -u)" = 0 ] && echo "-u root" ) $(ARGS)

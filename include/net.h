@@ -41,7 +41,9 @@ struct net_options {
 int  listener_setup(struct event_base *base, char **addrs, int naddrs, int port,
                     const char *unix_path, int mode, int backlog,
                     char *err, size_t errlen);
-/* Stop accepting and close the listening sockets. */
+/* Stop accepting new connections (sockets stay open). */
+void listener_pause(void);
+/* Close the listening sockets; workers must be stopped already. */
 void listener_close(void);
 /* Lines for "stats conns" about the listeners. */
 void listener_stats_conns(struct obuf *o);

@@ -322,9 +322,12 @@ server_main(struct settings *s, int argc, char **argv)
     log_info("ready");
     event_base_dispatch(main_base);
 
-    /* stop: no new clients, flush in-flight replies, join workers */
-    listener_close();
+    /* stop: no new clients, flush in-flight replies, join workers; the
+     * listeners are closed last because workers read their list for
+     * "stats conns" */
+    listener_pause();
     worker_shutdown();
+    listener_close();
     event_free(tick_ev);
     event_free(wake_ev);
     event_free(sigterm_ev);

@@ -285,6 +285,14 @@ listener_setup(struct event_base *base, char **addrs, int naddrs, int port,
 }
 
 void
+listener_pause(void)
+{
+    if (retry_ev != NULL)
+        event_del(retry_ev);
+    pause_accepting(true);
+}
+
+void
 listener_close(void)
 {
     while (listeners != NULL) {
