@@ -459,12 +459,12 @@ def compare(inputs, args=(), srv=None, masker=mask, timeout=None):
     return r
 
 
-def expect(srv_pair, inputs, want, **kw):
+def expect(srv_pair, inputs, want, masker=mask, **kw):
     """compare() and also pin the reference's exact (masked) bytes."""
-    got = compare(inputs, srv=srv_pair, **kw)
+    got = compare(inputs, srv=srv_pair, masker=masker, **kw)
     if isinstance(want, bytes):
         want = [want]
-    got_m = [mask(g) for g in got]
+    got_m = [masker(g) for g in got]
     eq(got_m, want, "reference reply")
     return got
 
