@@ -112,15 +112,22 @@ def run_workload(a, wname, pin):
                     side, r["rc"], r.get("errors"), r["stderr"]))
         for rnd in range(a.rounds):
             for side in ("ours", "ref"):  # A/B/A/B
+                c0 = bl.cpu_seconds(sides[side].pid)
                 r = mcload(a, sides[side].port, wargs,
                            ["--duration", str(a.secs), "--key-prefix", "w%s:" % wname,
                             "--seed", str(rnd + 1)], a.secs + 60, cli_cpu)
+                cpu = bl.cpu_seconds(sides[side].pid) - c0 if sides[side].alive() else 0
+                kops = r["ops_per_sec"] * r.get("duration", 0)
+                r["server_cpu_s"] = cpu
+                r["server_us_per_op"] = cpu * 1e6 / kops if kops else 0.0
                 r["round"] = rnd
                 runs[side].append(r)
                 if a.verbose:
-                    print("  %s round %d %-4s ops/s %10.0f  p99 %8.1f us  hit %.3f  err %s"
+                    print("  %s round %d %-4s ops/s %10.0f  p99 %8.1f us  hit %.3f  "
+                          "srv %.2f us/op  cli %3.0f%%  err %s"
                           % (wname, rnd, side, r["ops_per_sec"], r["p99_us"],
-                             r.get("hit_rate", 0), r["errors"]), flush=True)
+                             r.get("hit_rate", 0), r["server_us_per_op"],
+                             100 * r.get("client_util", 0), r["errors"]), flush=True)
                 if r["rc"] != 0 or r["errors"] != 0:
                     failures.append("%s round %d: rc=%s errors=%s %s" % (
                         side, rnd, r["rc"], r["errors"], r["stderr"]))
@@ -139,6 +146,8 @@ def run_workload(a, wname, pin):
             "p99": statistics.median(r["p99_us"] for r in runs[side]),
             "p50": statistics.median(r.get("p50_us", 0) for r in runs[side]),
             "hit": statistics.median(r.get("hit_rate", 0) for r in runs[side]),
+            "cpu_op": statistics.median(r["server_us_per_op"] for r in runs[side]),
+            "cli": max(r.get("client_util", 0) for r in runs[side]),
             "errors": sum(max(r["errors"], 0) for r in runs[side]),
         }
     return {"workload": wname, "desc": desc, "median": med, "runs": runs,
@@ -169,30 +178,39 @@ def main():
         print("compare: %s" % e, file=sys.stderr)
         return 2
 
-    hdr = "%-3s %-40s %12s %12s %7s %10s %10s %7s %6s" % (
+    hdr = "%-3s %-40s %11s %11s %6s %9s %9s %6s %7s %7s %6s %5s" % (
         "wl", "workload", "ours ops/s", "ref ops/s", "ratio", "ours p99", "ref p99",
-        "p99 r", "errs")
+        "p99 r", "ours cpu", "ref cpu", "cpu r", "errs")
     print()
     print(hdr)
     print("-" * len(hdr))
+    client_bound = []
     for r in results:
         o, f = r["median"]["ours"], r["median"]["ref"]
-        print("%-3s %-40s %12.0f %12.0f %7.3f %8.0fus %8.0fus %7.3f %6d" % (
+        print("%-3s %-40s %11.0f %11.0f %6.3f %7.0fus %7.0fus %6.3f %7.3f %7.3f %6.3f %5d" % (
             r["workload"], r["desc"], o["ops"], f["ops"], ratio(o["ops"], f["ops"]),
-            o["p99"], f["p99"], ratio(o["p99"], f["p99"]), o["errors"] + f["errors"]))
+            o["p99"], f["p99"], ratio(o["p99"], f["p99"]), o["cpu_op"], f["cpu_op"],
+            ratio(o["cpu_op"], f["cpu_op"]), o["errors"] + f["errors"]))
+        if max(o["cli"], f["cli"]) > 0.9:
+            client_bound.append(r["workload"])
     print("\nops/s = key operations per second (a 100-key multiget counts 100), median of "
-          "%d rounds; p99 = median of per-run p99 request latency.\nratio = ours/ref: "
-          "> 1 is better for ops/s, < 1 is better for p99." % a.rounds)
+          "%d rounds; p99 = median of per-run p99 request latency;\ncpu = server CPU "
+          "microseconds (user+sys, all threads) per key op.\nratio = ours/ref: > 1 is "
+          "better for ops/s, < 1 is better for p99 and cpu." % a.rounds)
+    if client_bound:
+        print("WARNING: mcload was CPU-bound (>90%%) in workload(s) %s: throughput ratios "
+              "there are understated; try --client-threads 2 --no-pin."
+              % ",".join(client_bound))
 
     print("\nMarkdown:\n")
     print("| workload | ours ops/s | ref ops/s | ops ratio | ours p99 (us) | ref p99 (us) "
-          "| p99 ratio |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          "| p99 ratio | CPU/op ratio |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         o, f = r["median"]["ours"], r["median"]["ref"]
-        print("| %s: %s | %.0f | %.0f | %.3f | %.0f | %.0f | %.3f |" % (
+        print("| %s: %s | %.0f | %.0f | %.3f | %.0f | %.0f | %.3f | %.3f |" % (
             r["workload"], r["desc"], o["ops"], f["ops"], ratio(o["ops"], f["ops"]),
-            o["p99"], f["p99"], ratio(o["p99"], f["p99"])))
+            o["p99"], f["p99"], ratio(o["p99"], f["p99"]), ratio(o["cpu_op"], f["cpu_op"])))
     print("\n_%d rounds x %g s, A/B alternating, server -t %d pinned to core 0, "
           "mcload on core 1; total %.0f s._" % (a.rounds, a.secs, a.server_threads,
                                                time.time() - t0))

@@ -250,6 +250,7 @@ struct thread {
     char *scratch;
     uint64_t t_start, t_end;
     uint64_t last_reply; /* for stall detection during warmup */
+    uint64_t cpu_ns;     /* this thread's CPU time during the timed phase */
 };
 
 static struct addrinfo *g_addr;
@@ -768,6 +769,13 @@ static void run_loop(struct thread *t, uint64_t deadline, bool is_warmup)
     }
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static void *thread_main(void *arg)
 {
     struct thread *t = arg;
@@ -779,9 +787,11 @@ static void *thread_main(void *arg)
     pthread_barrier_wait(&g_barrier);
     t->phase = atomic_load(&g_stop) ? PH_DRAIN : PH_RUN;
     t->t_start = now_ns();
+    uint64_t cpu0 = thread_cpu_ns();
     uint64_t deadline = opt.duration > 0 ? t->t_start + (uint64_t)(opt.duration * 1e9) : 0;
     run_loop(t, deadline, false);
     t->t_end = now_ns(); /* last reply drained */
+    t->cpu_ns = thread_cpu_ns() - cpu0;
     t->phase = PH_DONE;
     return NULL;
 }
@@ -1112,7 +1122,7 @@ int main(int argc, char **argv)
     /* aggregate */
     struct stats S = {0}, W = {0};
     static struct hist H;
-    uint64_t t0 = UINT64_MAX, t1 = 0;
+    uint64_t t0 = UINT64_MAX, t1 = 0, cpu = 0;
     for (int i = 0; i < opt.threads; i++) {
         struct thread *t = &th[i];
         uint64_t *d = (uint64_t *)&S, *s = (uint64_t *)&t->st;
@@ -1123,6 +1133,7 @@ int main(int argc, char **argv)
         for (size_t k = 0; k < sizeof W / sizeof(uint64_t); k++)
             d[k] += s[k];
         h_merge(&H, &t->h);
+        cpu += t->cpu_ns;
         if (t->t_start < t0)
             t0 = t->t_start;
         if (t->t_end > t1)
@@ -1135,6 +1146,9 @@ int main(int argc, char **argv)
                       W.err_conn + W.err_timeout;
     uint64_t reqs = S.get_reqs + S.set_reqs;
     uint64_t keyops = S.get_keys + S.set_reqs;
+    /* fraction of the client's threads' wall time spent on CPU: near 1.0
+     * means mcload itself was the bottleneck */
+    double cli_util = (double)cpu / 1e9 / (secs * opt.threads);
     double hit_rate = S.get_keys ? (double)S.hits / (double)S.get_keys : 0;
     double p50 = (double)h_pct(&H, 50) / 1e3, p90 = (double)h_pct(&H, 90) / 1e3,
            p99 = (double)h_pct(&H, 99) / 1e3, p999 = (double)h_pct(&H, 99.9) / 1e3,
@@ -1159,6 +1173,9 @@ int main(int argc, char **argv)
                p50, p90, p99, p999, pmax, mean);
         printf("  traffic    out %.1f MB/s, in %.1f MB/s\n",
                (double)S.bytes_out / secs / 1e6, (double)S.bytes_in / secs / 1e6);
+        printf("  client cpu %.2f s, %.0f%% of %d thread(s)%s\n", (double)cpu / 1e9,
+               cli_util * 100, opt.threads,
+               cli_util > 0.9 ? "  (client-bound: add --threads / cores)" : "");
         printf("  errors     %" PRIu64 " (server %" PRIu64 ", protocol %" PRIu64
                ", value %" PRIu64 ", conn %" PRIu64 ", timeout %" PRIu64 ")\n",
                errors, S.err_server + W.err_server, S.err_proto + W.err_proto,
@@ -1174,13 +1191,15 @@ int main(int argc, char **argv)
            ",\"err_value\":%" PRIu64 ",\"err_conn\":%" PRIu64
            ",\"err_timeout\":%" PRIu64 ",\"warmup_secs\":%.3f,\"warmup_stored\":%" PRIu64
            ",\"threads\":%d,\"conns\":%d,\"idle_conns\":%d,\"pipeline\":%d,"
-           "\"multiget\":%d,\"keys\":%u,\"value_min\":%u,\"value_max\":%u}\n",
+           "\"multiget\":%d,\"keys\":%u,\"value_min\":%u,\"value_max\":%u,"
+           "\"client_cpu_s\":%.3f,\"client_util\":%.3f}\n",
            (double)keyops / secs, (double)reqs / secs, secs, reqs, S.get_reqs, S.set_reqs,
            S.get_keys, S.hits, hit_rate, p50, p90, p99, p999, pmax, mean, errors,
            S.err_server + W.err_server, S.err_proto + W.err_proto,
            S.err_value + W.err_value, S.err_conn + W.err_conn,
            S.err_timeout + W.err_timeout, warm_secs, W.stored, opt.threads, opt.conns,
-           opt.idle_conns, opt.pipeline, opt.multiget, opt.keys, opt.vmin, opt.vmax);
+           opt.idle_conns, opt.pipeline, opt.multiget, opt.keys, opt.vmin, opt.vmax,
+           (double)cpu / 1e9, cli_util);
     fflush(stdout);
     for (int i = 0; i < opt.threads; i++) {
         struct thread *t = &th[i];
