@@ -1,0 +1,16 @@
+#!/bin/sh
+# build.sh -- build and run the libFuzzer target for the text protocol.
+#   tests/fuzz/build.sh [seconds]   (default 60; needs clang and libclang-rt)
+# New crashing inputs land in tests/fuzz/crash-*; minimise them and copy them
+# into tests/fuzz/corpus/ so `make check` replays them forever.
+set -e
+cd "$(dirname "$0")/../.."
+secs=${1:-60}
+[ -f build/config.h ] || make build
+out=build/fuzz_text
+clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ibuild \
+    $(pkg-config --cflags libevent libxxhash) \
+    tests/fuzz/fuzz_text.c src/proto/*.c src/storage/*.c src/util/*.c src/stats/*.c \
+    $(pkg-config --libs libxxhash) -lpthread -o "$out"
+mkdir -p build/fuzz-corpus
+"$out" -max_total_time="$secs" -artifact_prefix=tests/fuzz/ build/fuzz-corpus tests/fuzz/corpus
