@@ -97,7 +97,7 @@ int
 platform_raise_nofile(int maxconns, char *err, size_t errlen)
 {
     struct rlimit rl;
-    rlim_t want = (rlim_t)maxconns + 64;
+    rlim_t want = (rlim_t)maxconns;   /* as memcached: -c counts every descriptor */
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
         snprintf(err, errlen, "getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
         return -1;
