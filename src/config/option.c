@@ -1180,14 +1180,9 @@ int option_load_file(const struct settings *base, const char *path,
 enum option_result option_parse(struct settings *s, int argc, char **argv,
                                 char *err, size_t errlen)
 {
-    struct pstate ps;
     const char *path = NULL;
-    enum option_result r;
     int i;
 
-    option_defaults(s);
-    if (errlen > 0)
-        err[0] = '\0';
     /* --config first: the command line must override the file. */
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
@@ -1202,6 +1197,19 @@ enum option_result option_parse(struct settings *s, int argc, char **argv,
         if (path != NULL && *path == '\0')
             path = NULL;
     }
+    return option_parse_config(s, path, argc, argv, err, errlen);
+}
+
+enum option_result option_parse_config(struct settings *s, const char *path,
+                                       int argc, char **argv,
+                                       char *err, size_t errlen)
+{
+    struct pstate ps;
+    enum option_result r;
+
+    option_defaults(s);
+    if (errlen > 0)
+        err[0] = '\0';
     if (path != NULL) {
         if (load_into(s, path, err, errlen) < 0)
             return OPTION_ERROR;
