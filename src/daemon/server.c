@@ -200,6 +200,26 @@ server_reload(void)
     }
     absolute_paths(&fresh);
     log_notice("SIGHUP: re-read %s", live->config_file);
+    /* logfile can move at run time too (option_apply_runtime doesn't know) */
+    if ((fresh.logfile == NULL) != (live->logfile == NULL) ||
+        (fresh.logfile != NULL && strcmp(fresh.logfile, live->logfile) != 0)) {
+        const char *from = live->logfile ? live->logfile : "stderr";
+        const char *to = fresh.logfile ? fresh.logfile : "stderr";
+        log_notice("reload: logging to %s from now on", to);
+        if (log_open(fresh.logfile) != 0) {
+            log_error("reload: cannot open log file %s: %s; still logging to %s",
+                      to, strerror(errno), from);
+        } else {
+            log_notice("reload: logfile %s -> %s", from, to);
+            char *copy = fresh.logfile ? strdup(fresh.logfile) : NULL;
+            if (fresh.logfile == NULL || copy != NULL) {
+                pthread_mutex_lock(&live_lock);
+                free(live->logfile);
+                live->logfile = copy;
+                pthread_mutex_unlock(&live_lock);
+            }
+        }
+    }
     char note[512] = "";
     pthread_mutex_lock(&live_lock);
     int old_verbose = live->verbose;

@@ -239,6 +239,37 @@ def test_logfile_reopen_after_move():
                       "log line format: %r" % line)
 
 
+def test_sighup_moves_logfile():
+    """A changed `logfile` applies on SIGHUP: the old destination says
+    where logging went, the new one picks up; back to stderr too.  A path
+    that cannot be opened keeps the old destination."""
+    port = free_port()
+    with TempDir() as tmp:
+        conf = os.path.join(tmp, "mc.conf")
+        a, b = os.path.join(tmp, "a.log"), os.path.join(tmp, "b.log")
+        write(conf, "logfile = a.log\nverbose = 2\n")
+        with Daemon(["--config=mc.conf", "-p", str(port), "-l", "127.0.0.1", "-U", "0"],
+                    port, cwd=tmp) as d:
+            eq(_ask(port, b"get in_a\r\n"), b"END\r\n")
+            write(conf, "logfile = b.log\nverbose = 2\n")
+            d.signal(signal.SIGHUP)
+            wait_for(lambda: "reload: logfile %s -> %s" % (a, b) in read(b), what="switch in b.log")
+            eq(_ask(port, b"get in_b\r\n"), b"END\r\n")
+            wait_for(lambda: "get in_b" in read(b), what="command in b.log")
+            check("reload: logging to %s from now on" % b in read(a), "a.log:\n" + read(a))
+            check("in_b" not in read(a) and "in_a" not in read(b), "lines in the wrong file")
+            bad = os.path.join(tmp, "missing", "c.log")
+            write(conf, "logfile = %s\nverbose = 2\n" % bad)
+            d.signal(signal.SIGHUP)
+            wait_for(lambda: "reload: cannot open log file %s" % bad in read(b),
+                     what="open failure in b.log")
+            write(conf, "verbose = 2\n")
+            d.signal(signal.SIGHUP)
+            wait_for(lambda: "reload: logfile %s -> stderr" % b in d.err(), what="switch to stderr")
+            eq(_ask(port, b"get in_stderr\r\n"), b"END\r\n")
+            wait_for(lambda: "get in_stderr" in d.err(), what="command on stderr")
+
+
 def test_logfile_unwritable_refuses_start():
     port = free_port()
     with TempDir() as tmp:
