@@ -153,7 +153,9 @@ void option_copy(struct settings *dst, const struct settings *src);
 
 /* After a reload, copy the runtime-changeable fields (verbose, maxbytes,
  * maxconns, idle_timeout, snapshot_interval, snapshot_on_shutdown) from
- * fresh into live.  Returns how many other settings differ between the two
+ * fresh into live; logfile is runtime too but neither copied nor counted:
+ * the caller switches the log and then updates live->logfile.  Returns
+ * how many other settings differ between the two
  * (they need a restart); their names go into
  * `note` ("threads, port", truncated to notelen) when note is not NULL. */
 int option_apply_runtime(struct settings *live, const struct settings *fresh,

@@ -149,7 +149,7 @@ X(memory_file, 'e', "memory-file", 0, T_REFUSE_ARG, NOFF, NULL, 1, 0, NOMAX, "<f
   "use -o snapshot_path for a restartable cache") \
 X(enable_ssl, 'Z', "enable-ssl", 0, T_REFUSE, NOFF, "no", 1, 0, NOMAX, NULL, \
   "enable TLS/SSL: not supported, refused") \
-X(logfile, 0, "logfile", 0, T_STR, OFF(logfile), NULL, 1, 0, NOMAX, "<file>", \
+X(logfile, 0, "logfile", F_RUNTIME, T_STR, OFF(logfile), NULL, 1, 0, NOMAX, "<file>", \
   "log to <file> (or \"syslog\") instead of stderr") \
 X(config, 0, "config", F_NOFILE, T_ACTION, NOFF, NULL, 1, 0, NOMAX, "<file>", \
   "read settings from <file> first (also $MEMCACHED_CONFIG);\n" \
@@ -1275,7 +1275,7 @@ int option_apply_runtime(struct settings *live, const struct settings *fresh,
         if (o->off == NOFF || same(live, fresh, i))
             continue;
         if (o->flags & F_RUNTIME) {
-            /* only plain scalar runtime fields exist */
+            /* plain scalars; strings (logfile) are the caller's */
             switch (o->type) {
             case T_INT: case T_COUNT:
                 *(int *)field(live, o) = *(const int *)cfield(fresh, o);
