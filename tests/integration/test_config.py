@@ -193,6 +193,19 @@ def test_command_line_overrides_file():
     eq({k: st[k] for k in want}, want, "command line over file")
 
 
+def test_daemon_no_overrides_file_dash_d():
+    """What the systemd unit relies on: --daemon=no on the command line
+    keeps a file's -d (Debian's has one) from forking."""
+    port = free_port()
+    with TempDir() as tmp:
+        conf = write(os.path.join(tmp, "debian.conf"),
+                     "-d\n-m 32\n-p %d\n-l 127.0.0.1\n-U 0\n" % port)
+        with Daemon(["--config=" + conf, "--daemon=no"], port) as d:
+            with harness.Conn(port) as c:
+                eq(harness.stats(c)[0]["pid"], str(d.proc.pid), "server pid (no fork)")
+            check(d.alive(), "foreground process exited")
+
+
 def _refused(args, env, want_err):
     port = free_port()
     rc, out, err = run_fail(args + ["-p", str(port), "-l", "127.0.0.1", "-U", "0"], env)
