@@ -55,7 +55,7 @@ run: build
 	./build/memcached -l 127.0.0.1 -p 11211 $$( [ "$$(id -u)" = 0 ] && echo "-u root" ) $(ARGS)
 
 install: build
-	$(MAKE) -C build install DESTDIR=$(DESTDIR)
+	$(MAKE) -C build install prefix=$(PREFIX) DESTDIR=$(DESTDIR)
 
 bench: build
 	./bench/compare.sh

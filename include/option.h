@@ -120,6 +120,14 @@ enum option_result {
 enum option_result option_parse(struct settings *s, int argc, char **argv,
                                 char *err, size_t errlen);
 
+/* option_parse(), but with the config file given as path (NULL = none)
+ * instead of the one argv or $MEMCACHED_CONFIG names; any --config in argv
+ * is ignored.  For SIGHUP after -d changed the working directory: the
+ * daemon passes the absolute path it resolved at start. */
+enum option_result option_parse_config(struct settings *s, const char *path,
+                                       int argc, char **argv,
+                                       char *err, size_t errlen);
+
 /* Parse the config file at path over a copy of `base` into out (for
  * SIGHUP).  0, or -1 with "file:line: key: message" in err and out
  * untouched.  out may be base itself (it is then replaced). */
@@ -145,7 +153,9 @@ void option_copy(struct settings *dst, const struct settings *src);
 
 /* After a reload, copy the runtime-changeable fields (verbose, maxbytes,
  * maxconns, idle_timeout, snapshot_interval, snapshot_on_shutdown) from
- * fresh into live.  Returns how many other settings differ between the two
+ * fresh into live; logfile is runtime too but neither copied nor counted:
+ * the caller switches the log and then updates live->logfile.  Returns
+ * how many other settings differ between the two
  * (they need a restart); their names go into
  * `note` ("threads, port", truncated to notelen) when note is not NULL. */
 int option_apply_runtime(struct settings *live, const struct settings *fresh,

@@ -11,8 +11,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Detach from the terminal (-d).  Must run before threads start. */
-int  platform_daemonize(char *err, size_t errlen);
+/* Detach from the terminal (-d) in two steps.  _begin() forks before any
+ * thread starts; the parent waits and exits 0 once the child calls _done()
+ * (after binding and writing the pid file), or with the child's exit code
+ * if it dies first.  _done() chdirs to "/", points stdio at /dev/null and
+ * releases the parent; a no-op when _begin() was not called.  Relative
+ * paths must be made absolute (platform_absolute_path) before _done(). */
+int  platform_daemonize_begin(char *err, size_t errlen);
+void platform_daemonize_done(void);
+/* The current directory, malloc'd; NULL on error. */
+char *platform_cwd(void);
+/* path made absolute against directory base (path itself if already
+ * absolute or base is NULL), malloc'd; NULL for a NULL path or no memory. */
+char *platform_absolute_path(const char *base, const char *path);
 /* Switch to user (-u) after binding; drops supplementary groups. */
 int  platform_drop_privileges(const char *user, char *err, size_t errlen);
 /* True if running as the superuser. */

@@ -149,7 +149,7 @@ X(memory_file, 'e', "memory-file", 0, T_REFUSE_ARG, NOFF, NULL, 1, 0, NOMAX, "<f
   "use -o snapshot_path for a restartable cache") \
 X(enable_ssl, 'Z', "enable-ssl", 0, T_REFUSE, NOFF, "no", 1, 0, NOMAX, NULL, \
   "enable TLS/SSL: not supported, refused") \
-X(logfile, 0, "logfile", 0, T_STR, OFF(logfile), NULL, 1, 0, NOMAX, "<file>", \
+X(logfile, 0, "logfile", F_RUNTIME, T_STR, OFF(logfile), NULL, 1, 0, NOMAX, "<file>", \
   "log to <file> (or \"syslog\") instead of stderr") \
 X(config, 0, "config", F_NOFILE, T_ACTION, NOFF, NULL, 1, 0, NOMAX, "<file>", \
   "read settings from <file> first (also $MEMCACHED_CONFIG);\n" \
@@ -1180,14 +1180,9 @@ int option_load_file(const struct settings *base, const char *path,
 enum option_result option_parse(struct settings *s, int argc, char **argv,
                                 char *err, size_t errlen)
 {
-    struct pstate ps;
     const char *path = NULL;
-    enum option_result r;
     int i;
 
-    option_defaults(s);
-    if (errlen > 0)
-        err[0] = '\0';
     /* --config first: the command line must override the file. */
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
@@ -1202,6 +1197,19 @@ enum option_result option_parse(struct settings *s, int argc, char **argv,
         if (path != NULL && *path == '\0')
             path = NULL;
     }
+    return option_parse_config(s, path, argc, argv, err, errlen);
+}
+
+enum option_result option_parse_config(struct settings *s, const char *path,
+                                       int argc, char **argv,
+                                       char *err, size_t errlen)
+{
+    struct pstate ps;
+    enum option_result r;
+
+    option_defaults(s);
+    if (errlen > 0)
+        err[0] = '\0';
     if (path != NULL) {
         if (load_into(s, path, err, errlen) < 0)
             return OPTION_ERROR;
@@ -1267,7 +1275,7 @@ int option_apply_runtime(struct settings *live, const struct settings *fresh,
         if (o->off == NOFF || same(live, fresh, i))
             continue;
         if (o->flags & F_RUNTIME) {
-            /* only plain scalar runtime fields exist */
+            /* plain scalars; strings (logfile) are the caller's */
             switch (o->type) {
             case T_INT: case T_COUNT:
                 *(int *)field(live, o) = *(const int *)cfield(fresh, o);

@@ -2,13 +2,15 @@
  * server.c -- start, run and stop the daemon: the setup/teardown order and
  * the main thread's event loop (clock tick, signals, listeners).
  *
- * Order: logging -> root check -> limits -> storage -> listeners (bind as
- * root) -> drop privileges -> daemonize/pid file -> workers -> ready.
+ * Order: absolute paths -> logging -> root check -> limits -> fork (-d)
+ * -> storage -> listeners (bind as root) -> drop privileges -> pid file ->
+ * workers -> ready (READY=1, -d's parent exits 0, stdio to /dev/null).
  * Teardown is the reverse; SIGTERM/SIGINT and "shutdown" stop accepting,
  * let workers flush in-flight replies, and exit 0.  SIGHUP re-reads the
  * config file (runtime settings only) and reopens the log file.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,9 +31,14 @@
 #include "proto.h"
 #include "server.h"
 
-static struct settings *live;           /* main thread; read-only elsewhere */
+static struct settings *live;           /* runtime fields: live_lock */
+/* live_lock: the runtime fields of *live (verbose, maxbytes, maxconns,
+ * idle_timeout, snapshot_*), written by SIGHUP (main thread) and
+ * cache_memlimit (workers), read by "stats settings" (workers). */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static int saved_argc;                  /* for SIGHUP */
 static char **saved_argv;
+static char *start_cwd;                 /* cwd at start; -d chdir's to / */
 static struct event_base *main_base;
 static time_t started;
 static struct event *tick_ev, *sigterm_ev, *sigint_ev, *sighup_ev, *wake_ev;
@@ -64,13 +71,20 @@ static void
 settings_line(const char *name, const char *value, void *arg)
 {
     struct obuf *o = arg;
+    /* "verbosity N" changes the log level, not the settings */
+    if (strcmp(name, "verbosity") == 0) {
+        obuf_printf(o, "STAT %s %d\r\n", name, log_get_level());
+        return;
+    }
     obuf_printf(o, "STAT %s %s\r\n", name, value);
 }
 
 static void
 stats_settings(struct obuf *o)
 {
+    pthread_mutex_lock(&live_lock);
     option_stats_settings(live, settings_line, o);
+    pthread_mutex_unlock(&live_lock);
 }
 
 static void
@@ -90,10 +104,40 @@ request_stop(void)
     (void)n;
 }
 
+/* cache_memlimit: also what "stats settings" maxbytes shows, as memcached */
 static int
 set_memlimit(size_t bytes)
 {
-    return item_set_mem_limit(bytes);
+    int rc = item_set_mem_limit(bytes);
+    if (rc == 0) {
+        pthread_mutex_lock(&live_lock);
+        live->maxbytes = bytes;
+        pthread_mutex_unlock(&live_lock);
+    }
+    return rc;
+}
+
+/* Replace *p (malloc'd, may be NULL) by its absolute form against the
+ * start directory, so -d's chdir("/") and SIGHUP keep finding the file. */
+static void
+make_absolute(char **p)
+{
+    if (*p == NULL || strcmp(*p, "syslog") == 0)
+        return;
+    char *abs = platform_absolute_path(start_cwd, *p);
+    if (abs != NULL) {
+        free(*p);
+        *p = abs;
+    }
+}
+
+static void
+absolute_paths(struct settings *s)
+{
+    make_absolute(&s->config_file);
+    make_absolute(&s->pidfile);
+    make_absolute(&s->logfile);
+    make_absolute(&s->snapshot_path);
 }
 
 /* ---- main loop events ---- */
@@ -144,38 +188,70 @@ server_reload(void)
         log_notice("SIGHUP: log reopened; no config file to re-read");
         return;
     }
-    /* Re-parse file + command line so the command line still wins. */
+    /* Re-parse file + command line so the command line still wins.  The
+     * file is the absolute path resolved at start (-d changed the cwd). */
     struct settings fresh;
     char err[1024];
-    if (option_parse(&fresh, saved_argc, saved_argv, err, sizeof(err)) != OPTION_OK) {
+    if (option_parse_config(&fresh, live->config_file, saved_argc, saved_argv,
+                            err, sizeof(err)) != OPTION_OK) {
         log_error("reload rejected, keeping the running settings: %s", err);
         option_free(&fresh);
         return;
     }
+    absolute_paths(&fresh);
+    log_notice("SIGHUP: re-read %s", live->config_file);
+    /* logfile can move at run time too (option_apply_runtime doesn't know) */
+    if ((fresh.logfile == NULL) != (live->logfile == NULL) ||
+        (fresh.logfile != NULL && strcmp(fresh.logfile, live->logfile) != 0)) {
+        const char *from = live->logfile ? live->logfile : "stderr";
+        const char *to = fresh.logfile ? fresh.logfile : "stderr";
+        log_notice("reload: logging to %s from now on", to);
+        if (log_open(fresh.logfile) != 0) {
+            log_error("reload: cannot open log file %s: %s; still logging to %s",
+                      to, strerror(errno), from);
+        } else {
+            log_notice("reload: logfile %s -> %s", from, to);
+            char *copy = fresh.logfile ? strdup(fresh.logfile) : NULL;
+            if (fresh.logfile == NULL || copy != NULL) {
+                pthread_mutex_lock(&live_lock);
+                free(live->logfile);
+                live->logfile = copy;
+                pthread_mutex_unlock(&live_lock);
+            }
+        }
+    }
     char note[512] = "";
+    pthread_mutex_lock(&live_lock);
     int old_verbose = live->verbose;
     size_t old_max = live->maxbytes;
     int old_conns = live->maxconns, old_idle = live->idle_timeout;
     int restart = option_apply_runtime(live, &fresh, note, sizeof(note));
-    if (live->verbose != old_verbose) {
-        log_set_level(live->verbose);
-        log_notice("reload: verbose %d -> %d", old_verbose, live->verbose);
+    int new_verbose = live->verbose;
+    size_t new_max = live->maxbytes;
+    int new_conns = live->maxconns, new_idle = live->idle_timeout;
+    pthread_mutex_unlock(&live_lock);
+    if (new_verbose != old_verbose) {
+        log_set_level(new_verbose);
+        log_notice("reload: verbose %d -> %d", old_verbose, new_verbose);
     }
-    if (live->maxbytes != old_max) {
-        if (item_set_mem_limit(live->maxbytes) != 0) {
-            log_error("reload: memory-limit %zu refused; keeping %zu", live->maxbytes, old_max);
+    if (new_max != old_max) {
+        if (item_set_mem_limit(new_max) != 0) {
+            log_error("reload: memory-limit %zu MB refused; keeping %zu MB",
+                      new_max >> 20, old_max >> 20);
+            pthread_mutex_lock(&live_lock);
             live->maxbytes = old_max;
+            pthread_mutex_unlock(&live_lock);
         } else {
-            log_notice("reload: memory-limit %zu -> %zu MB", old_max >> 20, live->maxbytes >> 20);
+            log_notice("reload: memory-limit %zu -> %zu MB", old_max >> 20, new_max >> 20);
         }
     }
-    if (live->maxconns != old_conns) {
-        worker_set_maxconns(live->maxconns);
-        log_notice("reload: conn-limit %d -> %d", old_conns, live->maxconns);
+    if (new_conns != old_conns) {
+        worker_set_maxconns(new_conns);
+        log_notice("reload: conn-limit %d -> %d", old_conns, new_conns);
     }
-    if (live->idle_timeout != old_idle) {
-        worker_set_idle_timeout(live->idle_timeout);
-        log_notice("reload: idle_timeout %d -> %d", old_idle, live->idle_timeout);
+    if (new_idle != old_idle) {
+        worker_set_idle_timeout(new_idle);
+        log_notice("reload: idle_timeout %d -> %d", old_idle, new_idle);
     }
     if (restart > 0)
         log_warn("reload: %d setting(s) need a restart to change: %s", restart, note);
@@ -204,6 +280,8 @@ server_main(struct settings *s, int argc, char **argv)
     live = s;
     saved_argc = argc;
     saved_argv = argv;
+    start_cwd = platform_cwd();
+    absolute_paths(s);
     log_set_level(s->verbose);
     if (s->logfile != NULL && log_open(s->logfile) != 0) {
         fprintf(stderr, "failed to open log file %s: %s\n", s->logfile, strerror(errno));
@@ -223,6 +301,12 @@ server_main(struct settings *s, int argc, char **argv)
         return 1;
     }
     platform_ignore_sigpipe();
+    /* Fork before any thread exists (storage starts some); the parent
+     * waits until we are ready, so bind errors still reach the terminal. */
+    if (s->daemonize && platform_daemonize_begin(err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
     clock_setup();
     started = time(NULL);
 
@@ -262,18 +346,10 @@ server_main(struct settings *s, int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    if (s->daemonize) {
-        if (platform_daemonize(err, sizeof(err)) != 0) {
-            fprintf(stderr, "%s\n", err);
-            return 1;
-        }
-        /* the base was made before fork: kqueue/epoll need a fresh start */
-        event_reinit(main_base);
-    }
     if (s->lock_memory && platform_lock_memory(err, sizeof(err)) != 0)
         log_warn("%s", err);
     if (s->pidfile != NULL && platform_write_pidfile(s->pidfile, err, sizeof(err)) != 0)
-        log_error("%s", err);
+        log_error("%s", err);       /* memcached carries on too */
 
     proto_env.flush_enabled = s->flush_enabled;
     proto_env.dump_enabled = s->dump_enabled;
@@ -318,8 +394,10 @@ server_main(struct settings *s, int argc, char **argv)
     event_add(sigint_ev, NULL);
     event_add(sighup_ev, NULL);
 
+    /* listeners are bound and workers run: tell systemd, release -d's parent */
     platform_notify("READY=1");
     log_info("ready");
+    platform_daemonize_done();
     event_base_dispatch(main_base);
 
     /* stop: no new clients, flush in-flight replies, join workers; the
@@ -340,5 +418,7 @@ server_main(struct settings *s, int argc, char **argv)
     if (s->pidfile != NULL)
         platform_remove_pidfile(s->pidfile);
     log_notice("exit");
+    free(start_cwd);
+    start_cwd = NULL;
     return 0;
 }

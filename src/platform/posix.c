@@ -17,37 +17,110 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+/* Write end of the pipe the waiting parent reads (-d); -1 when not
+ * daemonizing or once the parent has been released. */
+static int ready_fd = -1;
+
+/*
+ * Fork; the parent blocks until the child calls platform_daemonize_done()
+ * (exit 0) or exits without doing so (exit with the child's status, at
+ * least 1).  So `memcached -d` only returns once the daemon is listening,
+ * and a failed bind still reaches the terminal with a non-zero exit.
+ */
 int
-platform_daemonize(char *err, size_t errlen)
+platform_daemonize_begin(char *err, size_t errlen)
 {
+    int fds[2];
+    if (pipe(fds) != 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    fflush(stdout);
+    fflush(stderr);
     pid_t pid = fork();
     if (pid < 0) {
         snprintf(err, errlen, "fork: %s", strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
         return -1;
     }
-    if (pid > 0)
-        _exit(0);
+    if (pid > 0) {
+        char c;
+        ssize_t n;
+        int st = 0;
+        close(fds[1]);
+        do {
+            n = read(fds[0], &c, 1);
+        } while (n < 0 && errno == EINTR);
+        if (n == 1)
+            _exit(0);
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
+        _exit(WIFEXITED(st) && WEXITSTATUS(st) != 0 ? WEXITSTATUS(st) : 1);
+    }
+    close(fds[0]);
+    (void)fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    ready_fd = fds[1];
     if (setsid() < 0) {
         snprintf(err, errlen, "setsid: %s", strerror(errno));
         return -1;
     }
+    return 0;
+}
+
+void
+platform_daemonize_done(void)
+{
+    if (ready_fd < 0)
+        return;
     if (chdir("/") != 0) {
-        snprintf(err, errlen, "chdir /: %s", strerror(errno));
-        return -1;
+        /* harmless: we only lose the ability to unmount the old cwd */
     }
     int fd = open("/dev/null", O_RDWR);
-    if (fd < 0) {
-        snprintf(err, errlen, "open /dev/null: %s", strerror(errno));
-        return -1;
+    if (fd >= 0) {
+        dup2(fd, 0);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        if (fd > 2)
+            close(fd);
     }
-    dup2(fd, 0);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    if (fd > 2)
-        close(fd);
-    return 0;
+    ssize_t w;
+    do {
+        w = write(ready_fd, "R", 1);
+    } while (w < 0 && errno == EINTR);
+    close(ready_fd);
+    ready_fd = -1;
+}
+
+char *
+platform_cwd(void)
+{
+    char buf[4096];
+    if (getcwd(buf, sizeof(buf)) == NULL)
+        return NULL;
+    return strdup(buf);
+}
+
+char *
+platform_absolute_path(const char *base, const char *path)
+{
+    if (path == NULL)
+        return NULL;
+    if (path[0] == '/' || base == NULL)
+        return strdup(path);
+    size_t bl = strlen(base), pl = strlen(path);
+    char *out = malloc(bl + pl + 2);
+    if (out == NULL)
+        return NULL;
+    memcpy(out, base, bl);
+    size_t n = bl;
+    if (n == 0 || out[n - 1] != '/')
+        out[n++] = '/';
+    memcpy(out + n, path, pl + 1);
+    return out;
 }
 
 bool

@@ -42,6 +42,7 @@ log_open(const char *path)
 {
     int rc = 0;
     pthread_mutex_lock(&dest_lock);
+    bool was_syslog = use_syslog;
     if (path == NULL || path[0] == '\0') {
         if (log_fd > 2) close(log_fd);
         log_fd = 2; use_syslog = false; log_path[0] = '\0';
@@ -59,6 +60,8 @@ log_open(const char *path)
             snprintf(log_path, sizeof(log_path), "%s", path);
         }
     }
+    if (was_syslog && !use_syslog)
+        closelog();
     pthread_mutex_unlock(&dest_lock);
     return rc;
 }

@@ -567,6 +567,33 @@ START_TEST(test_file_env_and_override)
 }
 END_TEST
 
+/* option_parse_config: the given file replaces argv's --config and the
+ * environment's (SIGHUP after -d moved the cwd); argv still wins. */
+START_TEST(test_parse_config_override)
+{
+    const char *path = write_file("memory-limit = 32\nthreads = 2\n");
+    char a1[] = "--config", a2[] = "relative/does-not-exist.conf", a3[] = "-t", a4[] = "5";
+    char *argv[] = { "memcached", a1, a2, a3, a4, NULL };
+
+    setenv("MEMCACHED_CONFIG", "/nonexistent/env.conf", 1);
+    option_free(&s);
+    ck_assert_int_eq(option_parse_config(&s, path, 5, argv, err, sizeof(err)), OPTION_OK);
+    ck_assert_uint_eq(s.maxbytes, 32u * 1024 * 1024);
+    ck_assert_int_eq(s.num_threads, 5);
+    ck_assert_str_eq(s.config_file, path);
+    option_free(&s);
+    ck_assert_int_eq(option_parse_config(&s, NULL, 5, argv, err, sizeof(err)), OPTION_OK);
+    ck_assert_ptr_null(s.config_file);
+    ck_assert_uint_eq(s.maxbytes, 64u * 1024 * 1024);
+    /* an error names the file given */
+    write_file("threads = x\n");
+    option_free(&s);
+    ck_assert_int_eq(option_parse_config(&s, tmppath, 1, argv, err, sizeof(err)), OPTION_ERROR);
+    ck_assert_msg(strstr(err, ":1: threads: ") != NULL && strncmp(err, tmppath, strlen(tmppath)) == 0,
+                  "err '%s'", err);
+}
+END_TEST
+
 /* Load content over the defaults; expect exactly msg (with the path). */
 static void file_fails(const char *content, const char *msg)
 {
@@ -826,7 +853,7 @@ static Suite *option_suite(void)
         { "validation", { test_errors, NULL, NULL, NULL } },
         { "file", { test_file_name_value, test_file_debian, test_file_mixed, test_file_env_and_override } },
         { "file_errors", { test_file_errors, test_file_nothing_applied, NULL, NULL } },
-        { "reload", { test_load_file_over_base, NULL, NULL, NULL } },
+        { "reload", { test_load_file_over_base, test_parse_config_override, NULL, NULL } },
         { "stats", { test_stats_settings, NULL, NULL, NULL } },
         { "generated", { test_example_file, test_man_page, NULL, NULL } },
     };
