@@ -44,6 +44,8 @@ SCRIPT = [
 
 def _run_script(s, extra_conns=1):
     others = [s.connect() for _ in range(extra_conns)]
+    for o in others:
+        transact(o, b"")            # make sure the server has accepted it
     try:
         with s.connect() as c:
             for cmd in SCRIPT:
