@@ -135,50 +135,75 @@ emit_value(struct proto_conn *pc, struct item *it, bool with_cas)
     }
 }
 
+/* Count and emit one lookup result of a get/gets/gat/gats. */
+static void
+get_result(struct proto_conn *pc, struct item *it, bool touch, bool with_cas)
+{
+    struct thread_stats *ts = pc->stats;
+    if (touch)
+        STAT_INC(ts, cmd_touch);
+    else
+        STAT_INC(ts, cmd_get);
+    if (it == NULL) {
+        if (touch)
+            STAT_INC(ts, touch_misses);
+        else
+            STAT_INC(ts, get_misses);
+        return;
+    }
+    if (touch) {
+        STAT_INC(ts, touch_hits);
+        STAT_CLS_INC(ts, item_class(it), touch_hits);
+    } else {
+        STAT_INC(ts, get_hits);
+        STAT_CLS_INC(ts, item_class(it), get_hits);
+    }
+    emit_value(pc, it, with_cas);
+}
+
 static void
 do_get(struct proto_conn *pc, const struct request *r)
 {
     bool touch = r->cmd == CMD_GAT || r->cmd == CMD_GATS;
     bool with_cas = r->cmd == CMD_GETS || r->cmd == CMD_GATS;
     rel_time_t exptime = touch ? clock_exptime(r->exptime) : 0;
-    struct thread_stats *ts = pc->stats;
     struct obuf_mark mark = obuf_mark(pc->out);
     const char *p = r->keys, *end = r->keys + r->nkeys_len;
+    const char *keys[ITEM_BATCH_MAX];
+    size_t nkeys[ITEM_BATCH_MAX];
+    struct item *found[ITEM_BATCH_MAX];
 
+    /* Keys go to storage in batches so their cache misses overlap. */
     while (p < end) {
-        while (p < end && *p == ' ')
-            p++;
-        if (p == end)
-            break;
-        const char *k = p;
-        while (p < end && *p != ' ')
-            p++;
-        size_t nk = (size_t)(p - k);
-        if (!text_key_valid(k, nk)) {
-            /* memcached takes back the values already queued */
-            obuf_rewind(pc->out, mark);
-            reply(pc, false, "CLIENT_ERROR bad command line format");
-            return;
-        }
-        struct item *it = touch ? item_get_touch(k, nk, exptime) : item_get(k, nk);
-        if (touch)
-            STAT_INC(ts, cmd_touch);
-        else
-            STAT_INC(ts, cmd_get);
-        if (it != NULL) {
-            if (touch) {
-                STAT_INC(ts, touch_hits);
-                STAT_CLS_INC(ts, item_class(it), touch_hits);
-            } else {
-                STAT_INC(ts, get_hits);
-                STAT_CLS_INC(ts, item_class(it), get_hits);
+        int n = 0;
+        while (n < ITEM_BATCH_MAX && p < end) {
+            while (p < end && *p == ' ')
+                p++;
+            if (p == end)
+                break;
+            const char *k = p;
+            while (p < end && *p != ' ')
+                p++;
+            size_t nk = (size_t)(p - k);
+            if (!text_key_valid(k, nk)) {
+                /* memcached takes back the values already queued */
+                obuf_rewind(pc->out, mark);
+                reply(pc, false, "CLIENT_ERROR bad command line format");
+                return;
             }
-            emit_value(pc, it, with_cas);
-        } else {
-            if (touch)
-                STAT_INC(ts, touch_misses);
-            else
-                STAT_INC(ts, get_misses);
+            keys[n] = k;
+            nkeys[n] = nk;
+            n++;
+        }
+        if (touch) {
+            for (int i = 0; i < n; i++)
+                get_result(pc, item_get_touch(keys[i], nkeys[i], exptime), true, with_cas);
+        } else if (n == 1) {
+            get_result(pc, item_get(keys[0], nkeys[0]), false, with_cas);
+        } else if (n > 1) {
+            item_get_many(keys, nkeys, n, found);
+            for (int i = 0; i < n; i++)
+                get_result(pc, found[i], false, with_cas);
         }
     }
     obuf_add(pc->out, "END\r\n", 5);

@@ -146,6 +146,18 @@ bucket_locked(uint64_t hv)
     return &table[hv & (((uint64_t)1 << hashpower) - 1)];
 }
 
+void
+hash_prefetch(uint64_t hv)
+{
+    /* A hint only: table and hashpower may be changing under us, so the
+     * address is computed without indexing (no out-of-bounds pointer) and
+     * never dereferenced.  stripes is fixed after setup. */
+    __builtin_prefetch(stripe_of(hv), 1);
+    uintptr_t t = (uintptr_t)__atomic_load_n(&table, __ATOMIC_RELAXED);
+    uint32_t hp = __atomic_load_n(&hashpower, __ATOMIC_RELAXED);
+    __builtin_prefetch((const void *)(t + (hv & (((uint64_t)1 << hp) - 1)) * sizeof(void *)));
+}
+
 struct item *
 hash_find_locked(const char *key, size_t nkey, uint64_t hv)
 {
@@ -221,7 +233,7 @@ expand_once(void)
     }
     lock_all();
     old_table = table;
-    table = nt;
+    __atomic_store_n(&table, nt, __ATOMIC_RELAXED);   /* hash_prefetch reads it unlocked */
     __atomic_store_n(&hashpower, newpower, __ATOMIC_RELAXED);
     atomic_store(&expand_bucket, 0);
     atomic_store(&expanding, true);

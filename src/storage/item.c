@@ -576,6 +576,28 @@ item_get(const char *key, size_t nkey)
     return it;
 }
 
+void
+item_get_many(const char *const *keys, const size_t *nkeys, int n, struct item **out)
+{
+    uint64_t hv[ITEM_BATCH_MAX];
+    assert(n <= ITEM_BATCH_MAX);
+    /* Hash everything and prefetch the locks and buckets first, so the
+     * cache misses of a multiget overlap instead of queueing up. */
+    for (int i = 0; i < n; i++) {
+        hv[i] = hash_key(keys[i], nkeys[i]);
+        hash_prefetch(hv[i]);
+    }
+    rel_time_t now = clock_now();
+    for (int i = 0; i < n; i++) {
+        hash_lock(hv[i]);
+        struct item *it = find_live_locked(keys[i], nkeys[i], hv[i], now, true);
+        if (it != NULL)
+            it = hit_locked(it, now);
+        hash_unlock(hv[i]);
+        out[i] = it;
+    }
+}
+
 struct item *
 item_get_touch(const char *key, size_t nkey, rel_time_t exptime)
 {

@@ -150,6 +150,9 @@ void hash_lock(uint64_t hv);
 void hash_unlock(uint64_t hv);
 bool hash_trylock(uint64_t hv);
 struct item *hash_find_locked(const char *key, size_t nkey, uint64_t hv);
+/* Start loading the stripe lock and bucket of hv into the cache (no lock
+ * needed; a hint). */
+void hash_prefetch(uint64_t hv);
 void hash_insert_locked(struct item *it, uint64_t hv);
 void hash_delete_locked(struct item *it, uint64_t hv);
 void hash_items_changed(uint64_t nitems);
