@@ -203,4 +203,43 @@ bool item_class_stats(unsigned id, struct item_class_stats *s);
  * calls fn(size, count) for each non-empty bucket, smallest first. */
 void item_sizes(void (*fn)(uint32_t size, uint64_t count, void *arg), void *arg);
 
+/* --- snapshots (src/persist/snapshot.c; doc/snapshot.md) ---
+ * Additive API for persistence; nothing else in storage depends on it. */
+
+/* A consistent picture of one item's metadata (see item_copy_image). */
+struct item_image {
+    uint32_t   flags;               /* client flags */
+    uint32_t   nbytes;              /* value length */
+    uint8_t    nkey;                /* key length */
+    bool       hot;                 /* CLOCK reference bit set (recently hit) */
+    bool       fetched;             /* read at least once since stored */
+    rel_time_t exptime;             /* server-relative, 0 = never */
+    rel_time_t atime;               /* server-relative last access */
+    uint64_t   cas;                 /* 0 with -C */
+};
+
+/* Copy a referenced item (the caller holds a reference, e.g. inside
+ * item_walk): metadata into *img, then key and value bytes (nkey + nbytes,
+ * both fixed for an item's life, so size buf from item_nkey/item_nbytes)
+ * into buf.  The copy is taken under the item's hash stripe lock, the lock
+ * item_delta() holds while it rewrites a value in place, so the image is
+ * never torn.  Returns false (nothing usable in buf) if the item is no
+ * longer linked or live: it was replaced, deleted or expired meanwhile. */
+bool item_copy_image(struct item *it, struct item_image *img, void *buf);
+
+/* Store an item with its original identity: SET semantics (replaces any
+ * live item with the key), but CAS, atime and the hot/fetched marks come
+ * from the arguments instead of being fresh.  exptime/atime are server-
+ * relative (clock_from_unix).  Raises the CAS counter to at least cas, so
+ * later stores get larger CAS values.  With -C the cas argument is
+ * ignored.  May evict like item_alloc.  Returns OK, EOVERSIZED, ENOMEM. */
+enum item_status item_restore(const char *key, size_t nkey, uint32_t flags,
+                              rel_time_t exptime, uint64_t cas,
+                              rel_time_t atime, bool hot, bool fetched,
+                              const void *value, uint32_t nbytes);
+
+/* Make every CAS handed out from now on larger than floor (no-op if the
+ * counter is already there). */
+void item_cas_floor(uint64_t floor);
+
 #endif

@@ -28,6 +28,7 @@
 #include "platform.h"
 #include "proto.h"
 #include "server.h"
+#include "snapshot.h"
 
 static struct settings *live;           /* main thread; read-only elsewhere */
 static int saved_argc;                  /* for SIGHUP */
@@ -177,6 +178,7 @@ server_reload(void)
         worker_set_idle_timeout(live->idle_timeout);
         log_notice("reload: idle_timeout %d -> %d", old_idle, live->idle_timeout);
     }
+    snapshot_configure(live->snapshot_interval, live->snapshot_on_shutdown);
     if (restart > 0)
         log_warn("reload: %d setting(s) need a restart to change: %s", restart, note);
     option_free(&fresh);
@@ -223,6 +225,7 @@ server_main(struct settings *s, int argc, char **argv)
         return 1;
     }
     platform_ignore_sigpipe();
+    platform_ignore_sigxfsz();
     clock_setup();
     started = time(NULL);
 
@@ -244,6 +247,19 @@ server_main(struct settings *s, int argc, char **argv)
     io.slab_automove = s->slab_automove;
     if (item_setup(&io, err, sizeof(err)) != 0) {
         fprintf(stderr, "failed to set up storage: %s\n", err);
+        return 1;
+    }
+    /* persistence: load before any listener accepts (doc/snapshot.md) */
+    struct snapshot_options so = {
+        .path = s->snapshot_path, .interval = s->snapshot_interval,
+        .on_shutdown = s->snapshot_on_shutdown, .load = s->snapshot_load,
+        .refuse_corrupt = s->snapshot_refuse_corrupt, .mem_limit = s->maxbytes,
+        .item_size_max = s->item_size_max, .chunk_min = (uint32_t)s->chunk_size,
+        .factor = s->factor, .use_cas = s->use_cas,
+    };
+    if (snapshot_setup(&so, err, sizeof(err)) != 0 ||
+        snapshot_load_at_start(err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
         return 1;
     }
 
@@ -288,6 +304,10 @@ server_main(struct settings *s, int argc, char **argv)
     proto_env.shutdown = request_stop;
     proto_env.stats_reset = reset_conn_stats;
     proto_env.set_memlimit = set_memlimit;
+    if (s->snapshot_path != NULL) {
+        proto_env.snapshot = snapshot_request;
+        proto_env.stats_snapshot = snapshot_stats;
+    }
 
     struct net_options no = {
         .nthreads = s->num_threads,
@@ -299,6 +319,11 @@ server_main(struct settings *s, int argc, char **argv)
     };
     if (worker_setup(&no, err, sizeof(err)) != 0) {
         fprintf(stderr, "failed to start workers: %s\n", err);
+        return 1;
+    }
+
+    if (snapshot_start(err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
         return 1;
     }
 
@@ -325,6 +350,7 @@ server_main(struct settings *s, int argc, char **argv)
     /* stop: no new clients, flush in-flight replies, join workers */
     listener_close();
     worker_shutdown();
+    snapshot_shutdown();            /* workers are gone: a final snapshot */
     event_free(tick_ev);
     event_free(wake_ev);
     event_free(sigterm_ev);
@@ -333,6 +359,7 @@ server_main(struct settings *s, int argc, char **argv)
     event_base_free(main_base);
     close(wake_fds[0]);
     close(wake_fds[1]);
+    snapshot_teardown();
     item_teardown();
     if (s->pidfile != NULL)
         platform_remove_pidfile(s->pidfile);

@@ -872,3 +872,95 @@ item_stats_reset(void)
     atomic_store(&get_flushed, 0);
     slab_stats_reset();
 }
+
+/* ---------- snapshots (src/persist/snapshot.c) ----------
+ * Additive: the three functions below are the storage side of
+ * persistence.  See include/item.h for their contracts. */
+
+bool
+item_copy_image(struct item *it, struct item_image *img, void *buf)
+{
+    uint8_t f = atomic_load(&it->iflags);
+    /* Chained items are never rewritten in place (item_delta refuses
+     * them) and their CAS only changes by replacement, so their bytes are
+     * stable under our reference: copy without holding the stripe lock, so
+     * a 1 MB copy never stalls the stripe's other keys. */
+    bool lock = !(f & IF_CHAINED);
+    uint64_t hv = item_hv(it);
+    if (lock)
+        hash_lock(hv);
+    bool ok = (atomic_load(&it->iflags) & IF_LINKED) && item_is_live(it, clock_now());
+    if (ok) {
+        f = atomic_load(&it->iflags);
+        img->flags = it->flags;
+        img->nbytes = it->nbytes;
+        img->nkey = it->nkey;
+        img->hot = (f & IF_REF) != 0;
+        img->fetched = (f & IF_FETCHED) != 0;
+        img->exptime = item_exptime(it);
+        img->atime = item_atime(it);
+        img->cas = item_cas(it);
+        memcpy(buf, key_of(it), it->nkey);
+        char *dst = (char *)buf + it->nkey;
+        if (!(f & IF_CHAINED)) {
+            memcpy(dst, value_of(it), it->nbytes);
+        } else {
+            struct item **tbl = chunk_table(it);
+            uint32_t left = it->nbytes, n = ndata_for(it->nbytes);
+            for (uint32_t i = 0; i < n; i++) {
+                uint32_t len = left < data_cap ? left : data_cap;
+                memcpy(dst, (char *)tbl[i] + DATA_HDR, len);
+                dst += len;
+                left -= len;
+            }
+        }
+    }
+    if (lock)
+        hash_unlock(hv);
+    return ok;
+}
+
+void
+item_cas_floor(uint64_t floor)
+{
+    uint64_t cur = atomic_load(&cas_next);
+    while (cur < floor && !atomic_compare_exchange_weak(&cas_next, &cur, floor))
+        ;
+}
+
+enum item_status
+item_restore(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
+             uint64_t cas, rel_time_t atime, bool hot, bool fetched,
+             const void *value, uint32_t nbytes)
+{
+    enum item_status st;
+    struct item *it = alloc_item(key, nkey, flags, exptime, nbytes, &st);
+    if (it == NULL)
+        return st;
+    /* Copy the flat value into the item's segment(s). */
+    int nseg = item_value_segments(it);
+    struct iovec iov[nseg];
+    int n = item_value_iov(it, iov, nseg);
+    const char *src = value;
+    for (int i = 0; i < n; i++) {
+        memcpy(iov[i].iov_base, src, iov[i].iov_len);
+        src += iov[i].iov_len;
+    }
+    uint64_t hv = item_hv(it);
+    hash_lock(hv);
+    struct item *old = find_live_locked(key_of(it), it->nkey, hv, clock_now(), false);
+    replace_locked(old, it, hv);
+    /* link_locked gave it a fresh CAS, atime and cleared marks: put the
+     * saved identity back while still holding the stripe lock. */
+    if (sconf.cas_len) {
+        set_cas(it, cas);
+        item_cas_floor(cas);
+    }
+    atomic_store_explicit(&it->atime, atime, memory_order_relaxed);
+    uint8_t marks = (uint8_t)((hot ? IF_REF : 0) | (fetched ? IF_FETCHED : 0));
+    if (marks)
+        atomic_fetch_or(&it->iflags, marks);
+    hash_unlock(hv);
+    item_release(it);
+    return ITEM_OK;
+}
