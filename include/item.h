@@ -218,21 +218,28 @@ struct item_image {
     uint64_t   cas;                 /* 0 with -C */
 };
 
-/* Copy a referenced item (the caller holds a reference, e.g. inside
- * item_walk): metadata into *img, then key and value bytes (nkey + nbytes,
- * both fixed for an item's life, so size buf from item_nkey/item_nbytes)
- * into buf.  The copy is taken under the item's hash stripe lock, the lock
- * item_delta() holds while it rewrites a value in place, so the image is
- * never torn.  Returns false (nothing usable in buf) if the item is no
- * longer linked or live: it was replaced, deleted or expired meanwhile. */
-bool item_copy_image(struct item *it, struct item_image *img, void *buf);
+/* Copy the current version of a referenced item's key (the caller holds a
+ * reference on it, e.g. inside item_walk): metadata into *img, then key and
+ * value bytes (img->nkey + img->nbytes) into buf of cap bytes.  If `it`
+ * was replaced after the reference was taken, the item now linked under
+ * the same key is copied instead (so a key updated all the time is never
+ * missed; a walk may then see the same key twice: the larger CAS is the
+ * newer).  A single-chunk item is copied under its hash stripe lock, the
+ * lock item_delta() holds while it rewrites a value in place, so the
+ * image is never torn.  Does not count as a hit.
+ * Returns 1 copied; 0 nothing to copy (deleted, expired, flushed);
+ * -1 buf too small: *need = bytes required (retry with a bigger buf). */
+int item_copy_image(struct item *it, struct item_image *img, void *buf, size_t cap,
+                    size_t *need);
 
 /* Store an item with its original identity: SET semantics (replaces any
  * live item with the key), but CAS, atime and the hot/fetched marks come
  * from the arguments instead of being fresh.  exptime/atime are server-
  * relative (clock_from_unix).  Raises the CAS counter to at least cas, so
  * later stores get larger CAS values.  With -C the cas argument is
- * ignored.  May evict like item_alloc.  Returns OK, EOVERSIZED, ENOMEM. */
+ * ignored.  May evict like item_alloc.  If a live item with a LARGER CAS
+ * already holds the key, it is kept (newest wins) and EXISTS returned.
+ * Returns OK, EXISTS, EOVERSIZED, ENOMEM. */
 enum item_status item_restore(const char *key, size_t nkey, uint32_t flags,
                               rel_time_t exptime, uint64_t cas,
                               rel_time_t atime, bool hot, bool fetched,

@@ -229,15 +229,20 @@ static int
 walk_one(struct item *it, void *arg)
 {
     struct writer *w = arg;
-    size_t n = (size_t)item_nkey(it) + item_nbytes(it);
-    if (grow(&w->scratch, &w->scratch_cap, n) < 0) {
-        w->failed = ENOMEM;
-        snprintf(w->err, sizeof(w->err), "out of memory copying a %zu-byte item", n);
-        return 1;
-    }
     struct item_image img;
-    if (!item_copy_image(it, &img, w->scratch))
-        return 0;                   /* replaced or expired meanwhile */
+    size_t n = (size_t)item_nkey(it) + item_nbytes(it);
+    for (int tries = 0;; tries++) {
+        if (grow(&w->scratch, &w->scratch_cap, n) < 0) {
+            w->failed = ENOMEM;
+            snprintf(w->err, sizeof(w->err), "out of memory copying a %zu-byte item", n);
+            return 1;
+        }
+        int rc = item_copy_image(it, &img, w->scratch, w->scratch_cap, &n);
+        if (rc == 0 || (rc < 0 && tries >= 8))
+            return 0;               /* gone (or resized under us forever) */
+        if (rc > 0)
+            break;
+    }
     time_t atime = clock_to_unix(img.atime);
     if (atime > w->now_unix)
         atime = w->now_unix;
@@ -559,6 +564,8 @@ load_block(const unsigned char *p, uint32_t len, time_t now_unix, struct snapsho
         enum item_status st = item_restore((const char *)q + REC_HDR, nkey, flags, rexp, cas,
                                            clock_from_unix((time_t)at), rfl & REC_HOT,
                                            rfl & REC_FETCHED, q + REC_HDR + nkey, nbytes);
+        if (st == ITEM_EXISTS)      /* a newer copy of the key was loaded */
+            continue;
         if (st != ITEM_OK) {
             r->skipped_nomem++;
             continue;
