@@ -81,6 +81,10 @@ void snapshot_stats(struct obuf *o);
  * the shutdown snapshot if configured.  Call after workers stopped. */
 void snapshot_shutdown(void);
 void snapshot_teardown(void);
+/* Item count from the end record of path (checksummed), 0 if unknown:
+ * lets the daemon size the hash table before item_setup(), so a big load
+ * does not run against a table that is still growing. */
+uint64_t snapshot_peek_items(const char *path);
 
 /* --- the file format itself (also used by the unit tests) --- */
 

@@ -242,6 +242,12 @@ server_main(struct settings *s, int argc, char **argv)
     if (s->hashpower_init > 0)
         io.hashpower = (uint32_t)s->hashpower_init;
     io.hash_expand = s->hash_expand;
+    if (s->snapshot_path != NULL && s->snapshot_load) {
+        /* size the hash table for the snapshot about to be loaded */
+        uint64_t n = snapshot_peek_items(s->snapshot_path);
+        while (io.hashpower < 30 && ((uint64_t)1 << io.hashpower) * 3 / 2 < n)
+            io.hashpower++;
+    }
     io.crawler = s->lru_crawler;
     io.slab_reassign = s->slab_reassign;
     io.slab_automove = s->slab_automove;

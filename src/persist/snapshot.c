@@ -635,6 +635,25 @@ snapshot_read(const char *path, struct snapshot_result *r)
     return st;
 }
 
+uint64_t
+snapshot_peek_items(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat sb;
+    unsigned char t[BLK_HDR + END_PAYLOAD];
+    uint64_t n = 0;
+    if (fstat(fd, &sb) == 0 && (uint64_t)sb.st_size >= FILE_HDR + sizeof(t) &&
+        read_at(fd, t, sizeof(t), (uint64_t)sb.st_size - sizeof(t)) == 0 &&
+        get32(t) == BLK_MAGIC && get16(t + 4) == BLK_END &&
+        XXH3_64bits(t, 24) == get64(t + 24) &&
+        XXH3_64bits(t + BLK_HDR, END_PAYLOAD) == get64(t + 16))
+        n = get64(t + BLK_HDR);
+    close(fd);
+    return n;
+}
+
 /* ---------- the daemon side ---------- */
 
 static struct snapshot_options opts;    /* path points to opt_path */
