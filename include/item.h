@@ -210,4 +210,50 @@ bool item_class_stats(unsigned id, struct item_class_stats *s);
  * calls fn(size, count) for each non-empty bucket, smallest first. */
 void item_sizes(void (*fn)(uint32_t size, uint64_t count, void *arg), void *arg);
 
+/* --- snapshots (src/persist/snapshot.c; doc/snapshot.md) ---
+ * Additive API for persistence; nothing else in storage depends on it. */
+
+/* A consistent picture of one item's metadata (see item_copy_image). */
+struct item_image {
+    uint32_t   flags;               /* client flags */
+    uint32_t   nbytes;              /* value length */
+    uint8_t    nkey;                /* key length */
+    bool       hot;                 /* CLOCK reference bit set (recently hit) */
+    bool       fetched;             /* read at least once since stored */
+    rel_time_t exptime;             /* server-relative, 0 = never */
+    rel_time_t atime;               /* server-relative last access */
+    uint64_t   cas;                 /* 0 with -C */
+};
+
+/* Copy the current version of a referenced item's key (the caller holds a
+ * reference on it, e.g. inside item_walk): metadata into *img, then key and
+ * value bytes (img->nkey + img->nbytes) into buf of cap bytes.  If `it`
+ * was replaced after the reference was taken, the item now linked under
+ * the same key is copied instead (so a key updated all the time is never
+ * missed; a walk may then see the same key twice: the larger CAS is the
+ * newer).  A single-chunk item is copied under its hash stripe lock, the
+ * lock item_delta() holds while it rewrites a value in place, so the
+ * image is never torn.  Does not count as a hit.
+ * Returns 1 copied; 0 nothing to copy (deleted, expired, flushed);
+ * -1 buf too small: *need = bytes required (retry with a bigger buf). */
+int item_copy_image(struct item *it, struct item_image *img, void *buf, size_t cap,
+                    size_t *need);
+
+/* Store an item with its original identity: SET semantics (replaces any
+ * live item with the key), but CAS, atime and the hot/fetched marks come
+ * from the arguments instead of being fresh.  exptime/atime are server-
+ * relative (clock_from_unix).  Raises the CAS counter to at least cas, so
+ * later stores get larger CAS values.  With -C the cas argument is
+ * ignored.  May evict like item_alloc.  If a live item with a LARGER CAS
+ * already holds the key, it is kept (newest wins) and EXISTS returned.
+ * Returns OK, EXISTS, EOVERSIZED, ENOMEM. */
+enum item_status item_restore(const char *key, size_t nkey, uint32_t flags,
+                              rel_time_t exptime, uint64_t cas,
+                              rel_time_t atime, bool hot, bool fetched,
+                              const void *value, uint32_t nbytes);
+
+/* Make every CAS handed out from now on larger than floor (no-op if the
+ * counter is already there). */
+void item_cas_floor(uint64_t floor);
+
 #endif

@@ -42,6 +42,10 @@ void platform_remove_pidfile(const char *path);
 void platform_notify(const char *state);
 /* Ignore SIGPIPE (dead clients are handled by the send path). */
 void platform_ignore_sigpipe(void);
+/* Ignore SIGXFSZ, so exceeding a file size limit makes write() fail with
+ * EFBIG (a failed snapshot) instead of killing the process.  No-op where
+ * the signal does not exist. */
+void platform_ignore_sigxfsz(void);
 /* Durable rename: fsync(file) done by caller; rename over dst and fsync
  * the directory. */
 int  platform_rename_durable(const char *src, const char *dst, char *err, size_t errlen);

@@ -30,6 +30,7 @@
 #include "platform.h"
 #include "proto.h"
 #include "server.h"
+#include "snapshot.h"
 
 static struct settings *live;           /* runtime fields: live_lock */
 /* live_lock: the runtime fields of *live (verbose, maxbytes, maxconns,
@@ -253,6 +254,7 @@ server_reload(void)
         worker_set_idle_timeout(new_idle);
         log_notice("reload: idle_timeout %d -> %d", old_idle, new_idle);
     }
+    snapshot_configure(live->snapshot_interval, live->snapshot_on_shutdown);
     if (restart > 0)
         log_warn("reload: %d setting(s) need a restart to change: %s", restart, note);
     option_free(&fresh);
@@ -301,6 +303,7 @@ server_main(struct settings *s, int argc, char **argv)
         return 1;
     }
     platform_ignore_sigpipe();
+    platform_ignore_sigxfsz();
     /* Fork before any thread exists (storage starts some); the parent
      * waits until we are ready, so bind errors still reach the terminal. */
     if (s->daemonize && platform_daemonize_begin(err, sizeof(err)) != 0) {
@@ -323,11 +326,30 @@ server_main(struct settings *s, int argc, char **argv)
     if (s->hashpower_init > 0)
         io.hashpower = (uint32_t)s->hashpower_init;
     io.hash_expand = s->hash_expand;
+    if (s->snapshot_path != NULL && s->snapshot_load) {
+        /* size the hash table for the snapshot about to be loaded */
+        uint64_t n = snapshot_peek_items(s->snapshot_path);
+        while (io.hashpower < 30 && ((uint64_t)1 << io.hashpower) * 3 / 2 < n)
+            io.hashpower++;
+    }
     io.crawler = s->lru_crawler;
     io.slab_reassign = s->slab_reassign;
     io.slab_automove = s->slab_automove;
     if (item_setup(&io, err, sizeof(err)) != 0) {
         fprintf(stderr, "failed to set up storage: %s\n", err);
+        return 1;
+    }
+    /* persistence: load before any listener accepts (doc/snapshot.md) */
+    struct snapshot_options so = {
+        .path = s->snapshot_path, .interval = s->snapshot_interval,
+        .on_shutdown = s->snapshot_on_shutdown, .load = s->snapshot_load,
+        .refuse_corrupt = s->snapshot_refuse_corrupt, .mem_limit = s->maxbytes,
+        .item_size_max = s->item_size_max, .chunk_min = (uint32_t)s->chunk_size,
+        .factor = s->factor, .use_cas = s->use_cas,
+    };
+    if (snapshot_setup(&so, err, sizeof(err)) != 0 ||
+        snapshot_load_at_start(err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
         return 1;
     }
 
@@ -364,6 +386,10 @@ server_main(struct settings *s, int argc, char **argv)
     proto_env.shutdown = request_stop;
     proto_env.stats_reset = reset_conn_stats;
     proto_env.set_memlimit = set_memlimit;
+    if (s->snapshot_path != NULL) {
+        proto_env.snapshot = snapshot_request;
+        proto_env.stats_snapshot = snapshot_stats;
+    }
 
     struct net_options no = {
         .nthreads = s->num_threads,
@@ -375,6 +401,11 @@ server_main(struct settings *s, int argc, char **argv)
     };
     if (worker_setup(&no, err, sizeof(err)) != 0) {
         fprintf(stderr, "failed to start workers: %s\n", err);
+        return 1;
+    }
+
+    if (snapshot_start(err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
         return 1;
     }
 
@@ -406,6 +437,7 @@ server_main(struct settings *s, int argc, char **argv)
     listener_pause();
     worker_shutdown();
     listener_close();
+    snapshot_shutdown();            /* workers are gone: a final snapshot */
     event_free(tick_ev);
     event_free(wake_ev);
     event_free(sigterm_ev);
@@ -414,6 +446,7 @@ server_main(struct settings *s, int argc, char **argv)
     event_base_free(main_base);
     close(wake_fds[0]);
     close(wake_fds[1]);
+    snapshot_teardown();
     item_teardown();
     if (s->pidfile != NULL)
         platform_remove_pidfile(s->pidfile);

@@ -251,6 +251,14 @@ platform_ignore_sigpipe(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+void
+platform_ignore_sigxfsz(void)
+{
+#ifdef SIGXFSZ
+    signal(SIGXFSZ, SIG_IGN);
+#endif
+}
+
 int
 platform_rename_durable(const char *src, const char *dst, char *err, size_t errlen)
 {

@@ -894,3 +894,127 @@ item_stats_reset(void)
     atomic_store(&get_flushed, 0);
     slab_stats_reset();
 }
+
+/* ---------- snapshots (src/persist/snapshot.c) ----------
+ * Additive: the three functions below are the storage side of
+ * persistence.  See include/item.h for their contracts. */
+
+/* Copy item t (stripe lock held if lock) into img/buf. */
+static void
+copy_image(struct item *t, struct item_image *img, void *buf)
+{
+    uint8_t f = atomic_load(&t->iflags);
+    img->flags = t->flags;
+    img->nbytes = t->nbytes;
+    img->nkey = t->nkey;
+    img->hot = (f & IF_REF) != 0;
+    img->fetched = (f & IF_FETCHED) != 0;
+    img->exptime = item_exptime(t);
+    img->atime = item_atime(t);
+    img->cas = item_cas(t);
+    memcpy(buf, key_of(t), t->nkey);
+    char *dst = (char *)buf + t->nkey;
+    if (!(f & IF_CHAINED)) {
+        memcpy(dst, value_of(t), t->nbytes);
+        return;
+    }
+    struct item **tbl = chunk_table(t);
+    uint32_t left = t->nbytes, n = ndata_for(t->nbytes);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t len = left < data_cap ? left : data_cap;
+        memcpy(dst, (char *)tbl[i] + DATA_HDR, len);
+        dst += len;
+        left -= len;
+    }
+}
+
+int
+item_copy_image(struct item *it, struct item_image *img, void *buf, size_t cap,
+                size_t *need)
+{
+    uint64_t hv = item_hv(it);
+    uint8_t f = atomic_load(&it->iflags);
+    rel_time_t now = clock_now();
+    /* Fast path: a linked chained item is never rewritten in place
+     * (item_delta refuses them) and its CAS changes only by replacement,
+     * so its bytes are stable under our reference: copy it without the
+     * stripe lock, so a 1 MB copy never stalls the stripe's other keys. */
+    if ((f & IF_CHAINED) && (f & IF_LINKED) && item_is_live(it, now)) {
+        *need = (size_t)it->nkey + it->nbytes;
+        if (*need > cap)
+            return -1;
+        copy_image(it, img, buf);
+        return 1;
+    }
+    int rc = 0;
+    hash_lock(hv);
+    /* The current version of the key: `it` itself, or the item that
+     * replaced it after the walk took its reference (a key updated all the
+     * time must not drop out of the snapshot).  Looked up without marking
+     * it as hit. */
+    struct item *t = it;
+    if (!(atomic_load(&it->iflags) & IF_LINKED))
+        t = hash_find_locked(key_of(it), it->nkey, hv);
+    if (t != NULL && item_is_live(t, now)) {
+        *need = (size_t)t->nkey + t->nbytes;
+        if (*need > cap) {
+            rc = -1;
+        } else {
+            copy_image(t, img, buf);
+            rc = 1;
+        }
+    }
+    hash_unlock(hv);
+    return rc;
+}
+
+void
+item_cas_floor(uint64_t floor)
+{
+    uint64_t cur = atomic_load(&cas_next);
+    while (cur < floor && !atomic_compare_exchange_weak(&cas_next, &cur, floor))
+        ;
+}
+
+enum item_status
+item_restore(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
+             uint64_t cas, rel_time_t atime, bool hot, bool fetched,
+             const void *value, uint32_t nbytes)
+{
+    enum item_status st;
+    struct item *it = alloc_item(key, nkey, flags, exptime, nbytes, &st);
+    if (it == NULL)
+        return st;
+    /* Copy the flat value into the item's segment(s). */
+    int nseg = item_value_segments(it);
+    struct iovec iov[nseg];
+    int n = item_value_iov(it, iov, nseg);
+    const char *src = value;
+    for (int i = 0; i < n; i++) {
+        memcpy(iov[i].iov_base, src, iov[i].iov_len);
+        src += iov[i].iov_len;
+    }
+    uint64_t hv = item_hv(it);
+    hash_lock(hv);
+    struct item *old = find_live_locked(key_of(it), it->nkey, hv, clock_now(), false);
+    if (old != NULL && sconf.cas_len && cas != 0 && item_cas(old) > cas) {
+        /* a newer version of this key is already here: keep it */
+        hash_unlock(hv);
+        item_release(it);
+        return ITEM_EXISTS;
+    }
+    replace_locked(old, it, hv);
+    /* link_locked gave it a fresh CAS, atime and cleared marks: put the
+     * saved identity back while still holding the stripe lock. */
+    if (sconf.cas_len) {
+        set_cas(it, cas);
+        item_cas_floor(cas);
+    }
+    atomic_store_explicit(&it->atime, atime, memory_order_relaxed);
+    uint8_t marks = (uint8_t)((hot ? IF_REF : 0) | (fetched ? IF_FETCHED : 0));
+    if (marks)
+        atomic_fetch_or(&it->iflags, marks);
+    hash_unlock(hv);
+    item_release(it);
+    return ITEM_OK;
+}
