@@ -116,6 +116,9 @@ enum proto_action {
     PROTO_SWALLOW,                  /* discard pc->swallow bytes, then go on */
     PROTO_CLOSE,                    /* flush what is queued and close (quit) */
     PROTO_CLOSE_NOW,                /* close without a reply (HTTP probe) */
+    PROTO_DEFER,                    /* run pc->defer() off this thread (it may
+                                     * take seconds), then proto_defer_done();
+                                     * parse nothing more until then */
 };
 
 /* Per-connection protocol state (embedded in struct conn). */
@@ -134,6 +137,7 @@ struct proto_conn {
     int                  nviov;
     size_t               vlen;      /* value bytes expected (no "\r\n") */
     uint64_t             swallow;   /* PROTO_SWALLOW: bytes to discard */
+    const char        *(*defer)(void); /* PROTO_DEFER: the slow part */
 };
 
 void proto_conn_init(struct proto_conn *pc, struct obuf *out,
@@ -146,6 +150,9 @@ enum proto_action proto_line(struct proto_conn *pc, const char *line, size_t len
 /* The value of the pending storage command has been copied; term_ok says
  * whether the two bytes after it were "\r\n".  Stores and replies. */
 void proto_value_done(struct proto_conn *pc, bool term_ok);
+/* The slow part of a PROTO_DEFER request returned err (NULL = success):
+ * compose its reply.  Call on the connection's thread. */
+void proto_defer_done(struct proto_conn *pc, const char *err);
 /* The iovecs to fill for PROTO_READ_VALUE. */
 static inline struct iovec *
 proto_value_iov(struct proto_conn *pc)

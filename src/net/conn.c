@@ -46,7 +46,8 @@ set_events(struct conn *c, short mask)
 {
     if (c->evmask == mask)
         return;
-    event_del(&c->ev);
+    if (c->evmask != 0)
+        event_del(&c->ev);
     event_assign(&c->ev, c->w->base, c->fd, mask | EV_PERSIST, on_event, c);
     event_add(&c->ev, NULL);
     c->evmask = mask;
@@ -128,6 +129,8 @@ conn_close(struct conn *c)
         c->next->prev = c->prev;
     pthread_mutex_unlock(&w->lock);
 
+    if (c->deferred != NULL)
+        c->deferred->c = NULL;      /* its result will be dropped */
     event_del(&c->ev);
     proto_conn_deinit(&c->pc);
     obuf_deinit(&c->out);
@@ -160,6 +163,95 @@ copy_value(struct conn *c, const char *p, size_t n)
         }
     }
     return used;
+}
+
+static void drive(struct conn *c, char *buf, size_t len, size_t scan);
+
+static void *
+deferred_main(void *arg)
+{
+    struct deferred *d = arg;
+    const char *err = d->fn();
+    if (err != NULL) {
+        d->failed = true;
+        snprintf(d->err, sizeof(d->err), "%s", err);
+    }
+    event_active(&d->ev, EV_READ, 0);   /* thread-safe: evthread_use_pthreads */
+    return NULL;
+}
+
+/* The helper thread is done (worker thread): reply and resume. */
+static void
+deferred_complete(struct deferred *d)
+{
+    struct worker *w = d->w;
+    pthread_join(d->thread, NULL);
+    struct deferred **pp = &w->deferred;
+    while (*pp != d)
+        pp = &(*pp)->next;
+    *pp = d->next;
+    event_del(&d->ev);
+    struct conn *c = d->c;
+    if (c != NULL) {
+        c->deferred = NULL;
+        proto_defer_done(&c->pc, d->failed ? d->err : NULL);
+        c->state = CONN_LINE;
+        atomic_store_explicit(&c->stat_state, CONN_LINE, memory_order_relaxed);
+    }
+    free(d);
+    if (c != NULL && !w->stopping)
+        drive(c, c->rbuf, c->rlen, c->rscan);
+}
+
+static void
+on_deferred(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    deferred_complete(arg);
+}
+
+/* Run pc.defer on a thread of its own; input waits.  False if no thread
+ * could be started (the request is then answered with an error). */
+static bool
+start_deferred(struct conn *c)
+{
+    struct deferred *d = calloc(1, sizeof(*d));
+    if (d != NULL) {
+        d->c = c;
+        d->w = c->w;
+        d->fn = c->pc.defer;
+        event_assign(&d->ev, c->w->base, -1, 0, on_deferred, d);
+        if (pthread_create(&d->thread, NULL, deferred_main, d) == 0) {
+            d->next = c->w->deferred;
+            c->w->deferred = d;
+            c->deferred = d;
+            c->state = CONN_DEFERRED;
+            atomic_store_explicit(&c->stat_state, CONN_DEFERRED, memory_order_relaxed);
+            return true;
+        }
+        free(d);
+    }
+    proto_defer_done(&c->pc, "cannot start a thread for the request");
+    return false;
+}
+
+void
+conn_finish_deferred(struct worker *w)
+{
+    while (w->deferred != NULL) {
+        struct deferred *d = w->deferred;
+        pthread_join(d->thread, NULL);
+        struct conn *c = d->c;
+        w->deferred = d->next;
+        event_del(&d->ev);
+        if (c != NULL) {
+            c->deferred = NULL;
+            proto_defer_done(&c->pc, d->failed ? d->err : NULL);
+            c->state = CONN_LINE;
+        }
+        free(d);
+    }
 }
 
 /* Could this incomplete line be a legal long multiget? */
@@ -234,6 +326,10 @@ process(struct conn *c, char *buf, size_t len, size_t scan, bool *yield)
             case PROTO_CLOSE_NOW:
                 c->close_after_write = true;
                 return pos;
+            case PROTO_DEFER:
+                if (start_deferred(c))
+                    return pos;
+                break;
             }
             break;
         }
@@ -263,6 +359,7 @@ process(struct conn *c, char *buf, size_t len, size_t scan, bool *yield)
             c->state = CONN_LINE;
             break;
         }
+        case CONN_DEFERRED:
         case CONN_CLOSING:
             return pos;
         }
@@ -317,6 +414,15 @@ flush(struct conn *c)
         if (c->close_after_write) {
             conn_close(c);
             return false;
+        }
+        if (c->state == CONN_DEFERRED) {
+            /* nothing to do until the slow request is done; input waits
+             * in the kernel */
+            if (c->evmask != 0) {
+                event_del(&c->ev);
+                c->evmask = 0;
+            }
+            return true;
         }
         set_events(c, EV_READ);
     } else {

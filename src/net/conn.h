@@ -27,7 +27,22 @@ enum conn_state {
     CONN_VALUE,                     /* copying a value into an item */
     CONN_VALUE_END,                 /* waiting for the "\r\n" after a value */
     CONN_SWALLOW,                   /* discarding a refused value */
+    CONN_DEFERRED,                  /* waiting for a PROTO_DEFER request */
     CONN_CLOSING,
+};
+
+/* A slow request running on its own thread (PROTO_DEFER).  Owned by the
+ * worker: created, completed and freed on the worker thread; the helper
+ * thread only runs fn, fills err and activates ev. */
+struct deferred {
+    struct deferred *next;          /* worker->deferred */
+    struct conn     *c;             /* NULL once the connection closed */
+    struct worker   *w;
+    pthread_t        thread;
+    struct event     ev;            /* activated by the helper thread */
+    const char    *(*fn)(void);
+    bool             failed;
+    char             err[256];
 };
 
 struct worker;
@@ -58,6 +73,7 @@ struct conn {
     char             addr[64];      /* shared, immutable: peer */
     char             listen_addr[128]; /* shared, immutable */
     struct conn     *prev, *next;   /* worker->conns; worker->lock */
+    struct deferred *deferred;      /* while CONN_DEFERRED */
 };
 
 struct worker {
@@ -74,6 +90,7 @@ struct worker {
     size_t           rbuf_size;
     struct thread_stats stats;
     bool             stopping;      /* this thread only */
+    struct deferred *deferred;      /* this thread only: running slow requests */
 };
 
 /* conn.c */
@@ -82,5 +99,7 @@ void conn_close(struct conn *c);
 /* Close soon: stop reading, flush what is queued (bounded), then close. */
 void conn_shutdown(struct conn *c);
 extern const struct net_options *conn_opts;
+/* Wait for every running deferred request and deliver its reply (shutdown). */
+void conn_finish_deferred(struct worker *w);
 
 #endif

@@ -86,6 +86,7 @@ stop(struct worker *w)
 {
     w->stopping = true;
     adopt(w);                       /* closes anything still queued */
+    conn_finish_deferred(w);        /* e.g. a "snapshot" still running */
     for (;;) {
         pthread_mutex_lock(&w->lock);
         struct conn *c = w->conns;
@@ -127,7 +128,8 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     for (; c != NULL; c = next) {
         next = c->next;
         rel_time_t last = atomic_load_explicit(&c->last_cmd, memory_order_relaxed);
-        if (now - last > (rel_time_t)limit && obuf_empty(&c->out)) {
+        if (now - last > (rel_time_t)limit && obuf_empty(&c->out) &&
+            c->state != CONN_DEFERRED) {
             log_info("<%d idle for %u s; closing", c->fd, now - last);
             conn_close(c);
         }
@@ -240,6 +242,7 @@ state_name(int st)
     case CONN_VALUE:
     case CONN_VALUE_END: return "conn_nread";
     case CONN_SWALLOW:   return "conn_swallow";
+    case CONN_DEFERRED:  return "conn_waiting";
     case CONN_CLOSING:   return "conn_closing";
     default:             return "conn_parse_cmd";
     }

@@ -282,6 +282,16 @@ do_store(struct proto_conn *pc, const struct request *r)
 }
 
 void
+proto_defer_done(struct proto_conn *pc, const char *err)
+{
+    pc->defer = NULL;
+    if (err == NULL)
+        reply(pc, false, "OK");
+    else
+        obuf_printf(pc->out, "SERVER_ERROR %s\r\n", err);
+}
+
+void
 proto_value_done(struct proto_conn *pc, bool term_ok)
 {
     struct item *it = pc->it;
@@ -635,12 +645,10 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
             reply(pc, false, "SERVER_ERROR snapshots not configured");
             break;
         }
-        const char *err = proto_env.snapshot();
-        if (err == NULL)
-            reply(pc, false, "OK");
-        else
-            obuf_printf(pc->out, "SERVER_ERROR %s\r\n", err);
-        break;
+        /* Slow (it writes the whole cache): the connection runs it off
+         * the worker thread and calls proto_defer_done() with the result. */
+        pc->defer = proto_env.snapshot;
+        return PROTO_DEFER;
     }
     case CMD_MN:
         STAT_INC(pc->stats, cmd_meta);

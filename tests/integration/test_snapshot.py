@@ -428,3 +428,36 @@ def test_snapshot_during_writes_not_torn():
         s.stop()
     finally:
         shutdown_rm(d)
+
+
+def test_snapshot_command_does_not_block_its_worker():
+    # One worker thread: while "snapshot" runs for one client (off the
+    # worker thread), another client of the same worker is still served,
+    # and the first client's pipelined request after "snapshot" is answered
+    # after the OK, in order.
+    d = tmpdir()
+    try:
+        path = os.path.join(d, "w.snap")
+        s = SnapServer(path, ["-m", "512", "-t", "1"]).start()
+        val = b"y" * 1000
+        with s.connect() as c, s.connect() as other:
+            set_many(c, [(b"k:%d" % i, 0, 0, val) for i in range(200000)])
+            c.send(b"snapshot\r\nget k:1\r\n")
+            for _ in range(20000):           # until the snapshot has begun
+                if glob.glob(path + ".tmp.*"):
+                    break
+                time.sleep(0.0005)
+            served_during = 0
+            for _ in range(2000):
+                eq(other.request(b"get k:2\r\n", b"END\r\n"),
+                   b"VALUE k:2 0 1000\r\n" + val + b"\r\nEND\r\n", "other client's get")
+                if not glob.glob(path + ".tmp.*"):
+                    break
+                served_during += 1
+            check(served_during > 0, "other client served while the snapshot ran")
+            eq(c.read_until(b"END\r\n", timeout=60 * TIME_SCALE),
+               b"OK\r\nVALUE k:1 0 1000\r\n" + val + b"\r\nEND\r\n",
+               "snapshot reply, then the pipelined get")
+        s.stop()
+    finally:
+        shutdown_rm(d)
