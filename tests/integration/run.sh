@@ -21,10 +21,13 @@ if [ -z "$MC_BIN" ]; then
 fi
 export MC_BIN
 # Sanitizer builds are slower: stretch timeouts unless told otherwise.
-if [ -z "$MC_TIME_SCALE" ] && command -v nm >/dev/null 2>&1 \
-   && nm -D "$MC_BIN" 2>/dev/null | grep -q __asan_init; then
-    MC_TIME_SCALE=3
-    export MC_TIME_SCALE
+if [ -z "$MC_TIME_SCALE" ] && command -v nm >/dev/null 2>&1; then
+    syms=$(nm -D "$MC_BIN" 2>/dev/null)
+    case "$syms" in
+    *__tsan_init*) MC_TIME_SCALE=6 ;;       # ThreadSanitizer: 5-15x slower
+    *__asan_init*) MC_TIME_SCALE=3 ;;
+    esac
+    [ -n "$MC_TIME_SCALE" ] && export MC_TIME_SCALE
 fi
 # Debian's python3 has python3-pymemcache / python3-pylibmc on its path.
 PY=python3
