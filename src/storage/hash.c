@@ -16,6 +16,7 @@
 #include "storage.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -163,6 +164,10 @@ hash_insert_locked(struct item *it, uint64_t hv)
 {
     ASSERT_STRIPE(hv);
     struct item **b = bucket_locked(hv);
+#ifdef HASH_DEBUG
+    for (struct item *x = *b; x != NULL; x = x->h_next)
+        assert(x != it);
+#endif
     it->h_next = *b;
     *b = it;
 }
@@ -270,4 +275,24 @@ expander_main(void *arg)
     }
     pthread_mutex_unlock(&exp_lock);
     return NULL;
+}
+
+/* Debug: every item reachable from the table is linked and referenced.
+ * Takes all stripe locks; for tests only. */
+void
+hash_check(void)
+{
+    lock_all();
+    uint64_t nb = (uint64_t)1 << hashpower;
+    for (uint64_t b = 0; b < nb; b++)
+        for (struct item *it = table[b]; it != NULL; it = it->h_next) {
+            uint8_t f = atomic_load(&it->iflags);
+            if (!(f & IF_LINKED) || (f & IF_FREE) || atomic_load(&it->refcount) == 0) {
+                fprintf(stderr, "hash_check: bucket %llu item %p key %.*s iflags %x ref %u\n",
+                        (unsigned long long)b, (void *)it, it->nkey,
+                        it->data + sconf.cas_len, f, atomic_load(&it->refcount));
+                abort();
+            }
+        }
+    unlock_all();
 }

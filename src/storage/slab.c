@@ -209,8 +209,11 @@ free_pop_locked(struct slab_class *c)
     struct item *ch = c->free_head;
     if (ch == NULL)
         return NULL;
+    assert(atomic_load(&ch->iflags) == IF_FREE);
     free_remove_locked(c, ch);
-    return ch;
+    /* Clear IF_FREE before the class lock is dropped: page moves treat
+     * IF_FREE chunks as being on the free list. */
+    return chunk_init(ch);
 }
 
 /* Give page p to class c and put its chunks on the free list. */
@@ -509,7 +512,7 @@ slab_alloc(unsigned id)
         struct item *ch = free_pop_locked(c);
         if (ch != NULL) {
             pthread_mutex_unlock(&c->lock);
-            return chunk_init(ch);
+            return ch;
         }
         struct page *p = pool_get();
         if (p != NULL) {
@@ -533,9 +536,10 @@ slab_alloc(unsigned id)
         int nd = 0;
         ch = sweep_locked(c, mode, d, &nd, MAXDEFER);
         if (ch != NULL) {
+            chunk_init(ch);
             pthread_mutex_unlock(&c->lock);
             release_all(d, nd);
-            return chunk_init(ch);
+            return ch;
         }
         if (nd > 0 && ++rounds < 8) {
             pthread_mutex_unlock(&c->lock);
@@ -574,6 +578,8 @@ slab_free(struct item *ch)
     assert(atomic_load(&ch->refcount) == 0);
     struct slab_class *c = &classes[id];
     pthread_mutex_lock(&c->lock);
+    assert(((char *)ch - page_of(ch)->base) % c->size == 0);
+    assert(!(atomic_load(&ch->iflags) & (IF_FREE | IF_LINKED)));
     free_push_locked(c, ch);
     pthread_mutex_unlock(&c->lock);
 }
@@ -859,10 +865,17 @@ slab_walk(item_walk_fn fn, void *arg)
                 struct item *it = chunk_at(c, p, ci);
                 if ((atomic_load(&it->iflags) & (IF_LINKED | IF_DATA)) != IF_LINKED)
                     continue;
-                if (!item_is_live(it, now) || atomic_load(&it->refcount) >= REF_MAX)
+                if (!item_is_live(it, now))
                     continue;
-                atomic_fetch_add(&it->refcount, 1);
-                b[nb++] = it;
+                /* Without the stripe lock the item may be on its way to
+                 * the free list (refcount 0, blocked on our class lock):
+                 * take a reference only while somebody else holds one. */
+                uint16_t rc = atomic_load(&it->refcount);
+                bool got = false;
+                while (rc != 0 && rc < REF_MAX && !got)
+                    got = atomic_compare_exchange_weak(&it->refcount, &rc, rc + 1);
+                if (got)
+                    b[nb++] = it;
             }
             if (ci == c->perpage) {
                 ci = 0;
