@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 
 #include "log.h"
@@ -850,6 +851,7 @@ slab_walk(item_walk_fn fn, void *arg)
     uint64_t visited = 0;
     struct item *b[WALK_BATCH];
     bool stop = false;
+    unsigned busy = 0;
     for (unsigned id = 1; id <= nclasses && !stop; id++) {
         struct slab_class *c = &classes[id];
         for (uint32_t pi = 0, ci = 0; !stop;) {
@@ -867,13 +869,25 @@ slab_walk(item_walk_fn fn, void *arg)
                     continue;
                 if (!item_is_live(it, now))
                     continue;
-                /* Without the stripe lock the item may be on its way to
-                 * the free list (refcount 0, blocked on our class lock):
-                 * take a reference only while somebody else holds one. */
+                /* Take the reference under the item's stripe lock, so an
+                 * in-place incr (which checks for other references under
+                 * it) never rewrites a value we read.  The stripe lock can
+                 * only be tried here; if busy, end the batch and come back
+                 * to this chunk (after many tries, go on without it). */
+                uint64_t hv = item_hv(it);
+                bool locked = hash_trylock(hv);
+                if (!locked && ++busy < 1000)
+                    break;
+                busy = 0;
+                /* The item may be on its way to the free list (refcount 0,
+                 * blocked on our class lock): take a reference only while
+                 * somebody else holds one. */
                 uint16_t rc = atomic_load(&it->refcount);
                 bool got = false;
                 while (rc != 0 && rc < REF_MAX && !got)
                     got = atomic_compare_exchange_weak(&it->refcount, &rc, rc + 1);
+                if (locked)
+                    hash_unlock(hv);
                 if (got)
                     b[nb++] = it;
             }
@@ -882,6 +896,8 @@ slab_walk(item_walk_fn fn, void *arg)
                 pi++;
             }
             pthread_mutex_unlock(&c->lock);
+            if (busy > 0 && nb == 0)
+                sched_yield();
             for (int i = 0; i < nb; i++) {
                 if (!stop) {
                     visited++;
