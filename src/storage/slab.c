@@ -160,6 +160,9 @@ pool_put(struct page *p)
 
 /* ---------- free lists ---------- */
 
+/* Somebody (ideally the caller) holds class c's lock. */
+#define ASSERT_CLASS(c) assert(pthread_mutex_trylock(&(c)->lock) != 0)
+
 static inline struct item *
 chunk_at(struct slab_class *c, struct page *p, uint32_t i)
 {
@@ -169,6 +172,7 @@ chunk_at(struct slab_class *c, struct page *p, uint32_t i)
 static void
 free_push_locked(struct slab_class *c, struct item *ch)
 {
+    ASSERT_CLASS(c);
     atomic_store(&ch->refcount, 0);
     atomic_store(&ch->iflags, IF_FREE);
     ch->f_prev = NULL;
@@ -182,6 +186,7 @@ free_push_locked(struct slab_class *c, struct item *ch)
 static void
 free_remove_locked(struct slab_class *c, struct item *ch)
 {
+    ASSERT_CLASS(c);
     if (ch->f_prev != NULL)
         ch->f_prev->h_next = ch->h_next;
     else
@@ -221,6 +226,7 @@ free_pop_locked(struct slab_class *c)
 static void
 assign_page_locked(struct slab_class *c, struct page *p)
 {
+    ASSERT_CLASS(c);
     if (c->npages == c->cap) {
         uint32_t nc = c->cap ? c->cap * 2 : 16;
         struct page **np = realloc(c->pages, nc * sizeof(*np));
@@ -239,6 +245,7 @@ assign_page_locked(struct slab_class *c, struct page *p)
 static void
 remove_page_locked(struct slab_class *c, struct page *p)
 {
+    ASSERT_CLASS(c);
     assert(c->pages[p->idx] == p);
     c->pages[p->idx] = c->pages[--c->npages];
     c->pages[p->idx]->idx = p->idx;
@@ -374,6 +381,7 @@ static struct item *
 sweep_locked(struct slab_class *c, enum victim_mode mode, struct item **d,
              int *nd, int maxd)
 {
+    ASSERT_CLASS(c);
     if (c->npages == 0)
         return NULL;
     uint64_t limit = 2ULL * c->npages * c->perpage;
@@ -404,6 +412,7 @@ sweep_locked(struct slab_class *c, enum victim_mode mode, struct item **d,
 static bool
 page_evacuable_locked(struct slab_class *c, struct page *p)
 {
+    ASSERT_CLASS(c);
     for (uint32_t i = 0; i < c->perpage; i++) {
         struct item *ch = chunk_at(c, p, i);
         uint8_t f = atomic_load(&ch->iflags);
