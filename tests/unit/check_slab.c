@@ -237,6 +237,10 @@ slab_suite(void)
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_add_test(tc, test_alloc_until_full);
     tcase_add_test(tc, test_class_stats_pages);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("capacity");
+    tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_add_test(tc, test_capacity_vs_memcached);
     suite_add_tcase(s, tc);
     tc = tcase_create("limits");
