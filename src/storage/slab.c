@@ -55,8 +55,12 @@ struct slab_class {
     _Atomic uint64_t number, requested;
     _Atomic uint64_t evicted, evicted_nonzero, evicted_unfetched, evicted_active;
     _Atomic uint64_t reclaimed, expired_unfetched, crawler_reclaimed, outofmemory;
+    _Atomic uint64_t allocs;        /* slab_alloc calls (automove input) */
     /* automove bookkeeping (automove thread only) */
-    uint64_t am_last; uint32_t am_quiet;
+    uint64_t am_last;               /* evicted + outofmemory at last tick */
+    uint32_t am_quiet;              /* ticks without evictions */
+    uint64_t am_allocs;             /* allocs at last tick */
+    uint32_t am_idle;               /* ticks without allocations */
 };
 
 static struct slab_class classes[MAX_CLASSES];
@@ -517,6 +521,7 @@ slab_alloc(unsigned id)
     bool reassign = sconf.o.slab_reassign != 0 && sconf.o.evict;
     enum victim_mode mode = sconf.o.evict ? VM_EVICT : VM_RECLAIM;
 
+    atomic_fetch_add_explicit(&c->allocs, 1, memory_order_relaxed);
     pthread_mutex_lock(&c->lock);
     for (;;) {
         struct item *ch = free_pop_locked(c);
@@ -758,10 +763,14 @@ slab_reassign(int src, int dst)
 }
 
 /* Called about once a second by the maintenance thread.  Mode 1 moves a
- * page from a class that has not evicted for 3 ticks and has a page worth
- * of free chunks or more pages than the evicting class, to the class that
- * evicted most since the last tick.  Mode 2 drops the idleness rule.  Also
- * gives back pages above a lowered memory limit. */
+ * page to the class that evicted most since the last tick, from the class
+ * with the most pages among those that have not evicted for 3 ticks and
+ * either have a page worth of free chunks, or more pages than the
+ * receiver, or have not allocated at all for AM_IDLE_TICKS (nobody writes
+ * there: its items only age).  Mode 2 takes from the class with the most
+ * pages, whatever its state.  Also gives back pages above a lowered
+ * memory limit. */
+#define AM_IDLE_TICKS 5
 void
 slab_automove_tick(int mode)
 {
@@ -773,6 +782,9 @@ slab_automove_tick(int mode)
         uint64_t delta = ev - c->am_last;
         c->am_last = ev;
         c->am_quiet = delta ? 0 : c->am_quiet + 1;
+        uint64_t al = atomic_load_explicit(&c->allocs, memory_order_relaxed);
+        c->am_idle = al != c->am_allocs ? 0 : c->am_idle + 1;
+        c->am_allocs = al;
         if (delta > dmax) {
             dmax = delta;
             dst = i;
@@ -804,7 +816,7 @@ slab_automove_tick(int mode)
             pthread_mutex_lock(&c->lock);
             uint64_t nfree = c->nfree;
             pthread_mutex_unlock(&c->lock);
-            if (nfree < c->perpage && np <= dpages)
+            if (nfree < c->perpage && np <= dpages && c->am_idle < AM_IDLE_TICKS)
                 continue;
         }
         if (np > best) {
