@@ -2,20 +2,26 @@
  * hash.c -- chained hash table with striped locks and incremental,
  * background expansion (see storage.h for the lock order, doc/storage.md).
  *
- * The table is an array of bucket heads (struct item *).  When the number
- * of items exceeds 1.5 x buckets, the expander thread doubles it:
- *   1. takes every stripe lock, swaps in a new table of 2x buckets, sets
- *      expanding = 1, expand_bucket = 0, releases the locks;
+ * The table is an array of bucket heads (struct item *), described by a
+ * struct htab published through one atomic pointer.  When the number of
+ * items exceeds 1.5 x buckets, the expander thread doubles it:
+ *   1. publishes {old = T, cur = 2x table, expanding} with expand_bucket 0;
+ *      under it every lookup still uses T, so no lock is needed to switch;
  *   2. moves one old bucket at a time under that bucket's stripe lock,
  *      advancing expand_bucket;
- *   3. takes every stripe lock again, clears expanding, frees the old table.
+ *   3. publishes {cur = 2x table} (equivalent once every bucket moved),
+ *      then locks and unlocks each stripe in turn: a grace period after
+ *      which nobody can still be using T, which it frees.
  * A lookup (under the stripe lock) uses old[hv & oldmask] while that index
  * is >= expand_bucket, the new table otherwise.  Stripes never outnumber
  * old buckets, so an old bucket and both of its new buckets share a stripe.
+ * (An earlier version took every stripe lock at once for steps 1 and 3;
+ * that works but ThreadSanitizer cannot track 8192 held locks.)
  */
 #include "storage.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -29,13 +35,21 @@
 static pthread_mutex_t *stripes;
 static uint64_t stripe_mask;
 
-/* Table pointers and hashpower change only with ALL stripes held, so any
- * stripe holder may read them. */
-static struct item **table;          /* current (new) table */
-static struct item **old_table;      /* while expanding */
-static uint32_t hashpower;           /* log2 buckets of table */
-static _Atomic bool expanding;
+/* The current table.  Readers load it with a stripe lock held; it is
+ * replaced only by the expander (see above). */
+struct htab {
+    struct item **cur;              /* 2^power buckets */
+    struct item **old;              /* 2^(power-1) buckets while expanding */
+    uint32_t power;                 /* log2 buckets of cur */
+};
+static _Atomic(struct htab *) htab;
 static _Atomic uint64_t expand_bucket; /* next old bucket to migrate */
+/* Copies for lock-free readers (stats, the growth trigger). */
+static _Atomic uint32_t pub_power;
+static _Atomic bool pub_expanding;
+/* Base address of the newest bucket array, only ever used as a prefetch
+ * hint (hash_prefetch): it may be stale, it is never dereferenced. */
+static _Atomic uintptr_t pub_cur;
 
 /* Expander thread. */
 static pthread_t expander;
@@ -65,18 +79,14 @@ bool hash_trylock(uint64_t hv) { return pthread_mutex_trylock(stripe_of(hv)) == 
 /* Cheap check that somebody holds the stripe (ideally us). */
 #define ASSERT_STRIPE(hv) assert(pthread_mutex_trylock(stripe_of(hv)) != 0)
 
+/* Wait until every thread that entered a stripe before now has left it. */
 static void
-lock_all(void)
+grace_period(void)
 {
-    for (uint64_t i = 0; i <= stripe_mask; i++)
+    for (uint64_t i = 0; i <= stripe_mask; i++) {
         pthread_mutex_lock(&stripes[i]);
-}
-
-static void
-unlock_all(void)
-{
-    for (uint64_t i = stripe_mask + 1; i-- > 0;)
         pthread_mutex_unlock(&stripes[i]);
+    }
 }
 
 int
@@ -86,18 +96,26 @@ hash_setup(uint32_t power, bool expand)
         power = 4;
     if (power > 32)
         power = 32;
-    hashpower = power;
-    table = calloc((size_t)1 << power, sizeof(*table));
-    if (table == NULL)
+    struct htab *h = calloc(1, sizeof(*h));
+    if (h == NULL)
         return -1;
-    old_table = NULL;
-    atomic_store(&expanding, false);
+    h->power = power;
+    h->cur = calloc((size_t)1 << power, sizeof(*h->cur));
+    if (h->cur == NULL) {
+        free(h);
+        return -1;
+    }
+    atomic_store(&htab, h);
     atomic_store(&expand_bucket, 0);
+    atomic_store(&pub_power, power);
+    atomic_store(&pub_cur, (uintptr_t)h->cur);
+    atomic_store(&pub_expanding, false);
     uint32_t sp = power < STRIPE_POWER_MAX ? power : STRIPE_POWER_MAX;
     stripe_mask = ((uint64_t)1 << sp) - 1;
     stripes = malloc(sizeof(*stripes) * (stripe_mask + 1));
     if (stripes == NULL) {
-        free(table);
+        free(h->cur);
+        free(h);
         return -1;
     }
     for (uint64_t i = 0; i <= stripe_mask; i++)
@@ -129,21 +147,24 @@ hash_teardown(void)
         pthread_mutex_destroy(&stripes[i]);
     free(stripes);
     stripes = NULL;
-    free(table);
-    free(old_table);
-    table = old_table = NULL;
+    struct htab *h = atomic_load(&htab);
+    free(h->cur);
+    free(h->old);
+    free(h);
+    atomic_store(&htab, NULL);
 }
 
 /* Address of the bucket head for hv.  Stripe lock held. */
 static struct item **
 bucket_locked(uint64_t hv)
 {
-    if (atomic_load_explicit(&expanding, memory_order_relaxed)) {
-        uint64_t oi = hv & (((uint64_t)1 << (hashpower - 1)) - 1);
+    struct htab *h = atomic_load_explicit(&htab, memory_order_acquire);
+    if (h->old != NULL) {
+        uint64_t oi = hv & (((uint64_t)1 << (h->power - 1)) - 1);
         if (oi >= atomic_load_explicit(&expand_bucket, memory_order_relaxed))
-            return &old_table[oi];
+            return &h->old[oi];
     }
-    return &table[hv & (((uint64_t)1 << hashpower) - 1)];
+    return &h->cur[hv & (((uint64_t)1 << h->power) - 1)];
 }
 
 void
@@ -153,8 +174,8 @@ hash_prefetch(uint64_t hv)
      * address is computed without indexing (no out-of-bounds pointer) and
      * never dereferenced.  stripes is fixed after setup. */
     __builtin_prefetch(stripe_of(hv), 1);
-    uintptr_t t = (uintptr_t)__atomic_load_n(&table, __ATOMIC_RELAXED);
-    uint32_t hp = __atomic_load_n(&hashpower, __ATOMIC_RELAXED);
+    uintptr_t t = atomic_load_explicit(&pub_cur, memory_order_relaxed);
+    uint32_t hp = atomic_load_explicit(&pub_power, memory_order_relaxed);
     __builtin_prefetch((const void *)(t + (hv & (((uint64_t)1 << hp) - 1)) * sizeof(void *)));
 }
 
@@ -175,6 +196,10 @@ hash_insert_locked(struct item *it, uint64_t hv)
 {
     ASSERT_STRIPE(hv);
     struct item **b = bucket_locked(hv);
+#ifdef HASH_DEBUG
+    for (struct item *x = *b; x != NULL; x = x->h_next)
+        assert(x != it);
+#endif
     it->h_next = *b;
     *b = it;
 }
@@ -195,12 +220,10 @@ hash_delete_locked(struct item *it, uint64_t hv)
 void
 hash_items_changed(uint64_t nitems)
 {
-    /* hashpower is only written with all stripes held; a stale read here
-     * just delays or repeats a wake-up, which the expander re-checks. */
     if (!expander_running)
         return;
-    uint64_t nb = (uint64_t)1 << __atomic_load_n(&hashpower, __ATOMIC_RELAXED);
-    if (nitems > nb + nb / 2 && !atomic_load_explicit(&expanding, memory_order_relaxed)) {
+    uint64_t nb = (uint64_t)1 << atomic_load_explicit(&pub_power, memory_order_relaxed);
+    if (nitems > nb + nb / 2 && !atomic_load_explicit(&pub_expanding, memory_order_relaxed)) {
         pthread_mutex_lock(&exp_lock);
         exp_wanted = true;
         pthread_cond_signal(&exp_cond);
@@ -211,57 +234,64 @@ hash_items_changed(uint64_t nitems)
 void
 hash_stats(uint64_t *bytes, uint32_t *power, bool *exp)
 {
-    uint32_t hp = __atomic_load_n(&hashpower, __ATOMIC_RELAXED);
-    bool e = atomic_load(&expanding);
+    uint32_t hp = atomic_load(&pub_power);
+    bool e = atomic_load(&pub_expanding);
     *bytes = ((uint64_t)1 << hp) * sizeof(void *) +
              (e ? ((uint64_t)1 << (hp - 1)) * sizeof(void *) : 0);
     *power = hp;
     *exp = e;
 }
 
-/* One doubling, run by the expander thread. */
+/* One doubling, run by the expander thread (the only writer of htab). */
 static void
 expand_once(void)
 {
-    uint32_t newpower = hashpower + 1;  /* only this thread writes it */
+    struct htab *h0 = atomic_load(&htab);
+    uint32_t newpower = h0->power + 1;
     if (newpower > 32)
         return;
+    struct htab *h1 = calloc(1, sizeof(*h1));
+    struct htab *h2 = calloc(1, sizeof(*h2));
     struct item **nt = calloc((size_t)1 << newpower, sizeof(*nt));
-    if (nt == NULL) {
+    if (h1 == NULL || h2 == NULL || nt == NULL) {
+        free(h1);
+        free(h2);
+        free(nt);
         log_warn("hash: cannot grow table to 2^%u buckets", newpower);
         return;
     }
-    lock_all();
-    old_table = table;
-    __atomic_store_n(&table, nt, __ATOMIC_RELAXED);   /* hash_prefetch reads it unlocked */
-    __atomic_store_n(&hashpower, newpower, __ATOMIC_RELAXED);
+    *h1 = (struct htab){ .cur = nt, .old = h0->cur, .power = newpower };
+    *h2 = (struct htab){ .cur = nt, .old = NULL, .power = newpower };
     atomic_store(&expand_bucket, 0);
-    atomic_store(&expanding, true);
-    unlock_all();
+    atomic_store(&htab, h1);                /* same buckets as h0 for now */
+    atomic_store(&pub_expanding, true);
+    atomic_store(&pub_cur, (uintptr_t)nt);
+    atomic_store(&pub_power, newpower);
 
     uint64_t oldsize = (uint64_t)1 << (newpower - 1);
     uint64_t newmask = ((uint64_t)1 << newpower) - 1;
+    struct item **ot = h0->cur;
     for (uint64_t b = 0; b < oldsize; b++) {
         pthread_mutex_t *m = &stripes[b & stripe_mask];
         pthread_mutex_lock(m);
-        struct item *it = old_table[b], *next;
+        struct item *it = ot[b], *next;
         for (; it != NULL; it = next) {
             next = it->h_next;
             uint64_t nb = item_hv(it) & newmask;
-            it->h_next = table[nb];
-            table[nb] = it;
+            it->h_next = nt[nb];
+            nt[nb] = it;
         }
-        old_table[b] = NULL;
+        ot[b] = NULL;
         atomic_store_explicit(&expand_bucket, b + 1, memory_order_relaxed);
         pthread_mutex_unlock(m);
     }
 
-    lock_all();
-    atomic_store(&expanding, false);
-    struct item **ot = old_table;
-    old_table = NULL;
-    unlock_all();
+    atomic_store(&htab, h2);                /* same buckets as h1 now */
+    grace_period();
+    atomic_store(&pub_expanding, false);
     free(ot);
+    free(h0);
+    free(h1);
     log_info("hash: table grown to 2^%u buckets", newpower);
 }
 
@@ -282,4 +312,27 @@ expander_main(void *arg)
     }
     pthread_mutex_unlock(&exp_lock);
     return NULL;
+}
+
+/* Debug: abort unless every item reachable from the table is linked and
+ * referenced.  One stripe at a time; for tests. */
+void
+hash_check(void)
+{
+    for (uint64_t sidx = 0; sidx <= stripe_mask; sidx++) {
+        pthread_mutex_lock(&stripes[sidx]);
+        struct htab *h = atomic_load(&htab);
+        uint64_t nb = (uint64_t)1 << h->power;
+        for (uint64_t b = sidx; b < nb; b += stripe_mask + 1)
+            for (struct item *it = h->cur[b]; it != NULL; it = it->h_next) {
+                uint8_t f = atomic_load(&it->iflags);
+                if (!(f & IF_LINKED) || (f & IF_FREE) || atomic_load(&it->refcount) == 0) {
+                    fprintf(stderr, "hash_check: bucket %llu item %p iflags %x ref %u\n",
+                            (unsigned long long)b, (void *)it, f,
+                            (unsigned)atomic_load(&it->refcount));
+                    abort();
+                }
+            }
+        pthread_mutex_unlock(&stripes[sidx]);
+    }
 }

@@ -671,31 +671,51 @@ item_delete(const char *key, size_t nkey)
     return st;
 }
 
-/* append/prepend: build old+new in a fresh item and swap it in. */
+/* append/prepend: build old+new in a fresh item and swap it in.  The
+ * allocation (which may sweep and evict) runs without the stripe lock,
+ * holding a reference on old; if old was replaced meanwhile, retry. */
 static enum item_status
 concat_locked(struct item *old, struct item *it, bool append, uint64_t hv,
               uint64_t *cas_out)
 {
-    uint64_t n = (uint64_t)old->nbytes + it->nbytes;
-    if (n > UINT32_MAX)
-        return ITEM_ENOMEM;
-    enum item_status st;
-    struct item *ni = alloc_item(key_of(old), old->nkey, old->flags,
-                                 item_exptime(old), (uint32_t)n, &st);
-    if (ni == NULL)
-        return ITEM_ENOMEM;
-    if (append) {
-        value_copy(ni, 0, old, 0, old->nbytes);
-        value_copy(ni, old->nbytes, it, 0, it->nbytes);
-    } else {
-        value_copy(ni, 0, it, 0, it->nbytes);
-        value_copy(ni, it->nbytes, old, 0, old->nbytes);
+    for (;;) {
+        uint64_t n = (uint64_t)old->nbytes + it->nbytes;
+        if (n > UINT32_MAX)
+            return ITEM_ENOMEM;
+        if (atomic_load(&old->refcount) >= REF_MAX)
+            return ITEM_ENOMEM;
+        atomic_fetch_add(&old->refcount, 1);
+        hash_unlock(hv);
+        enum item_status st;
+        struct item *ni = alloc_item(key_of(old), old->nkey, old->flags,
+                                     item_exptime(old), (uint32_t)n, &st);
+        hash_lock(hv);
+        struct item *cur = find_live_locked(key_of(it), it->nkey, hv, clock_now(), false);
+        if (cur != old || ni == NULL) {
+            item_release(old);
+            if (ni != NULL)
+                item_release(ni);
+            if (ni == NULL)
+                return ITEM_ENOMEM;
+            if (cur == NULL)
+                return ITEM_NOT_STORED;
+            old = cur;
+            continue;
+        }
+        if (append) {
+            value_copy(ni, 0, old, 0, old->nbytes);
+            value_copy(ni, old->nbytes, it, 0, it->nbytes);
+        } else {
+            value_copy(ni, 0, it, 0, it->nbytes);
+            value_copy(ni, it->nbytes, old, 0, old->nbytes);
+        }
+        replace_locked(old, ni, hv);
+        item_release(old);
+        if (cas_out)
+            *cas_out = item_cas(ni);
+        item_release(ni);
+        return ITEM_OK;
     }
-    replace_locked(old, ni, hv);
-    if (cas_out)
-        *cas_out = item_cas(ni);
-    item_release(ni);
-    return ITEM_OK;
 }
 
 enum item_status

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
 
 #include "log.h"
@@ -54,8 +55,12 @@ struct slab_class {
     _Atomic uint64_t number, requested;
     _Atomic uint64_t evicted, evicted_nonzero, evicted_unfetched, evicted_active;
     _Atomic uint64_t reclaimed, expired_unfetched, crawler_reclaimed, outofmemory;
+    _Atomic uint64_t allocs;        /* slab_alloc calls (automove input) */
     /* automove bookkeeping (automove thread only) */
-    uint64_t am_last; uint32_t am_quiet;
+    uint64_t am_last;               /* evicted + outofmemory at last tick */
+    uint32_t am_quiet;              /* ticks without evictions */
+    uint64_t am_allocs;             /* allocs at last tick */
+    uint32_t am_idle;               /* ticks without allocations */
 };
 
 static struct slab_class classes[MAX_CLASSES];
@@ -159,6 +164,9 @@ pool_put(struct page *p)
 
 /* ---------- free lists ---------- */
 
+/* Somebody (ideally the caller) holds class c's lock. */
+#define ASSERT_CLASS(c) assert(pthread_mutex_trylock(&(c)->lock) != 0)
+
 static inline struct item *
 chunk_at(struct slab_class *c, struct page *p, uint32_t i)
 {
@@ -168,6 +176,7 @@ chunk_at(struct slab_class *c, struct page *p, uint32_t i)
 static void
 free_push_locked(struct slab_class *c, struct item *ch)
 {
+    ASSERT_CLASS(c);
     atomic_store(&ch->refcount, 0);
     atomic_store(&ch->iflags, IF_FREE);
     ch->f_prev = NULL;
@@ -181,6 +190,7 @@ free_push_locked(struct slab_class *c, struct item *ch)
 static void
 free_remove_locked(struct slab_class *c, struct item *ch)
 {
+    ASSERT_CLASS(c);
     if (ch->f_prev != NULL)
         ch->f_prev->h_next = ch->h_next;
     else
@@ -209,14 +219,18 @@ free_pop_locked(struct slab_class *c)
     struct item *ch = c->free_head;
     if (ch == NULL)
         return NULL;
+    assert(atomic_load(&ch->iflags) == IF_FREE);
     free_remove_locked(c, ch);
-    return ch;
+    /* Clear IF_FREE before the class lock is dropped: page moves treat
+     * IF_FREE chunks as being on the free list. */
+    return chunk_init(ch);
 }
 
 /* Give page p to class c and put its chunks on the free list. */
 static void
 assign_page_locked(struct slab_class *c, struct page *p)
 {
+    ASSERT_CLASS(c);
     if (c->npages == c->cap) {
         uint32_t nc = c->cap ? c->cap * 2 : 16;
         struct page **np = realloc(c->pages, nc * sizeof(*np));
@@ -235,6 +249,7 @@ assign_page_locked(struct slab_class *c, struct page *p)
 static void
 remove_page_locked(struct slab_class *c, struct page *p)
 {
+    ASSERT_CLASS(c);
     assert(c->pages[p->idx] == p);
     c->pages[p->idx] = c->pages[--c->npages];
     c->pages[p->idx]->idx = p->idx;
@@ -370,6 +385,7 @@ static struct item *
 sweep_locked(struct slab_class *c, enum victim_mode mode, struct item **d,
              int *nd, int maxd)
 {
+    ASSERT_CLASS(c);
     if (c->npages == 0)
         return NULL;
     uint64_t limit = 2ULL * c->npages * c->perpage;
@@ -400,6 +416,7 @@ sweep_locked(struct slab_class *c, enum victim_mode mode, struct item **d,
 static bool
 page_evacuable_locked(struct slab_class *c, struct page *p)
 {
+    ASSERT_CLASS(c);
     for (uint32_t i = 0; i < c->perpage; i++) {
         struct item *ch = chunk_at(c, p, i);
         uint8_t f = atomic_load(&ch->iflags);
@@ -504,12 +521,13 @@ slab_alloc(unsigned id)
     bool reassign = sconf.o.slab_reassign != 0 && sconf.o.evict;
     enum victim_mode mode = sconf.o.evict ? VM_EVICT : VM_RECLAIM;
 
+    atomic_fetch_add_explicit(&c->allocs, 1, memory_order_relaxed);
     pthread_mutex_lock(&c->lock);
     for (;;) {
         struct item *ch = free_pop_locked(c);
         if (ch != NULL) {
             pthread_mutex_unlock(&c->lock);
-            return chunk_init(ch);
+            return ch;
         }
         struct page *p = pool_get();
         if (p != NULL) {
@@ -533,9 +551,10 @@ slab_alloc(unsigned id)
         int nd = 0;
         ch = sweep_locked(c, mode, d, &nd, MAXDEFER);
         if (ch != NULL) {
+            chunk_init(ch);
             pthread_mutex_unlock(&c->lock);
             release_all(d, nd);
-            return chunk_init(ch);
+            return ch;
         }
         if (nd > 0 && ++rounds < 8) {
             pthread_mutex_unlock(&c->lock);
@@ -574,6 +593,8 @@ slab_free(struct item *ch)
     assert(atomic_load(&ch->refcount) == 0);
     struct slab_class *c = &classes[id];
     pthread_mutex_lock(&c->lock);
+    assert(((char *)ch - page_of(ch)->base) % c->size == 0);
+    assert(!(atomic_load(&ch->iflags) & (IF_FREE | IF_LINKED)));
     free_push_locked(c, ch);
     pthread_mutex_unlock(&c->lock);
 }
@@ -742,10 +763,14 @@ slab_reassign(int src, int dst)
 }
 
 /* Called about once a second by the maintenance thread.  Mode 1 moves a
- * page from a class that has not evicted for 3 ticks and has a page worth
- * of free chunks or more pages than the evicting class, to the class that
- * evicted most since the last tick.  Mode 2 drops the idleness rule.  Also
- * gives back pages above a lowered memory limit. */
+ * page to the class that evicted most since the last tick, from the class
+ * with the most pages among those that have not evicted for 3 ticks and
+ * either have a page worth of free chunks, or more pages than the
+ * receiver, or have not allocated at all for AM_IDLE_TICKS (nobody writes
+ * there: its items only age).  Mode 2 takes from the class with the most
+ * pages, whatever its state.  Also gives back pages above a lowered
+ * memory limit. */
+#define AM_IDLE_TICKS 5
 void
 slab_automove_tick(int mode)
 {
@@ -757,6 +782,9 @@ slab_automove_tick(int mode)
         uint64_t delta = ev - c->am_last;
         c->am_last = ev;
         c->am_quiet = delta ? 0 : c->am_quiet + 1;
+        uint64_t al = atomic_load_explicit(&c->allocs, memory_order_relaxed);
+        c->am_idle = al != c->am_allocs ? 0 : c->am_idle + 1;
+        c->am_allocs = al;
         if (delta > dmax) {
             dmax = delta;
             dst = i;
@@ -788,7 +816,7 @@ slab_automove_tick(int mode)
             pthread_mutex_lock(&c->lock);
             uint64_t nfree = c->nfree;
             pthread_mutex_unlock(&c->lock);
-            if (nfree < c->perpage && np <= dpages)
+            if (nfree < c->perpage && np <= dpages && c->am_idle < AM_IDLE_TICKS)
                 continue;
         }
         if (np > best) {
@@ -844,6 +872,7 @@ slab_walk(item_walk_fn fn, void *arg)
     uint64_t visited = 0;
     struct item *b[WALK_BATCH];
     bool stop = false;
+    unsigned busy = 0;
     for (unsigned id = 1; id <= nclasses && !stop; id++) {
         struct slab_class *c = &classes[id];
         for (uint32_t pi = 0, ci = 0; !stop;) {
@@ -859,16 +888,37 @@ slab_walk(item_walk_fn fn, void *arg)
                 struct item *it = chunk_at(c, p, ci);
                 if ((atomic_load(&it->iflags) & (IF_LINKED | IF_DATA)) != IF_LINKED)
                     continue;
-                if (!item_is_live(it, now) || atomic_load(&it->refcount) >= REF_MAX)
+                if (!item_is_live(it, now))
                     continue;
-                atomic_fetch_add(&it->refcount, 1);
-                b[nb++] = it;
+                /* Take the reference under the item's stripe lock, so an
+                 * in-place incr (which checks for other references under
+                 * it) never rewrites a value we read.  The stripe lock can
+                 * only be tried here; if busy, end the batch and come back
+                 * to this chunk (after many tries, go on without it). */
+                uint64_t hv = item_hv(it);
+                bool locked = hash_trylock(hv);
+                if (!locked && ++busy < 1000)
+                    break;
+                busy = 0;
+                /* The item may be on its way to the free list (refcount 0,
+                 * blocked on our class lock): take a reference only while
+                 * somebody else holds one. */
+                uint16_t rc = atomic_load(&it->refcount);
+                bool got = false;
+                while (rc != 0 && rc < REF_MAX && !got)
+                    got = atomic_compare_exchange_weak(&it->refcount, &rc, rc + 1);
+                if (locked)
+                    hash_unlock(hv);
+                if (got)
+                    b[nb++] = it;
             }
             if (ci == c->perpage) {
                 ci = 0;
                 pi++;
             }
             pthread_mutex_unlock(&c->lock);
+            if (busy > 0 && nb == 0)
+                sched_yield();
             for (int i = 0; i < nb; i++) {
                 if (!stop) {
                     visited++;

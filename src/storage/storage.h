@@ -157,6 +157,8 @@ void hash_insert_locked(struct item *it, uint64_t hv);
 void hash_delete_locked(struct item *it, uint64_t hv);
 void hash_items_changed(uint64_t nitems);
 void hash_stats(uint64_t *bytes, uint32_t *power, bool *expanding);
+/* Debug: abort if a table entry is not a linked, referenced item. */
+void hash_check(void);
 
 /* ---- item.c (called by slab.c with a class lock held) ---- */
 enum victim_mode { VM_EVICT, VM_RECLAIM, VM_CRAWL, VM_FORCE };

@@ -199,6 +199,29 @@ START_TEST(test_bad_options)
 }
 END_TEST
 
+/* memcached 1.6 holds ~350,000 items of 16-byte key + 100-byte value in
+ * 64 MB; we must hold at least 1.15x that. */
+START_TEST(test_capacity_vs_memcached)
+{
+    struct item_options o;
+    st_opts(&o, 64);
+    o.evict = false;
+    o.hashpower = 20;
+    st_start(&o);
+    char key[17], val[101];
+    memset(val, 'v', 100);
+    val[100] = 0;
+    int n = 0;
+    for (;; n++) {
+        snprintf(key, sizeof(key), "key:%012d", n);
+        if (st_set(key, val) != ITEM_OK)
+            break;
+    }
+    ck_assert_msg(n >= 402500, "64 MB holds %d items of 16+100 bytes (need >= 402500)", n);
+    ck_assert_int_eq(n, 64 * 6898);
+}
+END_TEST
+
 static Suite *
 slab_suite(void)
 {
@@ -214,6 +237,11 @@ slab_suite(void)
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_add_test(tc, test_alloc_until_full);
     tcase_add_test(tc, test_class_stats_pages);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("capacity");
+    tcase_set_timeout(tc, 60);
+    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_add_test(tc, test_capacity_vs_memcached);
     suite_add_tcase(s, tc);
     tc = tcase_create("limits");
     tcase_add_checked_fixture(tc, NULL, teardown);
