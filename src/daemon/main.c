@@ -7,18 +7,6 @@
 #include "option.h"
 #include "server.h"
 
-#if defined(__SANITIZE_THREAD__)
-/* The hash table's expander holds every stripe lock at once (8192), past
- * ThreadSanitizer's deadlock detector limit of 64 held locks; data race
- * detection stays on.  The tests set the same through TSAN_OPTIONS. */
-const char *__tsan_default_options(void);
-const char *
-__tsan_default_options(void)
-{
-    return "detect_deadlocks=0";
-}
-#endif
-
 int
 main(int argc, char **argv)
 {
