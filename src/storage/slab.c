@@ -665,10 +665,11 @@ slab_count_evict(unsigned id, int reason, uint8_t f, rel_time_t exptime)
 #undef INC
 }
 
-void
-slab_count_oom(unsigned id)
+bool
+slab_lock_held(const void *chunk)
 {
-    atomic_fetch_add_explicit(&classes[id].outofmemory, 1, memory_order_relaxed);
+    unsigned id = slab_class_of(chunk);
+    return id >= 1 && id <= nclasses && pthread_mutex_trylock(&classes[id].lock) != 0;
 }
 
 void
