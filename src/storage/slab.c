@@ -56,8 +56,10 @@ struct slab_class {
     _Atomic uint64_t evicted, evicted_nonzero, evicted_unfetched, evicted_active;
     _Atomic uint64_t reclaimed, expired_unfetched, crawler_reclaimed, outofmemory;
     _Atomic uint64_t allocs;        /* slab_alloc calls (automove input) */
+    _Atomic uint64_t pressure;      /* allocations that had to evict or
+                                     * failed (not page-move evictions) */
     /* automove bookkeeping (automove thread only) */
-    uint64_t am_last;               /* evicted + outofmemory at last tick */
+    uint64_t am_last;               /* pressure at last tick */
     uint32_t am_quiet;              /* ticks without evictions */
     uint64_t am_allocs;             /* allocs at last tick */
     uint32_t am_idle;               /* ticks without allocations */
@@ -550,6 +552,8 @@ slab_alloc(unsigned id)
         }
         int nd = 0;
         ch = sweep_locked(c, mode, d, &nd, MAXDEFER);
+        if (ch != NULL || nd > 0)
+            atomic_fetch_add_explicit(&c->pressure, 1, memory_order_relaxed);
         if (ch != NULL) {
             chunk_init(ch);
             pthread_mutex_unlock(&c->lock);
@@ -581,6 +585,7 @@ slab_alloc(unsigned id)
         }
         pthread_mutex_unlock(&c->lock);
         atomic_fetch_add_explicit(&c->outofmemory, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->pressure, 1, memory_order_relaxed);
         return NULL;
     }
 }
@@ -660,10 +665,11 @@ slab_count_evict(unsigned id, int reason, uint8_t f, rel_time_t exptime)
 #undef INC
 }
 
-void
-slab_count_oom(unsigned id)
+bool
+slab_lock_held(const void *chunk)
 {
-    atomic_fetch_add_explicit(&classes[id].outofmemory, 1, memory_order_relaxed);
+    unsigned id = slab_class_of(chunk);
+    return id >= 1 && id <= nclasses && pthread_mutex_trylock(&classes[id].lock) != 0;
 }
 
 void
@@ -778,7 +784,9 @@ slab_automove_tick(int mode)
     uint64_t dmax = 0;
     for (unsigned i = 1; i <= nclasses; i++) {
         struct slab_class *c = &classes[i];
-        uint64_t ev = atomic_load(&c->evicted) + atomic_load(&c->outofmemory);
+        /* Not `evicted`: that also counts items lost to page moves, which
+         * would make a donor look hungry and pages ping-pong. */
+        uint64_t ev = atomic_load(&c->pressure);
         uint64_t delta = ev - c->am_last;
         c->am_last = ev;
         c->am_quiet = delta ? 0 : c->am_quiet + 1;
@@ -790,16 +798,22 @@ slab_automove_tick(int mode)
             dst = i;
         }
     }
-    pthread_mutex_lock(&pool.lock);
-    bool over = pool.assigned > pool.limit;
-    pthread_mutex_unlock(&pool.lock);
-    if (over) {
+    /* Above a lowered limit: give back up to 16 pages per tick. */
+    bool over = false;
+    for (int n = 0; n < 16; n++) {
+        pthread_mutex_lock(&pool.lock);
+        over = pool.assigned > pool.limit;
+        pthread_mutex_unlock(&pool.lock);
+        if (!over)
+            break;
         unsigned s = largest_other(0, 1);
         struct page *p = s ? page_steal(s) : NULL;
-        if (p != NULL)
-            pool_put(p);
-        return;
+        if (p == NULL)
+            break;
+        pool_put(p);
     }
+    if (over)
+        return;
     if (mode == 0 || dst == 0 || sconf.o.slab_reassign == 0)
         return;
     uint32_t dpages = atomic_load(&classes[dst].npages_pub);

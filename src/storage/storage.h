@@ -130,7 +130,8 @@ void slab_stats(struct item_global_stats *s);
 void slab_stats_reset(void);
 bool slab_class_stats(unsigned id, struct item_class_stats *s);
 void slab_count_evict(unsigned id, int reason, uint8_t iflags, rel_time_t exptime);
-void slab_count_oom(unsigned id);
+/* For assertions: is the lock of chunk's class held (by someone)? */
+bool slab_lock_held(const void *chunk);
 /* Linked-item accounting of class id (dir +1 link, -1 unlink). */
 void slab_count_link(unsigned id, int64_t bytes, int dir);
 enum item_reassign_status slab_reassign(int src, int dst);

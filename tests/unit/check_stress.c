@@ -145,11 +145,13 @@ worker(void *arg)
         } else if (what < 95) {
             item_delete(key, strlen(key));
         } else if (what < 98) {
-            item_touch(key, strlen(key), clock_exptime(100));
-        } else {
+            item_touch(key, strlen(key), clock_exptime(20));
+        } else if (what < 99 || op % 64 != 0) {
             struct item *it = item_get_touch(key, strlen(key), 0);
             if (it)
                 item_release(it);
+        } else if (x % 50 == 0) {
+            item_flush(0);
         }
     }
     free(buf);
@@ -170,6 +172,7 @@ walker(void *arg)
     (void)arg;
     while (time(NULL) < deadline) {
         item_walk(walk_fn, NULL);
+        clock_advance(1);              /* so touched items expire */
         struct item_class_stats s;
         for (unsigned i = 1; i <= item_nclasses(); i++)
             item_class_stats(i, &s);
