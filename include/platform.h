@@ -46,6 +46,9 @@ void platform_ignore_sigpipe(void);
  * EFBIG (a failed snapshot) instead of killing the process.  No-op where
  * the signal does not exist. */
 void platform_ignore_sigxfsz(void);
+/* Lower the calling thread's CPU priority (background work such as
+ * snapshots, so that request latency suffers less).  Best effort. */
+void platform_background_thread(void);
 /* Durable rename: fsync(file) done by caller; rename over dst and fsync
  * the directory. */
 int  platform_rename_durable(const char *src, const char *dst, char *err, size_t errlen);

@@ -59,6 +59,8 @@ struct snapshot_result {
     uint64_t skipped_nomem;         /* load: did not fit (-M, -I) */
     uint64_t bad_offset;            /* ECORRUPT: byte offset of the damage */
     uint64_t max_cas;               /* load: largest CAS seen */
+    double   write_secs;            /* write: walking + writing (page cache) */
+    double   sync_secs;             /* write: fsync + rename + dir fsync */
     char     err[256];              /* message for a failure */
 };
 

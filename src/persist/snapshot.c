@@ -326,6 +326,7 @@ snapshot_write(const char *path, const struct snapshot_options *o, struct snapsh
     put32(h + 40, (uint32_t)(o->factor * 1000 + 0.5));
     put32(h + 44, o->use_cas ? 1 : 0);
     put64(h + 56, XXH3_64bits(h, 56));
+    double t0 = mono_secs();
     if (write_all(&w, h, sizeof(h)) < 0)
         goto fail;
     item_walk(walk_one, &w);
@@ -342,6 +343,8 @@ snapshot_write(const char *path, const struct snapshot_options *o, struct snapsh
     put64(end + 24, end_off);
     if (write_block(&w, BLK_END, 0, end, sizeof(end), 0) < 0)
         goto fail;
+    double t1 = mono_secs();
+    r->write_secs = t1 - t0;
     if (fsync(w.fd) != 0) {
         snprintf(w.err, sizeof(w.err), "fsync %s: %s", tmp, strerror(errno));
         goto fail;
@@ -354,6 +357,7 @@ snapshot_write(const char *path, const struct snapshot_options *o, struct snapsh
     w.fd = -1;
     if (platform_rename_durable(tmp, path, w.err, sizeof(w.err)) != 0)
         goto fail;
+    r->sync_secs = mono_secs() - t1;
     r->items = w.items;
     r->bytes = w.off;
     st = SNAP_OK;
@@ -667,6 +671,7 @@ static bool thr_started, thr_stop;
 static pthread_t thr;
 static time_t last_start;               /* unix */
 static double last_duration;            /* secs */
+static double last_write_secs, last_sync_secs; /* split of the last one */
 static uint64_t last_items, last_bytes, successes, failures;
 static char last_error[256];
 static struct snapshot_result load_res;
@@ -781,6 +786,8 @@ run_once(const char *why, char *msg, size_t msglen)
     pthread_mutex_lock(&mu);
     running = false;
     last_duration = dt;
+    last_write_secs = r.write_secs;
+    last_sync_secs = r.sync_secs;
     last_items = r.items;
     last_bytes = r.bytes;
     if (st == SNAP_OK) {
@@ -803,6 +810,7 @@ run_once(const char *why, char *msg, size_t msglen)
 static void *
 periodic_main(void *arg)
 {
+    platform_background_thread();
     (void)arg;
     char msg[256];
     pthread_mutex_lock(&mu);
@@ -855,6 +863,8 @@ snapshot_configure(int interval, bool on_shutdown)
 const char *
 snapshot_request(void)
 {
+    /* runs on a thread of its own (the connection's deferred request) */
+    platform_background_thread();
     static _Thread_local char msg[256];
     if (run_once("requested", msg, sizeof(msg)) == SNAP_OK)
         return NULL;
@@ -870,6 +880,8 @@ snapshot_stats(struct obuf *o)
     obuf_printf(o, "STAT in_progress %d\r\n", running ? 1 : 0);
     obuf_printf(o, "STAT last_start %ld\r\n", (long)last_start);
     obuf_printf(o, "STAT last_duration %.6f\r\n", last_duration);
+    obuf_printf(o, "STAT last_write_duration %.6f\r\n", last_write_secs);
+    obuf_printf(o, "STAT last_sync_duration %.6f\r\n", last_sync_secs);
     obuf_printf(o, "STAT last_items %" PRIu64 "\r\n", last_items);
     obuf_printf(o, "STAT last_bytes %" PRIu64 "\r\n", last_bytes);
     obuf_printf(o, "STAT successes %" PRIu64 "\r\n", successes);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -280,4 +281,13 @@ platform_rename_durable(const char *src, const char *dst, char *err, size_t errl
         close(dfd);
     }
     return 0;
+}
+
+void
+platform_background_thread(void)
+{
+#ifdef __linux__
+    /* On Linux a nice value is per thread (setpriority on the thread id). */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+#endif
 }
