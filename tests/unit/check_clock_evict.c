@@ -2,37 +2,9 @@
  * pressure, -M, large items.  Page moves: check_rebalance.c. */
 #include "check_storage_util.h"
 
-static void
-teardown(void)
-{
-    item_teardown();
-}
-
-static void
-start(size_t mb, bool evict, int reassign)
-{
-    struct item_options o;
-    st_opts(&o, mb);
-    o.evict = evict;
-    o.slab_reassign = reassign;
-    st_start(&o);
-}
-
-static char *
-val_of(size_t n, char c)
-{
-    char *v = malloc(n + 1);
-    memset(v, c, n);
-    v[n] = 0;
-    return v;
-}
-
-/* 36 + 6 + 100 = 142 -> 152-byte chunks, 6898 per page */
-#define PER_PAGE_152 6898
-
 START_TEST(test_evict_when_full)
 {
-    start(4, true, 0);
+    st_start_mb(4, true, 0);
     char *v = val_of(100, 'e');
     char key[32];
     int n = 4 * PER_PAGE_152 * 3;
@@ -59,7 +31,7 @@ END_TEST
 
 START_TEST(test_second_chance)
 {
-    start(2, true, 0);
+    st_start_mb(2, true, 0);
     char *v = val_of(100, 's');
     char key[32];
     int cap = 2 * PER_PAGE_152;
@@ -94,7 +66,7 @@ END_TEST
 
 START_TEST(test_referenced_not_evicted)
 {
-    start(2, true, 0);
+    st_start_mb(2, true, 0);
     char *v = val_of(100, 'r');
     char key[32];
     int cap = 2 * PER_PAGE_152;
@@ -128,7 +100,7 @@ END_TEST
 
 START_TEST(test_no_evict)
 {
-    start(2, false, 1);
+    st_start_mb(2, false, 1);
     char *v = val_of(100, 'm');
     char key[32];
     int i;
@@ -152,7 +124,7 @@ END_TEST
 
 START_TEST(test_large_items_evict)
 {
-    start(4, true, 1);
+    st_start_mb(4, true, 1);
     char *v = val_of(600000, 'L');
     char key[32];
     for (int i = 0; i < 20; i++) {
@@ -181,7 +153,7 @@ evict_suite(void)
     Suite *s = suite_create("clock_evict");
     TCase *tc = tcase_create("clock");
     tcase_set_timeout(tc, 30);
-    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_add_checked_fixture(tc, NULL, st_teardown);
     tcase_add_test(tc, test_evict_when_full);
     tcase_add_test(tc, test_second_chance);
     tcase_add_test(tc, test_referenced_not_evicted);

@@ -5,34 +5,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static void
-teardown(void)
-{
-    item_teardown();
-}
-
-static void
-start(size_t mb, bool evict, int reassign)
-{
-    struct item_options o;
-    st_opts(&o, mb);
-    o.evict = evict;
-    o.slab_reassign = reassign;
-    st_start(&o);
-}
-
-static char *
-val_of(size_t n, char c)
-{
-    char *v = malloc(n + 1);
-    memset(v, c, n);
-    v[n] = 0;
-    return v;
-}
-
-/* 36 + 6 + 100 = 142 -> 152-byte chunks, 6898 per page */
-#define PER_PAGE_152 6898
-
 /* Fill with 100-byte items, then write 10 KB items: pages must move. */
 static void
 shift(int automove)
@@ -82,10 +54,10 @@ END_TEST
 
 START_TEST(test_reassign_api)
 {
-    start(8, true, 0);
+    st_start_mb(8, true, 0);
     ck_assert_int_eq(item_slabs_reassign(1, 2), REASSIGN_DISABLED);
     item_teardown();
-    start(8, true, 1);
+    st_start_mb(8, true, 1);
     char *v = val_of(100, 'a');
     char key[32];
     for (int i = 0; i < 3 * PER_PAGE_152; i++) {
@@ -141,7 +113,6 @@ START_TEST(test_shrink_limit)
     free(v);
 }
 END_TEST
-
 
 /* After a shift the background mover keeps moving pages from the idle
  * small-item class to the evicting 10 KB class. */
@@ -200,19 +171,19 @@ rebalance_suite(void)
     Suite *s = suite_create("rebalance");
     TCase *tc = tcase_create("shift");
     tcase_set_timeout(tc, 30);
-    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_add_checked_fixture(tc, NULL, st_teardown);
     tcase_add_test(tc, test_rebalance_shift);
     tcase_add_test(tc, test_rebalance_shift_automove);
     suite_add_tcase(s, tc);
     tc = tcase_create("reassign");
     tcase_set_timeout(tc, 30);
-    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_add_checked_fixture(tc, NULL, st_teardown);
     tcase_add_test(tc, test_reassign_api);
     tcase_add_test(tc, test_shrink_limit);
     suite_add_tcase(s, tc);
     tc = tcase_create("automove");
     tcase_set_timeout(tc, 30);
-    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_add_checked_fixture(tc, NULL, st_teardown);
     tcase_add_test(tc, test_automove_mode2);
     tcase_add_test(tc, test_automove_mode1);
     suite_add_tcase(s, tc);

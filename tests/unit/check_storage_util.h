@@ -35,6 +35,36 @@ st_start(const struct item_options *o)
     ck_assert_msg(rc == 0, "item_setup: %s", err);
 }
 
+/* Fixture pieces of the eviction and rebalancing tests. */
+static inline void
+st_teardown(void)
+{
+    item_teardown();
+}
+
+static inline void
+st_start_mb(size_t mb, bool evict, int reassign)
+{
+    struct item_options o;
+    st_opts(&o, mb);
+    o.evict = evict;
+    o.slab_reassign = reassign;
+    st_start(&o);
+}
+
+/* A malloc'd value of n bytes c (NUL-terminated); the caller frees it. */
+static inline char *
+val_of(size_t n, char c)
+{
+    char *v = malloc(n + 1);
+    memset(v, c, n);
+    v[n] = 0;
+    return v;
+}
+
+/* 36 + 6 + 100 = 142 -> 152-byte chunks, 6898 per page */
+#define PER_PAGE_152 6898
+
 /* Store key=val with op; returns the status. */
 static inline enum item_status
 st_store(const char *key, const char *val, size_t vlen, uint32_t flags,
