@@ -27,6 +27,9 @@ void clock_setup(void);
 void clock_tick(void);
 /* For tests: move the clock by delta seconds. */
 void clock_advance(int32_t delta);
+/* For tests: stop following the system clock, so that only
+ * clock_advance() moves time (no second boundary can pass mid-test). */
+void clock_freeze(void);
 
 rel_time_t clock_now(void);
 /* Unix time of rel_time_t 0. */

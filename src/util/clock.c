@@ -4,11 +4,13 @@
 #include "clock.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/time.h>
 
 static _Atomic rel_time_t current_time;   /* secs since process_started */
 static _Atomic int32_t    skew;           /* test adjustment, secs */
 static time_t             process_started;/* unix time of rel 0; set once */
+static _Atomic bool       frozen;         /* tests: only clock_advance moves it */
 
 void
 clock_setup(void)
@@ -16,12 +18,15 @@ clock_setup(void)
     /* Start two seconds in so "already expired" (1) is in the past. */
     process_started = time(NULL) - 2;
     atomic_store(&skew, 0);
+    atomic_store(&frozen, false);
     clock_tick();
 }
 
 void
 clock_tick(void)
 {
+    if (atomic_load(&frozen))
+        return;
     struct timeval tv;
     gettimeofday(&tv, NULL);
     int64_t rel = (int64_t)tv.tv_sec - process_started + atomic_load(&skew);
@@ -34,7 +39,16 @@ void
 clock_advance(int32_t delta)
 {
     atomic_fetch_add(&skew, delta);
-    clock_tick();
+    if (atomic_load(&frozen))
+        atomic_fetch_add(&current_time, (rel_time_t)delta);
+    else
+        clock_tick();
+}
+
+void
+clock_freeze(void)
+{
+    atomic_store(&frozen, true);
 }
 
 rel_time_t

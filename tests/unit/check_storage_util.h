@@ -31,6 +31,7 @@ st_start(const struct item_options *o)
 {
     char err[256] = "";
     clock_setup();
+    clock_freeze();                 /* only clock_advance() moves time */
     int rc = item_setup(o, err, sizeof(err));
     ck_assert_msg(rc == 0, "item_setup: %s", err);
 }
