@@ -295,7 +295,9 @@ hit_locked(struct item *it, rel_time_t now)
 enum victim_res
 item_victim_locked(struct item *c, enum victim_mode mode, struct item **defer)
 {
+#ifdef MC_DEBUG_LOCKS
     assert(slab_lock_held(c));
+#endif
     uint8_t f = atomic_load(&c->iflags);
     if (f & IF_FREE)
         return V_SKIP;

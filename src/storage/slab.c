@@ -167,7 +167,11 @@ pool_put(struct page *p)
 /* ---------- free lists ---------- */
 
 /* Somebody (ideally the caller) holds class c's lock. */
+#ifdef MC_DEBUG_LOCKS
 #define ASSERT_CLASS(c) assert(pthread_mutex_trylock(&(c)->lock) != 0)
+#else
+#define ASSERT_CLASS(c) ((void)0)
+#endif
 
 static inline struct item *
 chunk_at(struct slab_class *c, struct page *p, uint32_t i)

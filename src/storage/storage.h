@@ -131,6 +131,8 @@ void slab_stats_reset(void);
 bool slab_class_stats(unsigned id, struct item_class_stats *s);
 void slab_count_evict(unsigned id, int reason, uint8_t iflags, rel_time_t exptime);
 /* For assertions: is the lock of chunk's class held (by someone)? */
+/* Debug builds (MC_DEBUG_LOCKS, on in sanitizer builds): is the chunk's
+ * class lock held?  A trylock, so too costly for the request path. */
 bool slab_lock_held(const void *chunk);
 /* Linked-item accounting of class id (dir +1 link, -1 unlink). */
 void slab_count_link(unsigned id, int64_t bytes, int dir);
