@@ -183,6 +183,22 @@ hash_prefetch(uint64_t hv)
     __builtin_prefetch((const void *)(t + (hv & (((uint64_t)1 << hp) - 1)) * sizeof(void *)));
 }
 
+void
+hash_prefetch_chain(uint64_t hv)
+{
+    /* The bucket head can only be read under the stripe lock (the bucket
+     * array may be replaced); the item it points to is then prefetched
+     * whole (header, key and a small value span up to three lines). */
+    pthread_mutex_lock(stripe_of(hv));
+    const char *it = (const char *)*bucket_locked(hv);
+    pthread_mutex_unlock(stripe_of(hv));
+    if (it != NULL) {
+        __builtin_prefetch(it);
+        __builtin_prefetch(it + 64);
+        __builtin_prefetch(it + 128);
+    }
+}
+
 struct item *
 hash_find_locked(const char *key, size_t nkey, uint64_t hv)
 {

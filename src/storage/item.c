@@ -615,6 +615,9 @@ item_get_many(const char *const *keys, const size_t *nkeys, int n, struct item *
         hv[i] = hash_key(keys[i], nkeys[i]);
         hash_prefetch(hv[i]);
     }
+    /* then the first item of each chain, while the buckets arrive */
+    for (int i = 0; i < n; i++)
+        hash_prefetch_chain(hv[i]);
     rel_time_t now = clock_now();
     for (int i = 0; i < n; i++) {
         hash_lock(hv[i]);

@@ -156,6 +156,8 @@ struct item *hash_find_locked(const char *key, size_t nkey, uint64_t hv);
 /* Start loading the stripe lock and bucket of hv into the cache (no lock
  * needed; a hint). */
 void hash_prefetch(uint64_t hv);
+/* Prefetch the first item of hv's chain (takes the stripe lock briefly). */
+void hash_prefetch_chain(uint64_t hv);
 void hash_insert_locked(struct item *it, uint64_t hv);
 void hash_delete_locked(struct item *it, uint64_t hv);
 void hash_items_changed(uint64_t nitems);
