@@ -32,7 +32,9 @@
  */
 #include "snapshot.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -701,10 +703,53 @@ snapshot_setup(const struct snapshot_options *o, char *err, size_t errlen)
     return 0;
 }
 
+/* Remove <path>.tmp.<pid> files left by a writer that was killed (their
+ * process is gone): each may be as large as the cache. */
+static void
+remove_stale_temps(const char *path)
+{
+    char *copy = strdup(path);
+    if (copy == NULL)
+        return;
+    char *slash = strrchr(copy, '/');
+    const char *dir = ".", *base = copy;
+    if (slash != NULL) {
+        *slash = '\0';
+        dir = slash == copy ? "/" : copy;
+        base = slash + 1;
+    }
+    size_t bl = strlen(base);
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        free(copy);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, base, bl) != 0 || strncmp(e->d_name + bl, ".tmp.", 5) != 0)
+            continue;
+        char *end;
+        long pid = strtol(e->d_name + bl + 5, &end, 10);
+        if (*end != '\0' || pid <= 0)
+            continue;
+        if (pid != (long)getpid() && kill((pid_t)pid, 0) == 0)
+            continue;               /* another live process is writing it */
+        char full[4096];
+        snprintf(full, sizeof(full), "%s/%s", dir, e->d_name);
+        if (unlink(full) == 0)
+            log_notice("snapshot: removed %s, left by an interrupted snapshot", full);
+    }
+    closedir(d);
+    free(copy);
+}
+
 int
 snapshot_load_at_start(char *err, size_t errlen)
 {
-    if (opts.path == NULL || !opts.load)
+    if (opts.path == NULL)
+        return 0;
+    remove_stale_temps(opts.path);
+    if (!opts.load)
         return 0;
     double t0 = mono_secs();
     struct snapshot_result r;
