@@ -46,6 +46,21 @@ struct token {
     size_t      n;
 };
 
+/* Is token t exactly the string s? */
+static inline bool
+token_is(const struct token *t, const char *s)
+{
+    size_t n = 0;
+    while (s[n] != '\0')
+        n++;
+    if (t->n != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (t->s[i] != s[i])
+            return false;
+    return true;
+}
+
 /* One parsed request line.  Pointers point into the caller's line. */
 struct request {
     enum req_cmd cmd;

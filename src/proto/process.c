@@ -421,12 +421,6 @@ do_flush(struct proto_conn *pc, const struct request *r)
 
 /* ---- admin ---- */
 
-static bool
-tok_is(const struct token *t, const char *s)
-{
-    size_t n = strlen(s);
-    return t->n == n && memcmp(t->s, s, n) == 0;
-}
 
 static bool
 tok_long(const struct token *t, long *out)
@@ -448,7 +442,7 @@ do_slabs(struct proto_conn *pc, const struct request *r)
 {
     const struct token *t = r->tokens;
     long a, b;
-    if (r->ntokens == 4 && tok_is(&t[1], "reassign")) {
+    if (r->ntokens == 4 && token_is(&t[1], "reassign")) {
         if (!tok_long(&t[2], &a) || !tok_long(&t[3], &b)) {
             reply(pc, false, "CLIENT_ERROR bad command line format");
             return;
@@ -473,7 +467,7 @@ do_slabs(struct proto_conn *pc, const struct request *r)
         reply(pc, false, msg[st]);
         return;
     }
-    if (r->ntokens == 3 && tok_is(&t[1], "automove")) {
+    if (r->ntokens == 3 && token_is(&t[1], "automove")) {
         if (!tok_long(&t[2], &a) || a < 0) {
             reply(pc, false, "CLIENT_ERROR bad command line format");
             return;
@@ -530,7 +524,7 @@ do_lru_crawler(struct proto_conn *pc, const struct request *r)
 {
     const struct token *t = r->tokens;
     int n = r->ntokens;
-    if (n == 3 && tok_is(&t[1], "metadump")) {
+    if (n == 3 && token_is(&t[1], "metadump")) {
         if (!proto_env.dump_enabled) {
             reply(pc, false, "ERROR metadump not allowed");
             return;
@@ -544,15 +538,15 @@ do_lru_crawler(struct proto_conn *pc, const struct request *r)
         reply(pc, false, "END");
         return;
     }
-    if (n == 3 && tok_is(&t[1], "crawl")) {
+    if (n == 3 && token_is(&t[1], "crawl")) {
         reply(pc, false, "OK");
         return;
     }
-    if (n == 2 && (tok_is(&t[1], "enable") || tok_is(&t[1], "disable"))) {
+    if (n == 2 && (token_is(&t[1], "enable") || token_is(&t[1], "disable"))) {
         reply(pc, false, "OK");
         return;
     }
-    if (n == 3 && (tok_is(&t[1], "sleep") || tok_is(&t[1], "tocrawl"))) {
+    if (n == 3 && (token_is(&t[1], "sleep") || token_is(&t[1], "tocrawl"))) {
         long v;
         if (!tok_long(&t[2], &v) || v < 0) {
             reply(pc, false, "CLIENT_ERROR bad command line format");

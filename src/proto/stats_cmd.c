@@ -216,12 +216,6 @@ size_line(uint32_t size, uint64_t count, void *arg)
     obuf_printf(arg, "STAT %u %" PRIu64 "\r\n", size, count);
 }
 
-static bool
-tok_is(const struct token *t, const char *s)
-{
-    size_t n = strlen(s);
-    return t->n == n && memcmp(t->s, s, n) == 0;
-}
 
 void
 proto_stats(struct proto_conn *pc, const struct request *r)
@@ -230,40 +224,40 @@ proto_stats(struct proto_conn *pc, const struct request *r)
     const struct token *t = r->tokens;
     if (r->ntokens == 1) {
         stats_general(o);
-    } else if (tok_is(&t[1], "reset")) {
+    } else if (token_is(&t[1], "reset")) {
         stats_reset();
         item_stats_reset();
         if (proto_env.stats_reset != NULL)
             proto_env.stats_reset();
         obuf_add(o, "RESET\r\n", 7);
         return;
-    } else if (tok_is(&t[1], "settings")) {
+    } else if (token_is(&t[1], "settings")) {
         if (proto_env.stats_settings != NULL)
             proto_env.stats_settings(o);
-    } else if (tok_is(&t[1], "items")) {
+    } else if (token_is(&t[1], "items")) {
         stats_items(o);
-    } else if (tok_is(&t[1], "slabs")) {
+    } else if (token_is(&t[1], "slabs")) {
         stats_slabs(o);
-    } else if (tok_is(&t[1], "sizes")) {
+    } else if (token_is(&t[1], "sizes")) {
         if (proto_env.track_sizes)
             item_sizes(size_line, o);
         else
             obuf_add(o, "STAT sizes_status disabled\r\n", 28);
-    } else if (tok_is(&t[1], "conns")) {
+    } else if (token_is(&t[1], "conns")) {
         if (proto_env.stats_conns != NULL)
             proto_env.stats_conns(o);
-    } else if (tok_is(&t[1], "detail")) {
-        if (r->ntokens == 3 && (tok_is(&t[2], "on") || tok_is(&t[2], "off"))) {
+    } else if (token_is(&t[1], "detail")) {
+        if (r->ntokens == 3 && (token_is(&t[2], "on") || token_is(&t[2], "off"))) {
             obuf_add(o, "OK\r\n", 4);
-        } else if (r->ntokens == 3 && tok_is(&t[2], "dump")) {
+        } else if (r->ntokens == 3 && token_is(&t[2], "dump")) {
             /* per-prefix stats are not kept: an empty dump */
         } else {
             obuf_add(o, "CLIENT_ERROR usage: stats detail on|off|dump\r\n", 46);
             return;
         }
-        if (r->ntokens == 3 && !tok_is(&t[2], "dump"))
+        if (r->ntokens == 3 && !token_is(&t[2], "dump"))
             return;
-    } else if (tok_is(&t[1], "snapshot") && proto_env.stats_snapshot != NULL) {
+    } else if (token_is(&t[1], "snapshot") && proto_env.stats_snapshot != NULL) {
         proto_env.stats_snapshot(o);
     } else {
         obuf_add(o, "ERROR\r\n", 7);

@@ -70,18 +70,14 @@ tok_u64(const struct token *t, uint64_t *out)
     return true;
 }
 
-/* memcached's safe_strtoul into a uint32_t: values past 32 bits wrap. */
+/* memcached's safe_strtoul into a uint32_t: on 64-bit systems its
+ * unsigned long is 64 bits, so this is safe_strtoull, then values past 32
+ * bits wrap. */
 static bool
 tok_u32(const struct token *t, uint32_t *out)
 {
-    char buf[128], *end;
-    if (!tok_cstr(t, buf, sizeof(buf)))
-        return false;
-    errno = 0;
-    unsigned long v = strtoul(buf, &end, 10);
-    if (errno == ERANGE || !tok_end_ok(buf, end))
-        return false;
-    if ((long)v < 0 && strchr(buf, '-') != NULL)
+    uint64_t v;
+    if (!tok_u64(t, &v))
         return false;
     *out = (uint32_t)v;
     return true;
@@ -102,12 +98,6 @@ tok_i32(const struct token *t, int32_t *out)
     return true;
 }
 
-static bool
-tok_is(const struct token *t, const char *s)
-{
-    size_t n = strlen(s);
-    return t->n == n && memcmp(t->s, s, n) == 0;
-}
 
 static int
 tokenize(const char *line, size_t len, struct token *tok, int max)
@@ -193,7 +183,7 @@ fail(struct request *r, const char *msg)
 static bool
 noreply_last(const struct request *r)
 {
-    return r->ntokens > 1 && tok_is(&r->tokens[r->ntokens - 1], "noreply");
+    return r->ntokens > 1 && token_is(&r->tokens[r->ntokens - 1], "noreply");
 }
 
 static bool
@@ -292,7 +282,7 @@ text_parse(const char *line, size_t len, struct request *r)
             goto unknown;
         r->noreply = noreply_last(r);
         if (n > 2) {
-            bool zero = tok_is(&t[2], "0");
+            bool zero = token_is(&t[2], "0");
             bool ok = (n == 3 && (zero || r->noreply)) || (n == 4 && zero && r->noreply);
             if (!ok) {
                 fail(r, E_DELUSAGE);
