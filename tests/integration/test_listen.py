@@ -3,6 +3,7 @@ with -a, -p 0.  Our server only (the reference listens on all interfaces by
 default; see doc/protocol.md)."""
 
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -171,3 +172,30 @@ def test_bind_failure_is_reported():
               "message names address and reason: %r" % err)
     finally:
         s.close()
+
+
+def test_root_without_user_is_refused():
+    # As memcached: running as root needs -u.  Also -h / -V / a bad value.
+    if os.geteuid() != 0:
+        raise TestSkip("needs root")
+    port = free_port()
+    p = subprocess.run([MC_BIN, "-U", "0", "-l", "127.0.0.1", "-p", str(port)],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=10 * TIME_SCALE)
+    check(p.returncode != 0, "exit code %d" % p.returncode)
+    eq(p.stderr.strip().splitlines()[-1], b"can't run as root without the -u switch", "message")
+    eq(_tcp_listeners(port), [], "nothing listening")
+
+
+def test_help_version_and_bad_values():
+    p = subprocess.run([MC_BIN, "-h"], capture_output=True, timeout=10 * TIME_SCALE)
+    eq(p.returncode, 0, "-h exit code")
+    for flag in (b"-p, --port=<num>", b"-m, --memory-limit=<num>", b"-c, --conn-limit=<num>",
+                 b"-t, --threads=<num>", b"-I, --max-item-size=<num>", b"-o, --extended"):
+        check(flag in p.stdout, "-h lists %r" % flag)
+    p = subprocess.run([MC_BIN, "-V"], capture_output=True, timeout=10 * TIME_SCALE)
+    eq(p.returncode, 0, "-V exit code")
+    check(re.fullmatch(rb"memcached 1\.6\.18-ng-\d+\.\d+\.\d+\n", p.stdout), "-V: %r" % p.stdout)
+    p = subprocess.run([MC_BIN, "-m", "lots", "-u", "root"], capture_output=True,
+                       timeout=10 * TIME_SCALE)
+    check(p.returncode != 0, "bad -m refused")
+    check(b"memory-limit" in p.stderr and b"lots" in p.stderr, "message names option and value: %r" % p.stderr)
