@@ -375,6 +375,7 @@ server_main(struct settings *s, int argc, char **argv)
 
     proto_env.flush_enabled = s->flush_enabled;
     proto_env.dump_enabled = s->dump_enabled;
+    proto_env.track_sizes = s->track_sizes;
     proto_env.enable_shutdown = s->enable_shutdown;
     proto_env.use_cas = s->use_cas;
     proto_env.item_size_max = s->item_size_max;

@@ -83,3 +83,20 @@ def test_client_that_does_not_read_is_bounded():
         sender.join(5)
         sk.close()
         eq(got, want, "bytes of replies read back")
+
+
+def test_stats_sizes_with_track_sizes():
+    # -o track_sizes: a histogram of live item sizes in 32-byte buckets, in
+    # memcached's format (our items are smaller, so the buckets differ).
+    with server(["-o", "track_sizes"]) as s:
+        with s.connect() as c:
+            transact(c, b"set a 0 0 5\r\nhello\r\nset b 0 0 100\r\n%s\r\nset c 0 0 100\r\n%s\r\n"
+                     % (b"x" * 100, b"y" * 100))
+            out = transact(c, b"stats sizes\r\n")
+            lines = out.split(b"\r\n")
+            eq(lines[-2:], [b"END", b""], "terminated by END")
+            sizes = [tuple(int(x) for x in ln.split()[1:]) for ln in lines[:-2]]
+            check(all(ln.startswith(b"STAT ") for ln in lines[:-2]), "STAT lines: %r" % out)
+            check(all(sz % 32 == 0 for sz, _ in sizes), "32-byte buckets: %r" % sizes)
+            eq(sum(n for _, n in sizes), 3, "items counted")
+            eq(sizes, sorted(sizes), "smallest first")
