@@ -2,7 +2,7 @@
 unknown commands, garbage, overlong lines.  Compared byte for byte with the
 reference; the reference's bytes are pinned as well."""
 
-from harness import compare, expect, eq, check, transact, server, pair, TestFailure
+from harness import compare, expect, eq, check, transact, server, pair, TestFailure, run_both, stats
 
 # The reference's largest accepted value for key "big" (flags 0) under the
 # default -I 1m: value + key + 59 bytes of item overhead <= 1048576.
@@ -175,3 +175,36 @@ def test_many_errors_keep_connection(srv):
                      [b"incr nokey 1\r\n", b"set a 0 0 1\r\nxx\r\n", b"get a\r\n"])
     r = compare([batch], srv=srv)[0]
     check(r.count(b"ERROR\r\n") >= 50, "reference answered every bogus line")
+
+
+def test_out_of_memory_with_M_keeps_data_and_sync():
+    # -M: no eviction.  Once memory is full a set gets exactly
+    # "SERVER_ERROR out of memory storing object", its data is swallowed,
+    # the connection stays in sync, nothing stored earlier is lost, and
+    # the failure is counted.  Same on both servers (ours fits more).
+    def fn(s):
+        val = b"v" * 100000
+        with s.connect() as c:
+            stored = 0
+            err = None
+            for i in range(400):
+                r = transact(c, b"set k%d 0 0 %d\r\n%s\r\n" % (i, len(val), val))
+                if r != b"STORED\r\n":
+                    err = r
+                    break
+                stored += 1
+            after = transact(c, b"set small 0 0 1\r\nx\r\nget small\r\n")
+            intact = all(transact(c, b"get k%d\r\n" % i) ==
+                         b"VALUE k%d 0 %d\r\n%s\r\nEND\r\n" % (i, len(val), val)
+                         for i in range(stored))
+            st = stats(c)[0]
+            return stored, err, intact, int(st["store_no_memory"]), int(st["evictions"]), after
+    o, r = run_both(fn, args=["-M", "-m", "8"])
+    for side, res in (("ours", o), ("reference", r)):
+        stored, err, intact, nomem, evictions, after = res
+        check(stored > 10, "%s stored %d values first" % (side, stored))
+        eq(err, b"SERVER_ERROR out of memory storing object\r\n", "%s error" % side)
+        check(intact, "%s: every value stored before is intact" % side)
+        check(nomem >= 1, "%s store_no_memory counted: %d" % (side, nomem))
+        eq(evictions, 0, "%s evictions with -M" % side)
+    check(o[0] >= r[0], "ours holds at least as many: %d vs %d" % (o[0], r[0]))
