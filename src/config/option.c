@@ -1586,9 +1586,29 @@ static void man_text(FILE *out, const char *p)
     }
 }
 
-void option_write_man(FILE *out)
+/* The part of a man page entry after the option's name: its argument,
+ * help text and default. */
+static void
+man_entry_rest(FILE *out, const struct opt *o)
 {
     char dbuf[64];
+    const char *d;
+
+    if (o->arg) {
+        fputs("=\\fI", out);
+        man_text(out, o->arg);
+        fputs("\\fR", out);
+    }
+    fputc('\n', out);
+    man_text(out, o->help);
+    d = default_text(o, dbuf, sizeof(dbuf));
+    if (d)
+        fprintf(out, " (default: %s)", d);
+    fputs(".\n", out);
+}
+
+void option_write_man(FILE *out)
+{
     int i;
 
     fprintf(out,
@@ -1608,7 +1628,6 @@ void option_write_man(FILE *out)
         ".SH OPTIONS\n", PACKAGE_VERSION, MEMCACHED_COMPAT_VERSION);
     for (i = 0; i < OPT_COUNT; i++) {
         const struct opt *o = &opts[i];
-        const char *d;
 
         if (o->flags & (F_HIDDEN | F_EXT))
             continue;
@@ -1618,17 +1637,7 @@ void option_write_man(FILE *out)
         fputs("\\fB\\-\\-", out);
         man_text(out, o->name);
         fputs("\\fR", out);
-        if (o->arg) {
-            fputs("=\\fI", out);
-            man_text(out, o->arg);
-            fputs("\\fR", out);
-        }
-        fputc('\n', out);
-        man_text(out, o->help);
-        d = default_text(o, dbuf, sizeof(dbuf));
-        if (d)
-            fprintf(out, " (default: %s)", d);
-        fputs(".\n", out);
+        man_entry_rest(out, o);
         if (i == OPT_verbose)
             fputs("Repeat (\\fB\\-vv\\fR, \\fB\\-vvv\\fR) for more detail.\n", out);
         if (i == OPT_extended) {
@@ -1641,24 +1650,13 @@ void option_write_man(FILE *out)
           "take a \\fBno_\\fR prefix to turn them off.\n", out);
     for (i = 0; i < OPT_COUNT; i++) {
         const struct opt *o = &opts[i];
-        const char *d;
 
         if (!(o->flags & F_EXT) || (o->flags & F_HIDDEN))
             continue;
         fputs(".TP\n\\fB", out);
         man_text(out, o->name);
         fputs("\\fR", out);
-        if (o->arg) {
-            fputs("=\\fI", out);
-            man_text(out, o->arg);
-            fputs("\\fR", out);
-        }
-        fputc('\n', out);
-        man_text(out, o->help);
-        d = default_text(o, dbuf, sizeof(dbuf));
-        if (d)
-            fprintf(out, " (default: %s)", d);
-        fputs(".\n", out);
+        man_entry_rest(out, o);
     }
     fputs(".SH CONFIGURATION FILE\n"
           "Settings may also come from the file named by \\fB\\-\\-config\\fR or\n"
