@@ -441,6 +441,13 @@ drive(struct conn *c, char *buf, size_t len, size_t scan)
         STAT_INC(&c->w->stats, out_of_memory);
         c->close_after_write = true;
     }
+    if (c->out.oom) {
+        /* a reply could not be built in full: the client would lose sync,
+         * so it gets what there is and the connection closes */
+        STAT_INC(&c->w->stats, out_of_memory);
+        log_warn("<%d out of memory building a reply; closing", c->fd);
+        c->close_after_write = true;
+    }
     if (!flush(c))
         return;
     if (yield && c->evmask == EV_READ) {

@@ -36,7 +36,6 @@ struct listener {
 static struct listener *listeners;  /* main thread */
 static struct event_base *lbase;
 static struct event *retry_ev;      /* re-enables accept after EMFILE */
-static uint64_t disabled_since_us;
 
 static const char too_many[] = "ERROR Too many open connections\r\n";
 
@@ -76,7 +75,6 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
                 pause_accepting(true);
                 struct timeval tv = { 0, 10000 };
                 event_add(retry_ev, &tv);
-                (void)disabled_since_us;
                 return;
             }
             log_error("accept: %s", strerror(errno));

@@ -134,8 +134,6 @@ static void
 stats_items(struct obuf *o)
 {
     unsigned n = item_nclasses();
-    rel_time_t now = clock_now();
-    (void)now;
     for (unsigned id = 1; id <= n; id++) {
         struct item_class_stats c;
         if (!item_class_stats(id, &c) || c.number == 0)
