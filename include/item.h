@@ -141,6 +141,12 @@ rel_time_t  item_atime(const struct item *it);      /* last access, coarse */
 unsigned    item_class(const struct item *it);      /* slab class id */
 bool        item_fetched(const struct item *it);    /* read since stored */
 size_t      item_total_size(const struct item *it); /* bytes of memory incl. header */
+/* True when so many references are held on `it` that a long-lived one
+ * (output waiting for a slow client) should not be kept: copy the value
+ * instead.  A lookup on an item whose count has saturated reports a miss,
+ * so references parked in output buffers must not pile up on one item.
+ * A relaxed read: the answer may be stale by the time it is used. */
+bool        item_refs_high(const struct item *it);
 
 /* Fill iov[0..n) with the value's memory segments (several for a chained
  * large item); returns the number used, or -1 if iovmax is too small.
@@ -161,6 +167,14 @@ int item_set_mem_limit(size_t bytes);
  * not be seen.  Returns the number of items visited. */
 typedef int (*item_walk_fn)(struct item *it, void *arg);
 uint64_t item_walk(item_walk_fn fn, void *arg);
+/* A walk in bounded steps, for callers that must not hold a thread for the
+ * whole cache (metadump to a slow client): each call visits at most a few
+ * hundred items from *cursor (start with 0), then advances it; it is
+ * ITEM_WALK_DONE at the end (or once fn returned non-zero).  Returns the
+ * items visited by this step.  Items stored, moved or deleted between
+ * steps may be missed or seen twice. */
+#define ITEM_WALK_DONE UINT64_MAX
+uint64_t item_walk_step(uint64_t *cursor, item_walk_fn fn, void *arg);
 
 /* --- slab page management (slabs reassign / slabs automove) --- */
 

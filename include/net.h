@@ -28,9 +28,17 @@ struct net_options {
     int      reqs_per_event;        /* -R */
     int      maxconns;              /* -c */
     int      idle_timeout;          /* secs, 0 = off */
+    int      write_timeout;         /* secs without output progress, 0 = off */
+    int      shutdown_timeout;      /* secs to drain connections at stop */
     int      backlog;               /* -b */
-    size_t   rbuf_max;              /* largest request line kept (multiget) */
+    size_t   rbuf_max;              /* read buffer of one connection (the
+                                     * longest multiget line it may send) */
+    size_t   rbuf_mem_limit;        /* all read buffers above RBUF_SMALL, 0 = no limit */
 };
+
+/* Read buffers up to this size are always granted; larger ones count
+ * against net_options.rbuf_mem_limit. */
+#define RBUF_SMALL 16384
 
 /* ---- listener.c (main thread) ---- */
 
@@ -57,6 +65,7 @@ void worker_dispatch(int fd, bool is_unix, const char *listen_addr);
 void worker_shutdown(void);
 /* Runtime-changeable settings (SIGHUP). */
 void worker_set_idle_timeout(int secs);
+void worker_set_write_timeout(int secs);
 void worker_set_maxconns(int n);
 
 /* Connection accounting shared by listener and workers. */
@@ -70,6 +79,9 @@ struct net_counters {
     _Atomic int      accepting;
     _Atomic int      listeners;         /* listening sockets */
     _Atomic int      reserved_fds;      /* descriptors -c keeps back */
+    _Atomic uint64_t rbuf_bytes;        /* connection read buffers allocated */
+    _Atomic uint64_t rbuf_big_bytes;    /* ... of them, in buffers > RBUF_SMALL */
+    _Atomic uint64_t rbuf_count;        /* connections holding a read buffer */
 };
 extern struct net_counters net_counters;
 

@@ -47,17 +47,11 @@ static inline void obuf_str(struct obuf *o, const char *s);
  * then obuf_commit() the bytes actually used. NULL on OOM. */
 char *obuf_reserve(struct obuf *o, size_t n);
 void  obuf_commit(struct obuf *o, size_t used);
-/* printf-style text (bounded to 1024 bytes). */
+/* printf-style text, any length. */
 void obuf_printf(struct obuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Reference the value bytes of an item: takes over the caller's reference. */
 void obuf_item(struct obuf *o, struct item *it);
-
-/* Remove output added after `mark` (an obuf_mark() value): used to take
- * back a partly built reply.  Items referenced after it are released. */
-struct obuf_mark { int niov; size_t iov_len; int nrefs; size_t pending; size_t tail_used; struct oblock *tail; };
-struct obuf_mark obuf_mark(const struct obuf *o);
-void obuf_rewind(struct obuf *o, struct obuf_mark m);
 
 static inline bool obuf_empty(const struct obuf *o) { return o->pending == 0; }
 

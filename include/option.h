@@ -68,7 +68,10 @@ struct settings {
     int      reqs_per_event;        /* -R (20) */
     int      idle_timeout;          /* -o idle_timeout secs (0 = off); runtime */
     bool     maxconns_fast;         /* -o maxconns_fast (on) */
-    int      read_buf_mem_limit;    /* -o read_buf_mem_limit MB (0 = unlimited) */
+    int      read_buf_mem_limit;    /* -o read_buf_mem_limit MB, buffers > 16 KB (0 = unlimited) */
+    size_t   read_buf_max;          /* -o read_buf_max, bytes: one connection's read buffer */
+    int      write_timeout;         /* -o write_timeout secs (0 = off); runtime */
+    int      shutdown_timeout;      /* -o shutdown_timeout secs: drain deadline */
     /* protocol */
     int      binding_protocol;      /* -B: 0 auto, 1 ascii, 2 binary */
     bool     flush_enabled;         /* false with -F */

@@ -10,6 +10,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 /* Detach from the terminal (-d) in two steps.  _begin() forks before any
  * thread starts; the parent waits and exits 0 once the child calls _done()
@@ -52,5 +54,10 @@ void platform_background_thread(void);
 /* Durable rename: fsync(file) done by caller; rename over dst and fsync
  * the directory. */
 int  platform_rename_durable(const char *src, const char *dst, char *err, size_t errlen);
+
+/* Socket reads for the connection layer: bytes read, 0 at EOF, -1 with
+ * errno (EAGAIN when nothing is there). */
+ssize_t platform_read(int fd, void *buf, size_t len);
+ssize_t platform_readv(int fd, const struct iovec *iov, int iovcnt);
 
 #endif

@@ -96,6 +96,7 @@ struct server_stats {
     uint64_t rejected_connections, connection_structures, reserved_fds;
     uint64_t threads, accepting_conns, listen_disabled_num;
     uint64_t time_in_listen_disabled_us;
+    uint64_t read_buf_count, read_buf_bytes; /* connection read buffers */
     double   rusage_user, rusage_system;
 };
 
@@ -134,7 +135,17 @@ enum proto_action {
     PROTO_DEFER,                    /* run pc->defer() off this thread (it may
                                      * take seconds), then proto_defer_done();
                                      * parse nothing more until then */
+    PROTO_PAUSE,                    /* the reply is partial: output reached
+                                     * PROTO_OUT_HIGH.  Call proto_line() again
+                                     * with the same line once output has
+                                     * drained; it goes on where it stopped */
 };
+
+/* Output a connection may have queued before it stops running requests.
+ * A multiget or metadump whose reply grows past it pauses (PROTO_PAUSE)
+ * and goes on as the client reads, so the output pending on a connection
+ * stays near this bound whatever the request. */
+#define PROTO_OUT_HIGH (1u << 20)
 
 /* Per-connection protocol state (embedded in struct conn). */
 struct proto_conn {
@@ -152,6 +163,10 @@ struct proto_conn {
     int                  nviov;
     size_t               vlen;      /* value bytes expected (no "\r\n") */
     uint64_t             swallow;   /* PROTO_SWALLOW: bytes to discard */
+    size_t               resume;    /* PROTO_PAUSE: where the paused request
+                                     * goes on (0 = none; for a multiget the
+                                     * offset of the next key in its key list) */
+    uint64_t             walk_cursor; /* paused metadump: item_walk_step() cursor */
     const char        *(*defer)(void); /* PROTO_DEFER: the slow part */
 };
 

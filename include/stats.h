@@ -40,6 +40,8 @@
     X(bytes_read)             \
     X(bytes_written)          \
     X(conn_yields)            \
+    X(read_buf_oom)           \
+    X(write_timeouts)         \
     X(out_of_memory)
 
 /* Per slab class, for "stats slabs". */

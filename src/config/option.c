@@ -177,10 +177,13 @@ X(lru_crawler_sleep, 0, "lru_crawler_sleep", F_EXT, T_INT, OFF(lru_crawler_sleep
   "microseconds to sleep between items") \
 X(lru_crawler_tocrawl, 0, "lru_crawler_tocrawl", F_EXT, T_U32, OFF(lru_crawler_tocrawl), "0", 1, 0, 4294967295.0, "<num>", \
   "max items to crawl per slab per run (0 = unlimited)") \
-X(read_buf_mem_limit, 0, "read_buf_mem_limit", F_EXT, T_INT, OFF(read_buf_mem_limit), "0", 1, 0, NOMAX, "<mb>", \
-  "limit in megabytes for connection read/response buffers.\n" \
-  "do not adjust unless you have high (20k+) conn. limits.\n" \
-  "0 means unlimited") \
+X(read_buf_mem_limit, 0, "read_buf_mem_limit", F_EXT, T_INT, OFF(read_buf_mem_limit), "256", 1, 0, NOMAX, "<mb>", \
+  "limit in megabytes for all connection read buffers above\n" \
+  "16 KB together (long multiget lines); a request that\n" \
+  "would pass it is refused.  0 means unlimited") \
+X(read_buf_max, 0, "read_buf_max", F_EXT, T_SIZE, OFF(read_buf_max), "16", MB, MB, NOMAX, "<mb>", \
+  "largest read buffer of one connection (its longest\n" \
+  "multiget line), megabytes") \
 X(lru_maintainer, 0, "lru_maintainer", F_EXT, T_BOOL, OFF(lru_maintainer), "yes", 1, 0, NOMAX, NULL, \
   "segmented LRU + background thread (no_lru_maintainer: off)") \
 X(hot_lru_pct, 0, "hot_lru_pct", F_EXT, T_INT, OFF(hot_lru_pct), "20", 1, 2, 79, "<pct>", \
@@ -196,7 +199,13 @@ X(temporary_ttl, 0, "temporary_ttl", F_EXT | F_SIDE, T_INT, OFF(temporary_ttl), 
   "giving it turns the temporary LRU on") \
 X(idle_timeout, 0, "idle_timeout", F_EXT | F_RUNTIME, T_INT, OFF(idle_timeout), "0", 1, 0, NOMAX, "<secs>", \
   "timeout for idle connections, 0 = no timeout") \
-X(slab_chunk_max, 0, "slab_chunk_max", F_EXT, T_SIZE32, OFF(slab_chunk_max), "512k", 1, 16, NOMAX, "<bytes>", \
+X(write_timeout, 0, "write_timeout", F_EXT | F_RUNTIME, T_INT, OFF(write_timeout), "30", 1, 0, NOMAX, "<secs>", \
+  "close a connection whose pending replies have not moved\n" \
+  "for this long (a client that stopped reading), 0 = never") \
+X(shutdown_timeout, 0, "shutdown_timeout", F_EXT, T_INT, OFF(shutdown_timeout), "1", 1, 0, 3600, "<secs>", \
+  "on SIGTERM or shutdown, connections get this long to\n" \
+  "finish the request in flight and read its reply") \
+X(slab_chunk_max, 0, "slab_chunk_max", F_EXT, T_SIZE32, OFF(slab_chunk_max), "512k", 1, KB, NOMAX, "<bytes>", \
   "maximum slab chunk size, bytes or with a k/m suffix;\n" \
   "larger items are chained.  use extreme care") \
 X(watcher_logbuf_size, 0, "watcher_logbuf_size", F_EXT, T_SIZE32, OFF(watcher_logbuf_size), "256", KB, KB, NOMAX, "<kb>", \
@@ -1505,6 +1514,9 @@ void option_stats_settings(const struct settings *s,
     fn("snapshot_on_shutdown", YN(s->snapshot_on_shutdown), arg);
     fn("snapshot_load", YN(s->snapshot_load), arg);
     fn("snapshot_refuse_corrupt", YN(s->snapshot_refuse_corrupt), arg);
+    EMIT("write_timeout", "%d", s->write_timeout);
+    EMIT("shutdown_timeout", "%d", s->shutdown_timeout);
+    EMIT("read_buf_max", "%zu", s->read_buf_max);
 #undef EMIT
 #undef YN
 }

@@ -34,7 +34,7 @@
 
 static struct settings *live;           /* runtime fields: live_lock */
 /* live_lock: the runtime fields of *live (verbose, maxbytes, maxconns,
- * idle_timeout, snapshot_*), written by SIGHUP (main thread) and
+ * idle_timeout, write_timeout, snapshot_*), written by SIGHUP (main thread) and
  * cache_memlimit (workers), read by "stats settings" (workers). */
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static int saved_argc;                  /* for SIGHUP */
@@ -66,6 +66,8 @@ server_stats(struct server_stats *s)
     s->threads = (uint64_t)live->num_threads;
     s->accepting_conns = (uint64_t)atomic_load(&net_counters.accepting);
     s->listen_disabled_num = atomic_load(&net_counters.listen_disabled_num);
+    s->read_buf_count = atomic_load(&net_counters.rbuf_count);
+    s->read_buf_bytes = atomic_load(&net_counters.rbuf_bytes);
 }
 
 static void
@@ -226,10 +228,12 @@ server_reload(void)
     int old_verbose = live->verbose;
     size_t old_max = live->maxbytes;
     int old_conns = live->maxconns, old_idle = live->idle_timeout;
+    int old_write = live->write_timeout;
     int restart = option_apply_runtime(live, &fresh, note, sizeof(note));
     int new_verbose = live->verbose;
     size_t new_max = live->maxbytes;
     int new_conns = live->maxconns, new_idle = live->idle_timeout;
+    int new_write = live->write_timeout;
     pthread_mutex_unlock(&live_lock);
     if (new_verbose != old_verbose) {
         log_set_level(new_verbose);
@@ -253,6 +257,10 @@ server_reload(void)
     if (new_idle != old_idle) {
         worker_set_idle_timeout(new_idle);
         log_notice("reload: idle_timeout %d -> %d", old_idle, new_idle);
+    }
+    if (new_write != old_write) {
+        worker_set_write_timeout(new_write);
+        log_notice("reload: write_timeout %d -> %d", old_write, new_write);
     }
     snapshot_configure(live->snapshot_interval, live->snapshot_on_shutdown);
     if (restart > 0)
@@ -359,6 +367,14 @@ server_main(struct settings *s, int argc, char **argv)
         fprintf(stderr, "event_base_new failed\n");
         return 1;
     }
+    /* Signals are caught before the port is open: a client (or a test)
+     * that sees the port may signal us at once. */
+    sigterm_ev = evsignal_new(main_base, SIGTERM, on_signal, NULL);
+    sigint_ev = evsignal_new(main_base, SIGINT, on_signal, NULL);
+    sighup_ev = evsignal_new(main_base, SIGHUP, on_signal, NULL);
+    event_add(sigterm_ev, NULL);
+    event_add(sigint_ev, NULL);
+    event_add(sighup_ev, NULL);
     if (listener_setup(main_base, s->listen, s->nlisten, s->port, s->socketpath,
                        s->access, s->backlog, err, sizeof(err)) != 0) {
         fprintf(stderr, "failed to listen: %s\n", err);
@@ -397,8 +413,11 @@ server_main(struct settings *s, int argc, char **argv)
         .reqs_per_event = s->reqs_per_event,
         .maxconns = s->maxconns,
         .idle_timeout = s->idle_timeout,
+        .write_timeout = s->write_timeout,
+        .shutdown_timeout = s->shutdown_timeout,
         .backlog = s->backlog,
-        .rbuf_max = 64u << 20,
+        .rbuf_max = s->read_buf_max,
+        .rbuf_mem_limit = (size_t)s->read_buf_mem_limit << 20,
     };
     if (worker_setup(&no, err, sizeof(err)) != 0) {
         fprintf(stderr, "failed to start workers: %s\n", err);
@@ -419,12 +438,6 @@ server_main(struct settings *s, int argc, char **argv)
     event_add(tick_ev, &sec);
     wake_ev = event_new(main_base, wake_fds[0], EV_READ | EV_PERSIST, on_wake, NULL);
     event_add(wake_ev, NULL);
-    sigterm_ev = evsignal_new(main_base, SIGTERM, on_signal, NULL);
-    sigint_ev = evsignal_new(main_base, SIGINT, on_signal, NULL);
-    sighup_ev = evsignal_new(main_base, SIGHUP, on_signal, NULL);
-    event_add(sigterm_ev, NULL);
-    event_add(sigint_ev, NULL);
-    event_add(sighup_ev, NULL);
 
     /* listeners are bound and workers run: tell systemd, release -d's parent */
     platform_notify("READY=1");

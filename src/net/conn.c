@@ -1,19 +1,32 @@
 /*
- * conn.c -- the connection state machine (worker thread).
+ * conn.c -- a connection's socket side (worker thread): reads, writes,
+ * events, timeouts.  The byte loop itself (parse, execute, compose) is
+ * feed_run() in src/proto/feed.c; this file feeds it and flushes.
  *
  * Input: a read goes into the worker's shared buffer; complete requests
- * are run at once and only an incomplete tail is copied into a buffer of
- * the connection's own, so an idle connection holds no read buffer.
+ * are run at once and only the unconsumed tail is copied into a buffer of
+ * the connection's own, so an idle connection holds no read buffer.  Read
+ * buffers are bounded per connection (rbuf_max) and, above RBUF_SMALL,
+ * all together (rbuf_mem_limit): a request that would pass either gets
+ * "SERVER_ERROR out of memory reading request" and the connection closes.
  * Values are copied straight into item memory, and a large value whose
  * bytes have not arrived yet is read from the socket directly into it.
  *
- * Output: the replies of everything parsed from one read are queued in
- * the connection's obuf and written with one sendmsg() (more only if the
- * socket is full).  While output is blocked, nothing more is read
- * (bounded memory per client).
+ * Output: the replies of everything run from one read are queued in the
+ * connection's obuf and written with one sendmsg() (more only if the
+ * socket is full).  While output is pending nothing more is read or run,
+ * and a multiget whose reply reaches PROTO_OUT_HIGH pauses until the
+ * client has read: memory per client stays bounded.  Output that does
+ * not move for write_timeout seconds closes the connection.
  *
- * Fairness: at most -R requests per event; then the connection yields
- * (event_active) so other clients of this worker get their turn.
+ * Nothing received is lost: after the client shuts its sending side
+ * (EOF), every complete request already received still runs and is
+ * answered while the client reads; if writing fails, the requests still
+ * run and their replies are dropped.
+ *
+ * Fairness: at most -R requests per turn; then the connection yields
+ * (event_active, input_waits) so other clients of this worker get theirs,
+ * and its next turn runs the buffered requests before reading again.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -23,23 +36,19 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <unistd.h>
 
 #include "conn.h"
 #include "log.h"
+#include "platform.h"
 
 const struct net_options *conn_opts;
 
-/* Stop parsing new requests while this much output is queued. */
-#define OUT_HIGH (4u << 20)
-/* A request line longer than this without '\n' must be a multiget, or
- * the client is dropped (memcached's rule). */
-#define LINE_MAX_PLAIN 2048
 /* Values at least this large are read from the socket straight into the
  * item when no input is buffered. */
 #define DIRECT_READ_MIN 16384
 
 static void on_event(evutil_socket_t fd, short what, void *arg);
+static void finish(struct conn *c);
 
 static void
 set_events(struct conn *c, short mask)
@@ -48,9 +57,11 @@ set_events(struct conn *c, short mask)
         return;
     if (c->evmask != 0)
         event_del(&c->ev);
+    c->evmask = mask;
+    if (mask == 0)
+        return;
     event_assign(&c->ev, c->w->base, c->fd, mask | EV_PERSIST, on_event, c);
     event_add(&c->ev, NULL);
-    c->evmask = mask;
 }
 
 static void
@@ -86,14 +97,14 @@ conn_create(struct worker *w, int fd, bool is_unix, const char *listen_addr)
         return NULL;
     c->fd = fd;
     c->w = w;
-    c->state = CONN_LINE;
     c->is_unix = is_unix;
+    feed_init(&c->feed);
     obuf_init(&c->out);
     proto_conn_init(&c->pc, &c->out, &w->stats, fd);
     peer_name(fd, is_unix, c->addr, sizeof(c->addr));
     snprintf(c->listen_addr, sizeof(c->listen_addr), "%s", listen_addr);
     atomic_store(&c->last_cmd, clock_now());
-    atomic_store(&c->stat_state, CONN_LINE);
+    atomic_store(&c->stat_state, FEED_LINE);
     c->evmask = EV_READ;
     event_assign(&c->ev, w->base, fd, EV_READ | EV_PERSIST, on_event, c);
     if (event_add(&c->ev, NULL) != 0) {
@@ -116,6 +127,82 @@ conn_create(struct worker *w, int fd, bool is_unix, const char *listen_addr)
     return c;
 }
 
+/* ---- read buffer accounting ---- */
+
+/* May this connection's buffer grow from `from` to `to` bytes?  Accounts
+ * for it if so. */
+static bool
+rbuf_grant(size_t from, size_t to)
+{
+    if (to > conn_opts->rbuf_max && to > RBUF_SMALL)
+        return false;
+    uint64_t big_from = from > RBUF_SMALL ? from : 0;
+    uint64_t big_to = to > RBUF_SMALL ? to : 0;
+    if (big_to > big_from) {
+        uint64_t add = big_to - big_from;
+        uint64_t limit = conn_opts->rbuf_mem_limit;
+        uint64_t now = atomic_fetch_add(&net_counters.rbuf_big_bytes, add) + add;
+        if (limit != 0 && now > limit) {
+            atomic_fetch_sub(&net_counters.rbuf_big_bytes, add);
+            return false;
+        }
+    } else {
+        atomic_fetch_sub(&net_counters.rbuf_big_bytes, big_from - big_to);
+    }
+    if (from == 0)
+        atomic_fetch_add(&net_counters.rbuf_count, 1);
+    if (to == 0)
+        atomic_fetch_sub(&net_counters.rbuf_count, 1);
+    if (to >= from)
+        atomic_fetch_add(&net_counters.rbuf_bytes, to - from);
+    else
+        atomic_fetch_sub(&net_counters.rbuf_bytes, from - to);
+    return true;
+}
+
+static void
+rbuf_free(struct conn *c)
+{
+    if (c->rbuf == NULL)
+        return;
+    rbuf_grant(c->rsize, 0);
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rsize = 0;
+    c->rlen = 0;
+}
+
+/* Resize the connection's buffer to size (>= rlen); false if refused or
+ * out of memory (counted). */
+static bool
+rbuf_resize(struct conn *c, size_t size)
+{
+    if (!rbuf_grant(c->rsize, size)) {
+        STAT_INC(&c->w->stats, read_buf_oom);
+        return false;
+    }
+    char *p = realloc(c->rbuf, size);
+    if (p == NULL) {
+        rbuf_grant(size, c->rsize);
+        STAT_INC(&c->w->stats, read_buf_oom);
+        return false;
+    }
+    c->rbuf = p;
+    c->rsize = size;
+    return true;
+}
+
+/* The request cannot be buffered: memcached's reply, then close. */
+static void
+refuse_input(struct conn *c)
+{
+    log_info("<%d read buffer limit reached; closing", c->fd);
+    obuf_str(&c->out, "SERVER_ERROR out of memory reading request\r\n");
+    c->close_after_write = true;
+    c->input_waits = false;
+    c->feed.state = FEED_CLOSING;
+}
+
 void
 conn_close(struct conn *c)
 {
@@ -127,45 +214,34 @@ conn_close(struct conn *c)
         w->conns = c->next;
     if (c->next != NULL)
         c->next->prev = c->prev;
+    bool last = w->conns == NULL;
     pthread_mutex_unlock(&w->lock);
 
     if (c->deferred != NULL)
         c->deferred->c = NULL;      /* its result will be dropped */
-    event_del(&c->ev);
+    event_del(&c->ev);              /* also when only active (a yield) */
     proto_conn_deinit(&c->pc);
     obuf_deinit(&c->out);
-    free(c->rbuf);
+    rbuf_free(c);
     log_info("<%d connection closed", c->fd);
     evutil_closesocket(c->fd);
     atomic_fetch_sub(&net_counters.curr_conns, 1);
     free(c);
+    if (last && w->stopping)
+        event_base_loopbreak(w->base);
 }
 
-/* Copy value bytes into the pending item; returns bytes used. */
-static size_t
-copy_value(struct conn *c, const char *p, size_t n)
+/* ---- deferred requests ---- */
+
+static void run_input(struct conn *c, char *buf, size_t len);
+
+/* Run the input this connection has buffered. */
+static void
+run_buffered(struct conn *c)
 {
-    struct iovec *v = proto_value_iov(&c->pc);
-    size_t used = 0;
-    while (c->vleft > 0 && used < n) {
-        struct iovec *seg = &v[c->vseg];
-        size_t room = seg->iov_len - c->vsegoff;
-        size_t k = n - used;
-        if (k > room) k = room;
-        if (k > c->vleft) k = c->vleft;
-        memcpy((char *)seg->iov_base + c->vsegoff, p + used, k);
-        used += k;
-        c->vleft -= k;
-        c->vsegoff += k;
-        if (c->vsegoff == seg->iov_len) {
-            c->vseg++;
-            c->vsegoff = 0;
-        }
-    }
-    return used;
+    /* (never a NULL buffer, even when empty) */
+    run_input(c, c->rbuf != NULL ? c->rbuf : c->w->rbuf, c->rlen);
 }
-
-static void drive(struct conn *c, char *buf, size_t len, size_t scan);
 
 static void *
 deferred_main(void *arg)
@@ -180,12 +256,12 @@ deferred_main(void *arg)
     return NULL;
 }
 
-/* The helper thread is done (worker thread): reply and resume. */
-static void
-deferred_complete(struct deferred *d)
+/* Unlink d from its worker, and deliver its result to its connection
+ * (if still open).  The thread has been joined. */
+static struct conn *
+deferred_reap(struct deferred *d)
 {
     struct worker *w = d->w;
-    pthread_join(d->thread, NULL);
     struct deferred **pp = &w->deferred;
     while (*pp != d)
         pp = &(*pp)->next;
@@ -194,26 +270,29 @@ deferred_complete(struct deferred *d)
     struct conn *c = d->c;
     if (c != NULL) {
         c->deferred = NULL;
-        proto_defer_done(&c->pc, d->failed ? d->err : NULL);
-        c->state = CONN_LINE;
-        atomic_store_explicit(&c->stat_state, CONN_LINE, memory_order_relaxed);
+        feed_defer_done(&c->feed, &c->pc, d->failed ? d->err : NULL);
+        atomic_store_explicit(&c->stat_state, c->feed.state, memory_order_relaxed);
     }
     free(d);
-    if (c != NULL && !w->stopping)
-        drive(c, c->rbuf, c->rlen, c->rscan);
+    return c;
 }
 
+/* The helper thread is done (worker thread): reply and resume. */
 static void
 on_deferred(evutil_socket_t fd, short what, void *arg)
 {
+    struct deferred *d = arg;
     (void)fd;
     (void)what;
-    deferred_complete(arg);
+    pthread_join(d->thread, NULL);
+    struct conn *c = deferred_reap(d);
+    if (c != NULL)
+        run_buffered(c);
 }
 
-/* Run pc.defer on a thread of its own; input waits.  False if no thread
- * could be started (the request is then answered with an error). */
-static bool
+/* Run pc.defer on a thread of its own; input waits.  If no thread can be
+ * started, the request is answered with an error at once. */
+static void
 start_deferred(struct conn *c)
 {
     struct deferred *d = calloc(1, sizeof(*d));
@@ -226,148 +305,26 @@ start_deferred(struct conn *c)
             d->next = c->w->deferred;
             c->w->deferred = d;
             c->deferred = d;
-            c->state = CONN_DEFERRED;
-            atomic_store_explicit(&c->stat_state, CONN_DEFERRED, memory_order_relaxed);
-            return true;
+            return;
         }
         free(d);
     }
-    proto_defer_done(&c->pc, "cannot start a thread for the request");
-    return false;
+    feed_defer_done(&c->feed, &c->pc, "cannot start a thread for the request");
+    c->input_waits = true;
 }
 
 void
 conn_finish_deferred(struct worker *w)
 {
     while (w->deferred != NULL) {
-        struct deferred *d = w->deferred;
-        pthread_join(d->thread, NULL);
-        struct conn *c = d->c;
-        w->deferred = d->next;
-        event_del(&d->ev);
-        if (c != NULL) {
-            c->deferred = NULL;
-            proto_defer_done(&c->pc, d->failed ? d->err : NULL);
-            c->state = CONN_LINE;
-        }
-        free(d);
+        pthread_join(w->deferred->thread, NULL);
+        deferred_reap(w->deferred);
     }
 }
 
-/* Could this incomplete line be a legal long multiget? */
-static bool
-multiget_prefix(const char *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n && i <= 100 && p[i] == ' ')
-        i++;
-    if (i > 100)
-        return false;
-    return (n - i >= 4 && memcmp(p + i, "get ", 4) == 0) ||
-           (n - i >= 5 && memcmp(p + i, "gets ", 5) == 0);
-}
+/* ---- the loop ---- */
 
-/*
- * Run the requests in buf[0..len).  Returns the bytes consumed; *yield is
- * set when it stopped with complete requests left (fairness or output
- * high-water).  scan: bytes at the start already known to hold no '\n'.
- */
-static size_t
-process(struct conn *c, char *buf, size_t len, size_t scan, bool *yield)
-{
-    size_t pos = 0;
-    int nreq = 0;
-    *yield = false;
-    while (!c->close_after_write) {
-        switch (c->state) {
-        case CONN_LINE: {
-            if (pos == len)
-                return pos;
-            if (nreq >= conn_opts->reqs_per_event || c->out.pending > OUT_HIGH) {
-                *yield = true;
-                return pos;
-            }
-            size_t skip = pos == 0 ? scan : 0;
-            char *nl = memchr(buf + pos + skip, '\n', len - pos - skip);
-            if (nl == NULL) {
-                c->rscan = len - pos;
-                if (len - pos > LINE_MAX_PLAIN && !multiget_prefix(buf + pos, len - pos)) {
-                    log_info("<%d request line too long; closing", c->fd);
-                    c->close_after_write = true;
-                    c->state = CONN_CLOSING;
-                }
-                return pos;
-            }
-            c->rscan = 0;
-            char *line = buf + pos;
-            size_t l = (size_t)(nl - line);
-            pos += l + 1;
-            if (l > 0 && line[l - 1] == '\r')
-                l--;
-            c->pc.last_in_batch = pos == len;
-            nreq++;
-            atomic_store_explicit(&c->last_cmd, clock_now(), memory_order_relaxed);
-            switch (proto_line(&c->pc, line, l)) {
-            case PROTO_NEXT:
-                break;
-            case PROTO_READ_VALUE:
-                c->state = CONN_VALUE;
-                c->vleft = c->pc.vlen;
-                c->vseg = 0;
-                c->vsegoff = 0;
-                if (c->vleft == 0)
-                    c->state = CONN_VALUE_END;
-                break;
-            case PROTO_SWALLOW:
-                c->state = CONN_SWALLOW;
-                c->swallow = c->pc.swallow;
-                break;
-            case PROTO_CLOSE:
-            case PROTO_CLOSE_NOW:
-                c->close_after_write = true;
-                return pos;
-            case PROTO_DEFER:
-                if (start_deferred(c))
-                    return pos;
-                break;
-            }
-            break;
-        }
-        case CONN_VALUE:
-            pos += copy_value(c, buf + pos, len - pos);
-            if (c->vleft > 0)
-                return pos;
-            c->state = CONN_VALUE_END;
-            break;
-        case CONN_VALUE_END: {
-            if (len - pos < 2)
-                return pos;
-            bool ok = buf[pos] == '\r' && buf[pos + 1] == '\n';
-            pos += 2;
-            proto_value_done(&c->pc, ok);
-            c->state = CONN_LINE;
-            break;
-        }
-        case CONN_SWALLOW: {
-            size_t k = len - pos;
-            if (k > c->swallow)
-                k = (size_t)c->swallow;
-            pos += k;
-            c->swallow -= k;
-            if (c->swallow > 0)
-                return pos;
-            c->state = CONN_LINE;
-            break;
-        }
-        case CONN_DEFERRED:
-        case CONN_CLOSING:
-            return pos;
-        }
-    }
-    return pos;
-}
-
-/* Keep buf[from..len) as this connection's own pending input. */
+/* Keep buf[from..len) as this connection's own unconsumed input. */
 static bool
 keep_tail(struct conn *c, const char *buf, size_t from, size_t len)
 {
@@ -375,71 +332,53 @@ keep_tail(struct conn *c, const char *buf, size_t from, size_t len)
     if (c->rbuf != NULL && buf == c->rbuf) {
         memmove(c->rbuf, c->rbuf + from, n);
         c->rlen = n;
-        if (n == 0 && c->rsize > 65536) {
-            free(c->rbuf);
-            c->rbuf = NULL;
-            c->rsize = 0;
-        }
+        if (n == 0 && c->rsize > RBUF_SMALL)
+            rbuf_free(c);
         return true;
     }
     if (n == 0)
         return true;
     size_t size = n < 4096 ? 4096 : n * 2;
-    char *p = malloc(size);
-    if (p == NULL)
+    if (size > conn_opts->rbuf_max && n <= conn_opts->rbuf_max)
+        size = conn_opts->rbuf_max;
+    rbuf_free(c);
+    if (!rbuf_resize(c, size))
         return false;
-    memcpy(p, buf + from, n);
-    free(c->rbuf);
-    c->rbuf = p;
-    c->rsize = size;
+    memcpy(c->rbuf, buf + from, n);
     c->rlen = n;
     return true;
 }
 
-/* Write what is queued and pick the events to wait for.  Returns false if
- * the connection was closed. */
-static bool
-flush(struct conn *c)
-{
-    if (!obuf_empty(&c->out)) {
-        long n = obuf_flush(&c->out, c->fd);
-        if (n < 0) {
-            log_info("<%d write failed: %s", c->fd, strerror(errno));
-            conn_close(c);
-            return false;
-        }
-        STAT_ADD(&c->w->stats, bytes_written, (uint64_t)n);
-    }
-    if (obuf_empty(&c->out)) {
-        if (c->close_after_write) {
-            conn_close(c);
-            return false;
-        }
-        if (c->state == CONN_DEFERRED) {
-            /* nothing to do until the slow request is done; input waits
-             * in the kernel */
-            if (c->evmask != 0) {
-                event_del(&c->ev);
-                c->evmask = 0;
-            }
-            return true;
-        }
-        set_events(c, EV_READ);
-    } else {
-        set_events(c, EV_WRITE);
-    }
-    return true;
-}
-
-/* Run buffered input, then flush. */
+/* Run the input buf[0..len) (c->rbuf or the worker's shared buffer), keep
+ * what was not consumed, then flush and pick what to wait for. */
 static void
-drive(struct conn *c, char *buf, size_t len, size_t scan)
+run_input(struct conn *c, char *buf, size_t len)
 {
-    bool yield = false;
-    size_t used = process(c, buf, len, scan, &yield);
+    enum feed_status st;
+    c->input_waits = false;
+    size_t used = feed_run(&c->feed, &c->pc, buf, len, conn_opts->reqs_per_event, &st);
+    if (used > 0)
+        atomic_store_explicit(&c->last_cmd, clock_now(), memory_order_relaxed);
+    atomic_store_explicit(&c->stat_state, c->feed.state, memory_order_relaxed);
     if (!keep_tail(c, buf, used, len)) {
-        STAT_INC(&c->w->stats, out_of_memory);
-        c->close_after_write = true;
+        refuse_input(c);
+    } else {
+        switch (st) {
+        case FEED_NEED_INPUT:
+            break;
+        case FEED_YIELD:
+        case FEED_OUTPUT_FULL:
+            c->input_waits = true;
+            break;
+        case FEED_DEFER:
+            start_deferred(c);
+            break;
+        case FEED_CLOSE:
+            if (c->feed.line_too_long)
+                log_info("<%d request line too long; closing", c->fd);
+            c->close_after_write = true;
+            break;
+        }
     }
     if (c->out.oom) {
         /* a reply could not be built in full: the client would lose sync,
@@ -447,50 +386,80 @@ drive(struct conn *c, char *buf, size_t len, size_t scan)
         STAT_INC(&c->w->stats, out_of_memory);
         log_warn("<%d out of memory building a reply; closing", c->fd);
         c->close_after_write = true;
+        c->input_waits = false;
     }
-    if (!flush(c))
+    finish(c);
+}
+
+/* Write what is queued.  A failed write marks the output dead: the
+ * client is gone, but the requests it sent still run. */
+static void
+flush(struct conn *c)
+{
+    if (obuf_empty(&c->out))
         return;
-    if (yield && c->evmask == EV_READ) {
-        STAT_INC(&c->w->stats, conn_yields);
-        event_active(&c->ev, EV_READ, 0);
+    if (c->out_dead) {
+        obuf_reset(&c->out);
+        return;
     }
+    long n = obuf_flush(&c->out, c->fd);
+    if (n < 0) {
+        log_info("<%d write failed: %s", c->fd, strerror(errno));
+        c->out_dead = true;
+        obuf_reset(&c->out);
+        return;
+    }
+    STAT_ADD(&c->w->stats, bytes_written, (uint64_t)n);
+    if (obuf_empty(&c->out)) {
+        c->out_blocked = false;
+    } else if (n > 0 || !c->out_blocked) {
+        c->out_blocked = true;
+        c->out_since = clock_now();
+    }
+}
+
+/* After running input: flush, then decide what the connection waits for
+ * (or close it).  The one place that chooses its events. */
+static void
+finish(struct conn *c)
+{
+    flush(c);
+    if (!obuf_empty(&c->out)) {
+        set_events(c, EV_WRITE);            /* nothing runs until it drains */
+        return;
+    }
+    if (c->close_after_write) {
+        conn_close(c);
+        return;
+    }
+    if (c->feed.state == FEED_DEFERRED) {
+        set_events(c, 0);                   /* input waits in the kernel */
+        return;
+    }
+    if (c->input_waits) {
+        /* our turn is over; the buffered requests run on the next one */
+        STAT_INC(&c->w->stats, conn_yields);
+        set_events(c, c->eof ? 0 : EV_READ);
+        event_active(&c->ev, EV_READ, 0);
+        return;
+    }
+    /* everything complete has run and been answered */
+    if (c->eof || (c->draining && feed_idle(&c->feed) && c->rlen == 0)) {
+        conn_close(c);
+        return;
+    }
+    set_events(c, EV_READ);
 }
 
 /* Read a large value straight into the item. */
 static ssize_t
 read_direct(struct conn *c)
 {
-    struct iovec *v = proto_value_iov(&c->pc);
     struct iovec iov[16];
-    int n = 0;
-    size_t want = c->vleft;
-    for (int i = c->vseg; i < c->pc.nviov && n < 16 && want > 0; i++) {
-        size_t off = i == c->vseg ? c->vsegoff : 0;
-        size_t k = v[i].iov_len - off;
-        if (k > want) k = want;
-        iov[n].iov_base = (char *)v[i].iov_base + off;
-        iov[n].iov_len = k;
-        want -= k;
-        n++;
-    }
-    ssize_t r = readv(c->fd, iov, n);
-    if (r <= 0)
-        return r;
-    size_t left = (size_t)r;
-    c->vleft -= left;
-    while (left > 0) {
-        size_t room = v[c->vseg].iov_len - c->vsegoff;
-        if (left >= room) {
-            left -= room;
-            c->vseg++;
-            c->vsegoff = 0;
-        } else {
-            c->vsegoff += left;
-            left = 0;
-        }
-    }
-    if (c->vleft == 0)
-        c->state = CONN_VALUE_END;
+    int n = feed_value_iov(&c->feed, &c->pc, iov, 16);
+    ssize_t r = platform_readv(c->fd, iov, n);
+    if (r > 0)
+        feed_value_advance(&c->feed, &c->pc, (size_t)r);
     return r;
 }
 
@@ -500,53 +469,47 @@ on_read(struct conn *c)
     struct worker *w = c->w;
     ssize_t n;
 
-    if (c->rlen == 0 && c->state == CONN_VALUE && c->vleft >= DIRECT_READ_MIN) {
+    if (c->rlen == 0 && c->feed.state == FEED_VALUE && c->feed.vleft >= DIRECT_READ_MIN) {
         n = read_direct(c);
         if (n > 0) {
             STAT_ADD(&w->stats, bytes_read, (uint64_t)n);
-            if (c->state == CONN_VALUE)
+            if (c->feed.state == FEED_VALUE)
                 return;             /* more of the value to come */
-            drive(c, w->rbuf, 0, 0);
+            run_input(c, w->rbuf, 0);
             return;
         }
     } else if (c->rlen > 0) {
         if (c->rlen == c->rsize) {
             size_t size = c->rsize * 2;
-            if (size > conn_opts->rbuf_max) {
-                log_info("<%d request too large; closing", c->fd);
-                c->close_after_write = true;
-                drive(c, c->rbuf, 0, 0);
+            if (size > conn_opts->rbuf_max && c->rsize < conn_opts->rbuf_max)
+                size = conn_opts->rbuf_max;
+            if (!rbuf_resize(c, size)) {
+                refuse_input(c);
+                finish(c);
                 return;
             }
-            char *p = realloc(c->rbuf, size);
-            if (p == NULL) {
-                STAT_INC(&w->stats, out_of_memory);
-                conn_close(c);
-                return;
-            }
-            c->rbuf = p;
-            c->rsize = size;
         }
-        n = read(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen);
+        n = platform_read(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen);
         if (n > 0) {
             STAT_ADD(&w->stats, bytes_read, (uint64_t)n);
             c->rlen += (size_t)n;
-        }
-        if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))) {
-            size_t scan = c->rscan;
-            drive(c, c->rbuf, c->rlen, scan);
+            run_input(c, c->rbuf, c->rlen);
             return;
         }
     } else {
-        n = read(c->fd, w->rbuf, w->rbuf_size);
+        n = platform_read(c->fd, w->rbuf, w->rbuf_size);
         if (n > 0) {
             STAT_ADD(&w->stats, bytes_read, (uint64_t)n);
-            drive(c, w->rbuf, (size_t)n, 0);
+            run_input(c, w->rbuf, (size_t)n);
             return;
         }
     }
     if (n == 0) {
-        conn_close(c);              /* client went away */
+        /* The client will send nothing more.  What it sent still runs,
+         * and is answered while it reads. */
+        c->eof = true;
+        set_events(c, 0);
+        run_buffered(c);
         return;
     }
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -561,35 +524,44 @@ on_event(evutil_socket_t fd, short what, void *arg)
     struct conn *c = arg;
     (void)fd;
     if (what & EV_WRITE) {
-        if (!flush(c))
-            return;
-        /* output drained: run input that waited for it */
-        if (c->evmask == EV_READ && c->rlen > 0)
-            drive(c, c->rbuf, c->rlen, c->rscan);
+        finish(c);                  /* flush; resumes waiting input */
         return;
     }
-    if (what & EV_READ)
+    if (!(what & EV_READ))
+        return;
+    if (c->input_waits)
+        run_buffered(c);
+    else if (!c->eof && c->feed.state != FEED_DEFERRED)
         on_read(c);
 }
 
 void
-conn_shutdown(struct conn *c)
+conn_drain(struct conn *c)
 {
-    /* Run what was already read, then push the replies out with a short
-     * blocking send so in-flight requests get their answers. */
-    if (c->rlen > 0 && c->state == CONN_LINE) {
-        bool yield;
-        size_t used = process(c, c->rbuf, c->rlen, c->rscan, &yield);
-        (void)used;
-    }
+    c->draining = true;
+    if (c->feed.state == FEED_DEFERRED)
+        return;                     /* its reply comes first */
+    finish(c);
+}
+
+void
+conn_check_timeouts(struct conn *c, rel_time_t now, int idle_timeout,
+                    int write_timeout)
+{
+    if (c->feed.state == FEED_DEFERRED)
+        return;
     if (!obuf_empty(&c->out)) {
-        for (int i = 0; i < 100 && !obuf_empty(&c->out); i++) {
-            long n = obuf_flush(&c->out, c->fd);
-            if (n < 0)
-                break;
-            if (!obuf_empty(&c->out))
-                usleep(10000);
+        if (write_timeout > 0 && c->out_blocked &&
+            now - c->out_since > (rel_time_t)write_timeout) {
+            STAT_INC(&c->w->stats, write_timeouts);
+            log_info("<%d output stalled for %u s; closing", c->fd, now - c->out_since);
+            conn_close(c);
         }
+        return;
     }
-    conn_close(c);
+    rel_time_t last = atomic_load_explicit(&c->last_cmd, memory_order_relaxed);
+    if (idle_timeout > 0 && now - last > (rel_time_t)idle_timeout) {
+        log_info("<%d idle for %u s; closing", c->fd, now - last);
+        conn_close(c);
+    }
 }

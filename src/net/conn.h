@@ -17,19 +17,11 @@
 #include <event2/event_struct.h>
 
 #include "clock.h"
+#include "feed.h"
 #include "net.h"
 #include "obuf.h"
 #include "proto.h"
 #include "stats.h"
-
-enum conn_state {
-    CONN_LINE,                      /* waiting for / parsing a request line */
-    CONN_VALUE,                     /* copying a value into an item */
-    CONN_VALUE_END,                 /* waiting for the "\r\n" after a value */
-    CONN_SWALLOW,                   /* discarding a refused value */
-    CONN_DEFERRED,                  /* waiting for a PROTO_DEFER request */
-    CONN_CLOSING,
-};
 
 /* A slow request running on its own thread (PROTO_DEFER).  Owned by the
  * worker: created, completed and freed on the worker thread; the helper
@@ -52,28 +44,33 @@ struct conn {
     struct worker   *w;
     struct event     ev;
     short            evmask;        /* events ev is registered for */
-    enum conn_state  state;
-    /* unparsed input: our own buffer only while a request is incomplete;
-     * otherwise reads go to the worker's shared buffer */
+    struct feed      feed;          /* the byte loop's state (feed.h) */
+    /* unconsumed input: our own buffer only while a request is incomplete
+     * or complete requests wait their turn; otherwise reads go to the
+     * worker's shared buffer */
     char            *rbuf;
     size_t           rsize;         /* bytes allocated */
     size_t           rlen;          /* bytes held */
-    size_t           rscan;         /* bytes already searched for '\n' */
-    /* value copy progress (CONN_VALUE) */
-    size_t           vleft;         /* bytes still to copy */
-    int              vseg;          /* current iovec */
-    size_t           vsegoff;       /* offset in it */
-    uint64_t         swallow;       /* CONN_SWALLOW: bytes left */
     struct obuf      out;
     struct proto_conn pc;
+    bool             input_waits;   /* complete requests (or a paused reply)
+                                     * are buffered: run them before reading */
+    bool             eof;           /* the client shut its sending side: run
+                                     * what was received, answer, close */
+    bool             out_dead;      /* writing failed: replies are dropped, the
+                                     * requests received still run */
+    bool             draining;      /* server stopping: finish the request in
+                                     * flight, then close */
     bool             close_after_write;
     bool             is_unix;
+    bool             out_blocked;   /* output left after the last flush */
+    rel_time_t       out_since;     /* ... and when it last moved */
     _Atomic rel_time_t last_cmd;    /* shared: last request time */
-    _Atomic int      stat_state;    /* shared: for "stats conns" */
+    _Atomic int      stat_state;    /* shared: feed state, for "stats conns" */
     char             addr[64];      /* shared, immutable: peer */
     char             listen_addr[128]; /* shared, immutable */
     struct conn     *prev, *next;   /* worker->conns; worker->lock */
-    struct deferred *deferred;      /* while CONN_DEFERRED */
+    struct deferred *deferred;      /* while the feed is FEED_DEFERRED */
 };
 
 struct worker {
@@ -82,6 +79,7 @@ struct worker {
     struct event_base *base;
     struct event    *notify_ev;
     struct event    *timer_ev;
+    struct event    *deadline_ev;   /* shutdown: drain deadline */
     int              notify_rd, notify_wr;
     pthread_mutex_t  lock;          /* queue + conns list */
     struct pending  *queue;         /* lock: connections to adopt */
@@ -96,8 +94,14 @@ struct worker {
 /* conn.c */
 struct conn *conn_create(struct worker *w, int fd, bool is_unix, const char *listen_addr);
 void conn_close(struct conn *c);
-/* Close soon: stop reading, flush what is queued (bounded), then close. */
-void conn_shutdown(struct conn *c);
+/* Server stopping: finish the request in flight and its reply, then
+ * close (at once if the connection is between requests with nothing to
+ * send).  The worker closes what is left at its drain deadline. */
+void conn_drain(struct conn *c);
+/* Close connections whose output has not moved for write_timeout secs
+ * (their item references are released); idle_timeout as well. */
+void conn_check_timeouts(struct conn *c, rel_time_t now, int idle_timeout,
+                         int write_timeout);
 extern const struct net_options *conn_opts;
 /* Wait for every running deferred request and deliver its reply (shutdown). */
 void conn_finish_deferred(struct worker *w);

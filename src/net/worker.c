@@ -30,6 +30,7 @@ static int nworkers;
 static unsigned next_worker;        /* main thread only */
 static struct net_options opts;
 static _Atomic int idle_timeout;    /* secs; runtime */
+static _Atomic int write_timeout;   /* secs; runtime */
 
 #define RBUF_SHARED (64 * 1024)
 
@@ -81,21 +82,44 @@ adopt(struct worker *w)
     }
 }
 
+/* The drain deadline passed: close whatever is left. */
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    int n = 0;
+    while (w->conns != NULL) {
+        conn_close(w->conns);
+        n++;
+    }
+    if (n > 0)
+        log_info("shutdown: closed %d connection(s) still busy at the deadline", n);
+    event_base_loopbreak(w->base);
+}
+
+/* Stop: no new connections; each open one finishes the request in flight
+ * and its reply, then closes; whatever is left at the deadline is closed.
+ * The loop ends when the last connection is gone. */
 static void
 stop(struct worker *w)
 {
     w->stopping = true;
     adopt(w);                       /* closes anything still queued */
-    conn_finish_deferred(w);        /* e.g. a "snapshot" still running */
-    for (;;) {
-        pthread_mutex_lock(&w->lock);
-        struct conn *c = w->conns;
-        pthread_mutex_unlock(&w->lock);
-        if (c == NULL)
-            break;
-        conn_shutdown(c);
+    if (w->conns == NULL) {
+        event_base_loopbreak(w->base);
+        return;
     }
-    event_base_loopbreak(w->base);
+    struct timeval tv = { opts.shutdown_timeout, 0 };
+    event_add(w->deadline_ev, &tv);
+    /* Only this thread changes the list, so walking it unlocked is safe;
+     * conn_drain() may close c. */
+    struct conn *c = w->conns, *next;
+    for (; c != NULL; c = next) {
+        next = c->next;
+        conn_drain(c);
+    }
 }
 
 static void
@@ -119,20 +143,15 @@ on_timer(evutil_socket_t fd, short what, void *arg)
     struct worker *w = arg;
     (void)fd;
     (void)what;
-    int limit = atomic_load(&idle_timeout);
-    if (limit <= 0)
+    int idle = atomic_load(&idle_timeout), wr = atomic_load(&write_timeout);
+    if (idle <= 0 && wr <= 0)
         return;
     rel_time_t now = clock_now();
     /* Only this thread changes the list, so walking it unlocked is safe. */
     struct conn *c = w->conns, *next;
     for (; c != NULL; c = next) {
         next = c->next;
-        rel_time_t last = atomic_load_explicit(&c->last_cmd, memory_order_relaxed);
-        if (now - last > (rel_time_t)limit && obuf_empty(&c->out) &&
-            c->state != CONN_DEFERRED) {
-            log_info("<%d idle for %u s; closing", c->fd, now - last);
-            conn_close(c);
-        }
+        conn_check_timeouts(c, now, idle, wr);
     }
 }
 
@@ -142,6 +161,9 @@ worker_main(void *arg)
     struct worker *w = arg;
     stats_register(&w->stats);
     event_base_loop(w->base, 0);
+    /* a slow request (snapshot) still running is waited for: its thread
+     * uses storage, which is torn down after the workers */
+    conn_finish_deferred(w);
     return NULL;
 }
 
@@ -151,6 +173,7 @@ worker_setup(const struct net_options *o, char *err, size_t errlen)
     opts = *o;
     conn_opts = &opts;
     atomic_store(&idle_timeout, o->idle_timeout);
+    atomic_store(&write_timeout, o->write_timeout);
     atomic_store(&net_counters.maxconns, o->maxconns);
     atomic_store(&net_counters.accepting, 1);
     /* As memcached: stdio, the listener event machinery and 3 per worker. */
@@ -184,6 +207,7 @@ worker_setup(const struct net_options *o, char *err, size_t errlen)
         struct timeval tv = { 1, 0 };
         w->timer_ev = event_new(w->base, -1, EV_PERSIST, on_timer, w);
         event_add(w->timer_ev, &tv);
+        w->deadline_ev = evtimer_new(w->base, on_deadline, w);
         w->rbuf_size = RBUF_SHARED;
         w->rbuf = malloc(w->rbuf_size);
         if (w->rbuf == NULL) {
@@ -211,6 +235,7 @@ worker_shutdown(void)
         pthread_join(w->thread, NULL);
         event_free(w->notify_ev);
         event_free(w->timer_ev);
+        event_free(w->deadline_ev);
         event_base_free(w->base);
         close(w->notify_rd);
         close(w->notify_wr);
@@ -230,6 +255,12 @@ worker_set_idle_timeout(int secs)
 }
 
 void
+worker_set_write_timeout(int secs)
+{
+    atomic_store(&write_timeout, secs);
+}
+
+void
 worker_set_maxconns(int n)
 {
     atomic_store(&net_counters.maxconns, n);
@@ -239,11 +270,11 @@ static const char *
 state_name(int st)
 {
     switch (st) {
-    case CONN_VALUE:
-    case CONN_VALUE_END: return "conn_nread";
-    case CONN_SWALLOW:   return "conn_swallow";
-    case CONN_DEFERRED:  return "conn_waiting";
-    case CONN_CLOSING:   return "conn_closing";
+    case FEED_VALUE:
+    case FEED_VALUE_END: return "conn_nread";
+    case FEED_SWALLOW:   return "conn_swallow";
+    case FEED_DEFERRED:  return "conn_waiting";
+    case FEED_CLOSING:   return "conn_closing";
     default:             return "conn_parse_cmd";
     }
 }

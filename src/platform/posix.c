@@ -291,3 +291,15 @@ platform_background_thread(void)
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
 #endif
 }
+
+ssize_t
+platform_read(int fd, void *buf, size_t len)
+{
+    return read(fd, buf, len);
+}
+
+ssize_t
+platform_readv(int fd, const struct iovec *iov, int iovcnt)
+{
+    return readv(fd, iov, iovcnt);
+}

@@ -89,6 +89,24 @@ u64_to_dec(uint64_t v, char *p)
 
 /* ---- retrieval ---- */
 
+/* Copy it's value to p; false if out of memory (a chained value). */
+static bool
+copy_value_to(struct item *it, char *p)
+{
+    struct iovec small[4], *v = small;
+    int nseg = item_value_segments(it);
+    if (nseg > 4 && (v = malloc((size_t)nseg * sizeof(*v))) == NULL)
+        return false;
+    int n = item_value_iov(it, v, nseg);
+    for (int i = 0; i < n; i++) {
+        memcpy(p, v[i].iov_base, v[i].iov_len);
+        p += v[i].iov_len;
+    }
+    if (v != small)
+        free(v);
+    return true;
+}
+
 /* "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n"; takes over it. */
 static void
 emit_value(struct proto_conn *pc, struct item *it, bool with_cas)
@@ -96,7 +114,10 @@ emit_value(struct proto_conn *pc, struct item *it, bool with_cas)
     uint8_t nkey = item_nkey(it);
     uint32_t nbytes = item_nbytes(it);
     size_t hdr = 6 + nkey + 1 + 10 + 1 + 10 + (with_cas ? 21 : 0) + 2;
-    bool copy = nbytes <= COPY_MAX;
+    /* A long-lived reference (until a slow client reads) is not taken on
+     * an item many references already hold: one key asked for thousands
+     * of times must not saturate its count (then it would miss for all). */
+    bool copy = nbytes <= COPY_MAX || item_refs_high(it);
     char *p = obuf_reserve(pc->out, hdr + (copy ? nbytes + 2 : 0));
     if (p == NULL) {
         item_release(it);
@@ -118,12 +139,12 @@ emit_value(struct proto_conn *pc, struct item *it, bool with_cas)
     *p++ = '\r';
     *p++ = '\n';
     if (copy) {
-        struct iovec v[4];
-        int n = item_value_iov(it, v, 4);
-        for (int i = 0; i < n; i++) {
-            memcpy(p, v[i].iov_base, v[i].iov_len);
-            p += v[i].iov_len;
+        if (!copy_value_to(it, p)) {
+            pc->out->oom = true;
+            item_release(it);
+            return;
         }
+        p += nbytes;
         *p++ = '\r';
         *p++ = '\n';
         obuf_commit(pc->out, (size_t)(p - s));
@@ -161,40 +182,65 @@ get_result(struct proto_conn *pc, struct item *it, bool touch, bool with_cas)
     emit_value(pc, it, with_cas);
 }
 
-static void
+/* Next key of a get-family key list at *p (spaces skipped); false at the
+ * end of the list. */
+static bool
+next_key(const char **p, const char *end, const char **k, size_t *nk)
+{
+    const char *q = *p;
+    while (q < end && *q == ' ')
+        q++;
+    if (q == end)
+        return false;
+    *k = q;
+    while (q < end && *q != ' ')
+        q++;
+    *nk = (size_t)(q - *k);
+    *p = q;
+    return true;
+}
+
+/*
+ * get/gets/gat/gats.  The reply is produced in pieces: when the output
+ * pending on the connection reaches PROTO_OUT_HIGH, the position in the
+ * key list is kept in pc->resume and PROTO_PAUSE returned; the connection
+ * calls again with the same line once the client has read.
+ */
+static enum proto_action
 do_get(struct proto_conn *pc, const struct request *r)
 {
     bool touch = r->cmd == CMD_GAT || r->cmd == CMD_GATS;
     bool with_cas = r->cmd == CMD_GETS || r->cmd == CMD_GATS;
     rel_time_t exptime = touch ? clock_exptime(r->exptime) : 0;
-    struct obuf_mark mark = obuf_mark(pc->out);
     const char *p = r->keys, *end = r->keys + r->nkeys_len;
     const char *keys[ITEM_BATCH_MAX];
     size_t nkeys[ITEM_BATCH_MAX];
     struct item *found[ITEM_BATCH_MAX];
 
+    if (pc->resume == 0) {
+        /* A bad key anywhere refuses the whole request before any value
+         * goes out (memcached takes back the values it had queued). */
+        const char *q = p, *k;
+        size_t nk;
+        while (next_key(&q, end, &k, &nk)) {
+            if (!text_key_valid(k, nk)) {
+                reply(pc, false, "CLIENT_ERROR bad command line format");
+                return PROTO_NEXT;
+            }
+        }
+    } else {
+        p += pc->resume;
+        pc->resume = 0;
+    }
     /* Keys go to storage in batches so their cache misses overlap. */
     while (p < end) {
-        int n = 0;
-        while (n < ITEM_BATCH_MAX && p < end) {
-            while (p < end && *p == ' ')
-                p++;
-            if (p == end)
-                break;
-            const char *k = p;
-            while (p < end && *p != ' ')
-                p++;
-            size_t nk = (size_t)(p - k);
-            if (!text_key_valid(k, nk)) {
-                /* memcached takes back the values already queued */
-                obuf_rewind(pc->out, mark);
-                reply(pc, false, "CLIENT_ERROR bad command line format");
-                return;
-            }
-            keys[n] = k;
-            nkeys[n] = nk;
-            n++;
+        if (pc->out->pending >= PROTO_OUT_HIGH) {
+            pc->resume = (size_t)(p - r->keys);
+            return PROTO_PAUSE;
         }
+        int n = 0;
+        while (n < ITEM_BATCH_MAX && next_key(&p, end, &keys[n], &nkeys[n]))
+            n++;
         if (touch) {
             for (int i = 0; i < n; i++)
                 get_result(pc, item_get_touch(keys[i], nkeys[i], exptime), true, with_cas);
@@ -207,6 +253,7 @@ do_get(struct proto_conn *pc, const struct request *r)
         }
     }
     obuf_add(pc->out, "END\r\n", 5);
+    return PROTO_NEXT;
 }
 
 /* ---- storage ---- */
@@ -307,6 +354,11 @@ proto_value_done(struct proto_conn *pc, bool term_ok)
     unsigned cls = item_class(it);
     enum item_status st = item_store(it, store_op(pc->scmd), pc->scas, &cas);
     struct thread_stats *ts = pc->stats;
+    /* memcached answers NOT_STORED when the combined value of an
+     * append/prepend cannot be allocated (too large, or no memory) */
+    if ((pc->scmd == CMD_APPEND || pc->scmd == CMD_PREPEND) &&
+        (st == ITEM_ENOMEM || st == ITEM_EOVERSIZED))
+        st = ITEM_NOT_STORED;
     STAT_INC(ts, cmd_set);
     STAT_CLS_INC(ts, cls, cmd_set);
     switch (st) {
@@ -519,43 +571,66 @@ metadump_one(struct item *it, void *arg)
     return 0;
 }
 
-static void
+/* Items a metadump visits per call before it lets the worker's other
+ * clients run (it goes on through PROTO_PAUSE). */
+#define METADUMP_STEP_ITEMS 4096
+
+/* "lru_crawler metadump ...": streamed in bounded steps (all, hash, or a
+ * class list: we dump everything for each).  The walk position lives in
+ * pc->walk_cursor while the reply waits for the client to read. */
+static enum proto_action
+do_metadump(struct proto_conn *pc)
+{
+    if (pc->resume == 0) {
+        if (!proto_env.dump_enabled) {
+            reply(pc, false, "ERROR metadump not allowed");
+            return PROTO_NEXT;
+        }
+        if (!pc->last_in_batch) {
+            reply(pc, false, "ERROR cannot pipeline other commands before metadump");
+            return PROTO_NEXT;
+        }
+        pc->walk_cursor = 0;
+    }
+    pc->resume = 0;
+    uint64_t visited = 0;
+    while (pc->walk_cursor != ITEM_WALK_DONE) {
+        if (pc->out->pending >= PROTO_OUT_HIGH || visited >= METADUMP_STEP_ITEMS) {
+            pc->resume = 1;
+            return PROTO_PAUSE;
+        }
+        visited += item_walk_step(&pc->walk_cursor, metadump_one, pc->out);
+    }
+    reply(pc, false, "END");
+    return PROTO_NEXT;
+}
+
+static enum proto_action
 do_lru_crawler(struct proto_conn *pc, const struct request *r)
 {
     const struct token *t = r->tokens;
     int n = r->ntokens;
-    if (n == 3 && token_is(&t[1], "metadump")) {
-        if (!proto_env.dump_enabled) {
-            reply(pc, false, "ERROR metadump not allowed");
-            return;
-        }
-        if (!pc->last_in_batch) {
-            reply(pc, false, "ERROR cannot pipeline other commands before metadump");
-            return;
-        }
-        /* all, hash, or a class list: we dump everything for each */
-        item_walk(metadump_one, pc->out);
-        reply(pc, false, "END");
-        return;
-    }
+    if (n == 3 && token_is(&t[1], "metadump"))
+        return do_metadump(pc);
     if (n == 3 && token_is(&t[1], "crawl")) {
         reply(pc, false, "OK");
-        return;
+        return PROTO_NEXT;
     }
     if (n == 2 && (token_is(&t[1], "enable") || token_is(&t[1], "disable"))) {
         reply(pc, false, "OK");
-        return;
+        return PROTO_NEXT;
     }
     if (n == 3 && (token_is(&t[1], "sleep") || token_is(&t[1], "tocrawl"))) {
         long v;
         if (!tok_long(&t[2], &v) || v < 0) {
             reply(pc, false, "CLIENT_ERROR bad command line format");
-            return;
+            return PROTO_NEXT;
         }
         reply(pc, false, "OK");
-        return;
+        return PROTO_NEXT;
     }
     reply(pc, false, "ERROR");
+    return PROTO_NEXT;
 }
 
 void proto_stats(struct proto_conn *pc, const struct request *r);
@@ -576,8 +651,7 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
     }
     switch (r.cmd) {
     case CMD_GET: case CMD_GETS: case CMD_GAT: case CMD_GATS:
-        do_get(pc, &r);
-        break;
+        return do_get(pc, &r);
     case CMD_SET: case CMD_ADD: case CMD_REPLACE:
     case CMD_APPEND: case CMD_PREPEND: case CMD_CAS:
         return do_store(pc, &r);
@@ -632,8 +706,7 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
         do_slabs(pc, &r);
         break;
     case CMD_LRU_CRAWLER:
-        do_lru_crawler(pc, &r);
-        break;
+        return do_lru_crawler(pc, &r);
     case CMD_SNAPSHOT: {
         if (proto_env.snapshot == NULL) {
             reply(pc, false, "SERVER_ERROR snapshots not configured");

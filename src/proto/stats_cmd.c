@@ -52,10 +52,10 @@ stats_general(struct obuf *o)
     stat_u64(o, "response_obj_oom", 0);
     stat_u64(o, "response_obj_count", 0);
     stat_u64(o, "response_obj_bytes", 0);
-    stat_u64(o, "read_buf_count", 0);
-    stat_u64(o, "read_buf_bytes", 0);
+    stat_u64(o, "read_buf_count", sv.read_buf_count);
+    stat_u64(o, "read_buf_bytes", sv.read_buf_bytes);
     stat_u64(o, "read_buf_bytes_free", 0);
-    stat_u64(o, "read_buf_oom", ts.out_of_memory);
+    stat_u64(o, "read_buf_oom", ts.read_buf_oom);
     stat_u64(o, "reserved_fds", sv.reserved_fds);
     stat_u64(o, "cmd_get", ts.cmd_get);
     stat_u64(o, "cmd_set", ts.cmd_set);
@@ -89,6 +89,7 @@ stats_general(struct obuf *o)
     stat_u64(o, "time_in_listen_disabled_us", sv.time_in_listen_disabled_us);
     stat_u64(o, "threads", sv.threads);
     stat_u64(o, "conn_yields", ts.conn_yields);
+    stat_u64(o, "write_timeouts", ts.write_timeouts);
     stat_u64(o, "hash_power_level", is.hash_power_level);
     stat_u64(o, "hash_bytes", is.hash_bytes);
     stat_u64(o, "hash_is_expanding", is.hash_is_expanding);

@@ -136,6 +136,12 @@ uint32_t item_flags(const struct item *it) { return it->flags; }
 uint32_t item_nbytes(const struct item *it) { return it->nbytes; }
 unsigned item_class(const struct item *it) { return slab_class_of(it); }
 
+bool
+item_refs_high(const struct item *it)
+{
+    return atomic_load_explicit(&((struct item *)it)->refcount, memory_order_relaxed) > REF_HIGH;
+}
+
 rel_time_t
 item_exptime(const struct item *it)
 {
@@ -882,6 +888,12 @@ uint64_t
 item_walk(item_walk_fn fn, void *arg)
 {
     return slab_walk(fn, arg);
+}
+
+uint64_t
+item_walk_step(uint64_t *cursor, item_walk_fn fn, void *arg)
+{
+    return slab_walk_step(cursor, fn, arg);
 }
 
 enum item_reassign_status

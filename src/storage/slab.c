@@ -883,17 +883,28 @@ slab_crawl(void)
 }
 
 #define WALK_BATCH 256
+#define SCAN_BATCH 4096
+#define WALK_LOOK_MAX (16 * SCAN_BATCH)
+
+/* Cursor of a resumable walk: class id, page index, chunk index. */
+#define WALK_CUR(id, pi, ci) (((uint64_t)(id) << 56) | ((uint64_t)(pi) << 24) | (uint64_t)(ci))
+#define WALK_ID(cur) ((unsigned)((cur) >> 56))
+#define WALK_PI(cur) ((uint32_t)((cur) >> 24) & 0xFFFFFFFFu)
+#define WALK_CI(cur) ((uint32_t)(cur) & 0xFFFFFFu)
 
 uint64_t
-slab_walk(item_walk_fn fn, void *arg)
+slab_walk_step(uint64_t *cursor, item_walk_fn fn, void *arg)
 {
-    uint64_t visited = 0;
     struct item *b[WALK_BATCH];
-    bool stop = false;
     unsigned busy = 0;
-    for (unsigned id = 1; id <= nclasses && !stop; id++) {
+    uint64_t looked = 0;                /* chunks read by this call */
+    unsigned id = WALK_ID(*cursor);
+    uint32_t pi = WALK_PI(*cursor), ci = WALK_CI(*cursor);
+    if (id == 0)
+        id = 1;
+    for (; id <= nclasses; id++, pi = 0, ci = 0) {
         struct slab_class *c = &classes[id];
-        for (uint32_t pi = 0, ci = 0; !stop;) {
+        for (;;) {
             int nb = 0;
             rel_time_t now = clock_now();
             pthread_mutex_lock(&c->lock);
@@ -902,7 +913,8 @@ slab_walk(item_walk_fn fn, void *arg)
                 break;
             }
             struct page *p = c->pages[pi];
-            for (; ci < c->perpage && nb < WALK_BATCH; ci++) {
+            uint32_t n = 0;
+            for (; ci < c->perpage && nb < WALK_BATCH && n < SCAN_BATCH; ci++, n++) {
                 struct item *it = chunk_at(c, p, ci);
                 if ((atomic_load(&it->iflags) & (IF_LINKED | IF_DATA)) != IF_LINKED)
                     continue;
@@ -935,21 +947,41 @@ slab_walk(item_walk_fn fn, void *arg)
                 pi++;
             }
             pthread_mutex_unlock(&c->lock);
-            if (busy > 0 && nb == 0)
+            looked += n;
+            if (busy > 0 && nb == 0) {
                 sched_yield();
+                continue;
+            }
+            if (nb == 0 && looked < WALK_LOOK_MAX)
+                continue;
+            *cursor = WALK_CUR(id, pi, ci);
+            uint64_t visited = 0;
             for (int i = 0; i < nb; i++) {
-                if (!stop) {
+                if (*cursor != ITEM_WALK_DONE) {
                     visited++;
                     if (fn(b[i], arg) != 0)
-                        stop = true;
+                        *cursor = ITEM_WALK_DONE;
                 }
                 item_release(b[i]);
             }
+            return visited;
         }
     }
+    *cursor = ITEM_WALK_DONE;
+    return 0;
+}
+
+uint64_t
+slab_walk(item_walk_fn fn, void *arg)
+{
+    uint64_t visited = 0, cursor = 0;
+    while (cursor != ITEM_WALK_DONE)
+        visited += slab_walk_step(&cursor, fn, arg);
     return visited;
 }
 
+/* SCAN_BATCH chunks per class-lock hold (pages moved meanwhile may be
+ * missed or counted twice: the histogram is a snapshot of a moving cache). */
 void
 slab_sizes(uint64_t *hist, size_t nbuckets)
 {

@@ -74,6 +74,7 @@
 #define MAX_CLASSES 200                         /* ids 1..MAX_CLASSES-1 */
 #define DATA_HDR    32                          /* data chunk header */
 #define REF_MAX     0xFFF0                      /* refcount saturation */
+#define REF_HIGH    (REF_MAX / 2)               /* item_refs_high() above this */
 
 /* iflags bits */
 #define IF_LINKED   0x01    /* in the hash table */
@@ -143,6 +144,11 @@ void slab_automove_tick(int mode);
 uint64_t slab_crawl(void);
 /* Walk: fn for each live item with a reference held.  */
 uint64_t slab_walk(item_walk_fn fn, void *arg);
+/* One bounded step of a walk: visits at most one batch (256 items) from
+ * *cursor (0 = start) and advances it; ITEM_WALK_DONE when finished (or
+ * when fn returned non-zero).  Returns the items visited.  Pages moved
+ * between classes between steps may make a walk miss or repeat items. */
+uint64_t slab_walk_step(uint64_t *cursor, item_walk_fn fn, void *arg);
 void slab_sizes(uint64_t *hist, size_t nbuckets);
 
 /* ---- hash.c ---- */

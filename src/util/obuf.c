@@ -176,16 +176,26 @@ obuf_add(struct obuf *o, const void *src, size_t n)
 void
 obuf_printf(struct obuf *o, const char *fmt, ...)
 {
-    char *p = obuf_reserve(o, 1024);
-    if (p == NULL)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(p, 1024, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    obuf_commit(o, n >= 1024 ? 1023 : (size_t)n);
+    /* Most lines fit in 256 bytes; a longer one (a long path or listen
+     * list in "stats settings") is measured and formatted again in full,
+     * never cut: a line without its "\r\n" would desync the client. */
+    size_t room = 256;
+    for (int pass = 0; pass < 2; pass++) {
+        char *p = obuf_reserve(o, room);
+        if (p == NULL)
+            return;
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(p, room, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if ((size_t)n < room) {
+            obuf_commit(o, (size_t)n);
+            return;
+        }
+        room = (size_t)n + 1;
+    }
 }
 
 void
@@ -221,49 +231,6 @@ obuf_item(struct obuf *o, struct item *it)
 out:
     if (v != seg)
         free(v);
-}
-
-struct obuf_mark
-obuf_mark(const struct obuf *o)
-{
-    struct obuf_mark m;
-    m.niov = o->niov;
-    m.iov_len = o->niov > 0 ? o->iov[o->niov - 1].iov_len : 0;
-    m.nrefs = o->nrefs;
-    m.pending = o->pending;
-    m.tail = o->tail;
-    m.tail_used = o->tail ? o->tail->used : 0;
-    return m;
-}
-
-void
-obuf_rewind(struct obuf *o, struct obuf_mark m)
-{
-    release_refs(o, m.nrefs);
-    o->niov = m.niov;
-    if (m.niov > 0)
-        o->iov[m.niov - 1].iov_len = m.iov_len;
-    o->pending = m.pending;
-    if (m.tail != NULL) {
-        /* Free blocks added after the mark. */
-        struct oblock *b = m.tail->next;
-        while (b != NULL) {
-            struct oblock *n = b->next;
-            free(b);
-            b = n;
-        }
-        m.tail->next = NULL;
-        m.tail->used = m.tail_used;
-        o->tail = m.tail;
-    } else {
-        struct oblock *b = o->head;
-        while (b != NULL) {
-            struct oblock *n = b->next;
-            free(b);
-            b = n;
-        }
-        o->head = o->tail = NULL;
-    }
 }
 
 long

@@ -1,0 +1,216 @@
+/*
+ * feed.c -- the socket-free byte loop of a connection (see feed.h).
+ */
+#include "feed.h"
+
+#include <string.h>
+
+#include "clock.h"
+
+void
+feed_init(struct feed *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->state = FEED_LINE;
+}
+
+/* Could this incomplete line be a legal long multiget? */
+static bool
+multiget_prefix(const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && i <= 100 && p[i] == ' ')
+        i++;
+    if (i > 100)
+        return false;
+    return (n - i >= 4 && memcmp(p + i, "get ", 4) == 0) ||
+           (n - i >= 5 && memcmp(p + i, "gets ", 5) == 0);
+}
+
+/* Account for n value bytes having landed in the item. */
+void
+feed_value_advance(struct feed *f, struct proto_conn *pc, size_t n)
+{
+    struct iovec *v = proto_value_iov(pc);
+    f->vleft -= n;
+    while (n > 0) {
+        size_t room = v[f->vseg].iov_len - f->vsegoff;
+        if (n >= room) {
+            n -= room;
+            f->vseg++;
+            f->vsegoff = 0;
+        } else {
+            f->vsegoff += n;
+            n = 0;
+        }
+    }
+    if (f->vleft == 0)
+        f->state = FEED_VALUE_END;
+}
+
+int
+feed_value_iov(const struct feed *f, struct proto_conn *pc, struct iovec *iov, int max)
+{
+    struct iovec *v = proto_value_iov(pc);
+    size_t want = f->vleft;
+    int n = 0;
+    for (int i = f->vseg; i < pc->nviov && n < max && want > 0; i++) {
+        size_t off = i == f->vseg ? f->vsegoff : 0;
+        size_t k = v[i].iov_len - off;
+        if (k > want)
+            k = want;
+        iov[n].iov_base = (char *)v[i].iov_base + off;
+        iov[n].iov_len = k;
+        want -= k;
+        n++;
+    }
+    return n;
+}
+
+/* Copy value bytes into the pending item; returns bytes used. */
+static size_t
+copy_value(struct feed *f, struct proto_conn *pc, const char *p, size_t n)
+{
+    struct iovec iov[8];
+    size_t used = 0;
+    while (f->vleft > 0 && used < n) {
+        int cnt = feed_value_iov(f, pc, iov, 8);
+        size_t k = 0;
+        for (int i = 0; i < cnt && used + k < n; i++) {
+            size_t m = iov[i].iov_len;
+            if (m > n - used - k)
+                m = n - used - k;
+            memcpy(iov[i].iov_base, p + used + k, m);
+            k += m;
+        }
+        feed_value_advance(f, pc, k);
+        used += k;
+    }
+    return used;
+}
+
+void
+feed_defer_done(struct feed *f, struct proto_conn *pc, const char *err)
+{
+    proto_defer_done(pc, err);
+    if (f->state == FEED_DEFERRED)
+        f->state = FEED_LINE;
+}
+
+/* Run one request line buf[pos..nl); returns false to stop with *st. */
+static bool
+run_line(struct feed *f, struct proto_conn *pc, char *line, size_t l,
+         bool last, enum feed_status *st)
+{
+    if (l > 0 && line[l - 1] == '\r')
+        l--;
+    pc->last_in_batch = last;
+    switch (proto_line(pc, line, l)) {
+    case PROTO_NEXT:
+        return true;
+    case PROTO_READ_VALUE:
+        f->vleft = pc->vlen;
+        f->vseg = 0;
+        f->vsegoff = 0;
+        f->state = f->vleft == 0 ? FEED_VALUE_END : FEED_VALUE;
+        return true;
+    case PROTO_SWALLOW:
+        f->state = FEED_SWALLOW;
+        f->swallow = pc->swallow;
+        return true;
+    case PROTO_PAUSE:
+        *st = FEED_OUTPUT_FULL;
+        return false;
+    case PROTO_CLOSE:
+    case PROTO_CLOSE_NOW:
+        f->state = FEED_CLOSING;
+        *st = FEED_CLOSE;
+        return false;
+    case PROTO_DEFER:
+        f->state = FEED_DEFERRED;
+        *st = FEED_DEFER;
+        return false;
+    }
+    return true;
+}
+
+size_t
+feed_run(struct feed *f, struct proto_conn *pc, char *buf, size_t len,
+         int max_reqs, enum feed_status *st)
+{
+    size_t pos = 0;
+    int nreq = 0;
+    *st = FEED_NEED_INPUT;
+    for (;;) {
+        switch (f->state) {
+        case FEED_LINE: {
+            if (pos == len)
+                return pos;
+            if (pc->out->pending >= PROTO_OUT_HIGH) {
+                *st = FEED_OUTPUT_FULL;
+                return pos;
+            }
+            if (nreq >= max_reqs) {
+                *st = FEED_YIELD;
+                return pos;
+            }
+            size_t skip = pos == 0 ? f->rscan : 0;
+            char *nl = memchr(buf + pos + skip, '\n', len - pos - skip);
+            if (nl == NULL) {
+                f->rscan = len - pos;
+                if (len - pos > FEED_LINE_MAX_PLAIN && !multiget_prefix(buf + pos, len - pos)) {
+                    f->line_too_long = true;
+                    f->state = FEED_CLOSING;
+                    *st = FEED_CLOSE;
+                }
+                return pos;
+            }
+            f->rscan = 0;
+            char *line = buf + pos;
+            size_t l = (size_t)(nl - line);
+            nreq++;
+            if (!run_line(f, pc, line, l, pos + l + 1 == len, st)) {
+                /* a paused multiget keeps its line for the resume */
+                if (*st != FEED_OUTPUT_FULL)
+                    pos += l + 1;
+                else
+                    f->rscan = l;
+                return pos;
+            }
+            pos += l + 1;
+            break;
+        }
+        case FEED_VALUE:
+            pos += copy_value(f, pc, buf + pos, len - pos);
+            if (f->vleft > 0)
+                return pos;
+            break;
+        case FEED_VALUE_END: {
+            if (len - pos < 2)
+                return pos;
+            bool ok = buf[pos] == '\r' && buf[pos + 1] == '\n';
+            pos += 2;
+            f->state = FEED_LINE;
+            proto_value_done(pc, ok);
+            break;
+        }
+        case FEED_SWALLOW: {
+            size_t k = len - pos;
+            if (k > f->swallow)
+                k = (size_t)f->swallow;
+            pos += k;
+            f->swallow -= k;
+            if (f->swallow > 0)
+                return pos;
+            f->state = FEED_LINE;
+            break;
+        }
+        case FEED_DEFERRED:
+            *st = FEED_DEFER;
+            return pos;
+        case FEED_CLOSING:
+            *st = FEED_CLOSE;
+            return pos;
+        }
+    }
+}
