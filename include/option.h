@@ -5,9 +5,23 @@
  * Precedence: defaults < config file (--config=FILE or $MEMCACHED_CONFIG)
  * < command line.  A file with any error applies nothing.
  *
- * Thread safety: settings are filled in by the main thread before workers
- * start; afterwards only the fields marked "runtime" change (from the main
- * thread, on SIGHUP or by commands), and readers use atomic loads for those.
+ * Limits: every value that becomes a size or a count is checked against
+ * what the machine can represent and address before it is stored, so no
+ * later multiplication or narrowing can wrap (doc/configuration.md,
+ * "Limits"): -m at most OPTION_MAXBYTES_MAX bytes (and with -L at most the
+ * physical memory), other sizes too, -t at most OPTION_THREADS_MAX,
+ * hashpower 12..32, slab_chunk_max and -n within what the slab allocator
+ * accepts.  A refused value is an OPTION_ERROR, never a silent clamp.
+ *
+ * Thread safety: struct settings holds plain fields, no atomics and no
+ * lock.  These functions keep no shared state (only -h/-V and the dump
+ * flags write to stdout), so any thread may call them on settings it owns;
+ * sharing one struct between threads is the caller's business.  The daemon
+ * (server.c) fills its settings on the main thread before any other thread
+ * starts; afterwards only the F_RUNTIME fields change (SIGHUP reload through
+ * option_apply_runtime(), cache_memlimit for maxbytes), under server.c's
+ * live_lock, and the modules that act on them (workers, storage, snapshots)
+ * get the new values through their own setters, not by reading this struct.
  */
 #ifndef MC_OPTION_H
 #define MC_OPTION_H
@@ -20,6 +34,15 @@
 #include "config.h"                 /* PACKAGE_VERSION, MEMCACHED_COMPAT_VERSION */
 
 #define OPTION_MAX_LISTEN 32
+
+/* Largest -m (and any other amount of memory), in bytes: 64 TiB on 64-bit systems (x86-64 and arm64 give a
+ * process a 47/48-bit address space, 128/256 TiB, and the heap, stacks and
+ * the allocator's side tables need the rest); 2 GiB on 32-bit systems.  It
+ * also keeps the number of 1 MB slab pages far below 2^32. */
+#define OPTION_MAXBYTES_MAX  (SIZE_MAX > 0xffffffffu ? (uint64_t)1 << 46 : (uint64_t)1 << 31)
+/* Largest -t: worker threads each hold a thread, an event base, a notify
+ * pipe and a 64 KB read buffer; memcached already warns above 64. */
+#define OPTION_THREADS_MAX   1024
 
 /* Our version as the protocol's "version" reply gives it ("1.6.18-ng-0.1.0"):
  * clients that gate features on the memcached version see 1.6.18. */

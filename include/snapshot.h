@@ -6,7 +6,12 @@
  * (no fork, no global lock); the file is written as <path>.tmp.<pid>,
  * fsync'ed and renamed over <path>, so a crash at any moment leaves the
  * previous complete snapshot.  Loading verifies every checksum of the
- * whole file before inserting a single item.
+ * whole file, and every field of every record, before inserting a single
+ * item: a checksum proves the file is intact, not that it is honest, so a
+ * value this server could not have written (a CAS of 2^63 or more, a key
+ * with a space, a negative time...) makes the file damaged, and values
+ * that depend on the clock (past expiries: skipped; expiries later than a
+ * client could set: clamped) are fixed up at load (doc/snapshot.md).
  *
  * Lifecycle (daemon, main thread):
  *   snapshot_setup(opts)      after item_setup()
@@ -46,7 +51,8 @@ enum snapshot_status {
     SNAP_OK = 0,
     SNAP_ENOENT,                    /* no file to load */
     SNAP_EIO,                       /* open/read/write/fsync/rename failed */
-    SNAP_ECORRUPT,                  /* bad magic, version, checksum, length */
+    SNAP_ECORRUPT,                  /* bad magic, version, checksum, length,
+                                     * or a field out of range */
     SNAP_EBUSY,                     /* another snapshot is running */
     SNAP_ENOMEM,
 };
@@ -58,7 +64,11 @@ struct snapshot_result {
     uint64_t skipped_expired;       /* load: expired while down */
     uint64_t skipped_nomem;         /* load: did not fit (-M, -I) */
     uint64_t bad_offset;            /* ECORRUPT: byte offset of the damage */
-    uint64_t max_cas;               /* load: largest CAS seen */
+    uint64_t max_cas;               /* load: largest CAS loaded (< 2^63) */
+    uint64_t clamped_exptime;       /* load: expiries past what a client can
+                                     * set (see exptime limits), clamped */
+    uint64_t fresh_cas;             /* load: records without a CAS given a
+                                     * new one above the file's largest */
     double   write_secs;            /* write: walking + writing (page cache) */
     double   sync_secs;             /* write: fsync + rename + dir fsync */
     char     err[256];              /* message for a failure */
@@ -85,8 +95,14 @@ void snapshot_shutdown(void);
 void snapshot_teardown(void);
 /* Item count from the end record of path (checksummed), 0 if unknown:
  * lets the daemon size the hash table before item_setup(), so a big load
- * does not run against a table that is still growing. */
+ * does not run against a table that is still growing.  Only the end
+ * record is read (the rest is verified later), so the count is capped by
+ * what the file has room for (41 bytes a record at least). */
 uint64_t snapshot_peek_items(const char *path);
+/* The same, also capped by what mem_limit bytes of item memory can hold
+ * (no item takes less than 32 bytes): a crafted or foreign file cannot
+ * make the daemon allocate a hash table larger than its cache needs. */
+uint64_t snapshot_peek_items_max(const char *path, uint64_t mem_limit);
 
 /* --- the file format itself (also used by the unit tests) --- */
 
@@ -96,5 +112,11 @@ enum snapshot_status snapshot_write(const char *path,
                                     struct snapshot_result *r);
 /* Verify all of path, then restore its items through item_restore(). */
 enum snapshot_status snapshot_read(const char *path, struct snapshot_result *r);
+/* Recompute every checksum of path in place (header, blocks, end record,
+ * whose counts come from the block headers), trusting its lengths.  For
+ * tests: edit a snapshot's bytes, reseal it, and the loader sees a file
+ * with valid checksums whose fields must still be validated.  Never used
+ * by the daemon. */
+enum snapshot_status snapshot_reseal(const char *path, struct snapshot_result *r);
 
 #endif

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>                /* strcasecmp */
+#include <unistd.h>                 /* sysconf: physical memory for -L */
 
 /* --- the table ----------------------------------------------------------- */
 
@@ -61,6 +62,8 @@ enum {
 #define MB     (1024.0 * 1024.0)
 #define GB     (1024.0 * 1024.0 * 1024.0)
 #define NOMAX  -1.0
+#define HASHPOWER_MIN 12    /* -o hashpower: 2^12 buckets */
+#define HASHPOWER_MAX 32    /* 2^32 buckets x 8 bytes = 32 GB, as memcached */
 
 /*
  * X(id, short, name, flags, type, offset, default, unit, min, max, arg, help)
@@ -388,6 +391,8 @@ static bool is_flag(const struct opt *o)
 
 /* --- value parsers: 0 or -1 ------------------------------------------------ */
 
+/* An integer; one too large for long long saturates (LLONG_MAX/MIN), so
+ * that the range check reports it as out of range, not as malformed. */
 static int parse_ll(const char *v, long long *out)
 {
     char *end;
@@ -396,7 +401,9 @@ static int parse_ll(const char *v, long long *out)
         return -1;
     errno = 0;
     *out = strtoll(v, &end, 10);
-    return (errno != 0 || *end != '\0') ? -1 : 0;
+    if (end == v || *end != '\0')
+        return -1;
+    return (errno != 0 && errno != ERANGE) ? -1 : 0;
 }
 
 static int parse_double(const char *v, double *out)
@@ -410,19 +417,24 @@ static int parse_double(const char *v, double *out)
     return (errno != 0 || *end != '\0' || !isfinite(*out)) ? -1 : 0;
 }
 
-/* "64" (times unit), "64k", "64M", "1g", "2mb"; bytes in *out. */
+/* "64" (times unit), "64k", "64M", "1g", "2mb"; bytes in *out.  A
+ * well-formed size that does not fit in 64 bits (the number itself, or
+ * once multiplied by its unit) gives UINT64_MAX, which every range check
+ * refuses as too large: nothing here can wrap. */
 static int parse_size(const char *v, double unit, uint64_t *out)
 {
     char *end;
     unsigned long long n;
     double mult = unit;
+    bool overflow;
 
     if (!isdigit((unsigned char)*v))
         return -1;
     errno = 0;
     n = strtoull(v, &end, 10);
-    if (errno != 0)
+    if (errno != 0 && errno != ERANGE)
         return -1;
+    overflow = errno == ERANGE;
     if (*end != '\0') {
         switch (tolower((unsigned char)*end)) {
         case 'k': mult = KB; break;
@@ -436,9 +448,11 @@ static int parse_size(const char *v, double unit, uint64_t *out)
         if (*end != '\0')
             return -1;
     }
-    if ((double)n * mult > 18446744073709549568.0)
-        return -1;
-    *out = (uint64_t)n * (uint64_t)mult;
+    /* units are 1 or powers of 1024: exact as integers */
+    if (overflow || (mult >= 1.0 && n > UINT64_MAX / (uint64_t)mult))
+        *out = UINT64_MAX;
+    else
+        *out = (uint64_t)n * (uint64_t)mult;
     return 0;
 }
 
@@ -553,9 +567,21 @@ static int check_special(struct settings *s, struct pstate *ps, int id,
                         "server; use 0 (off)", v);
         break;
     case OPT_hashpower_init:
-        if (n != 0 && (n < 12 || n > 63))
-            return fail(ps, o->name, "\"%s\" must be between 12 and 63, or 0 "
-                        "for the default", v);
+        /* memcached 1.6.18's sentences and range: the hash table cannot
+         * start above 2^32 buckets (hash_setup() used to clamp silently) */
+        if (n != 0 && n < HASHPOWER_MIN)
+            return fail(ps, o->name, "\"%s\": Initial hashtable multiplier of %lld "
+                        "is too low (at least %d, or 0 for the default)", v, n,
+                        HASHPOWER_MIN);
+        if (n > HASHPOWER_MAX)
+            return fail(ps, o->name, "\"%s\": Initial hashtable multiplier of %lld "
+                        "is too high (at most %d)", v, n, HASHPOWER_MAX);
+        break;
+    case OPT_read_buf_mem_limit:
+        /* megabytes: the byte count must fit in size_t */
+        if ((unsigned long long)n > (unsigned long long)(SIZE_MAX >> 20))
+            return fail(ps, o->name, "\"%s\" is too large: at most %llu on this "
+                        "system", v, (unsigned long long)(SIZE_MAX >> 20));
         break;
     case OPT_tail_repair_time:
         if (n != 0 && n < 10)
@@ -572,6 +598,9 @@ static int check_special(struct settings *s, struct pstate *ps, int id,
             warn(s, "hash_algorithm=%s accepted; this server always uses xxh3", v);
         break;
     case OPT_num_threads:
+        if (n > OPTION_THREADS_MAX)
+            return fail(ps, o->name, "\"%s\" is too many: at most %d", v,
+                        OPTION_THREADS_MAX);
         if (n > 64)
             warn(s, "setting a high number of worker threads (%lld) is not "
                  "recommended; use the number of cores or less", n);
@@ -585,6 +614,65 @@ static int check_special(struct settings *s, struct pstate *ps, int id,
             s->detail_enabled = true;
         break;
     default:
+        break;
+    }
+    return 0;
+}
+
+/* Physical memory in bytes, 0 if unknown. */
+static uint64_t physical_memory(void)
+{
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+
+    if (pages > 0 && psize > 0)
+        return (uint64_t)pages * (uint64_t)psize;
+#endif
+    return 0;
+}
+
+/* Rules for one size (bytes in z) beyond the table's range.  Runs before
+ * the range check (so that its messages win), before the value is stored.
+ * Where memcached 1.6.18 refuses the same value with a sentence of its
+ * own, the message carries that sentence. */
+static int check_size(struct settings *s, struct pstate *ps, int id,
+                      const char *v, uint64_t z)
+{
+    const struct opt *o = &opts[id];
+    char a[32];
+
+    switch (id) {
+    case OPT_maxbytes:
+        if (z > OPTION_MAXBYTES_MAX) {
+            uint64_t m = OPTION_MAXBYTES_MAX;
+            return fail(ps, o->name, "\"%s\" is too large: at most %s (%llu %s) "
+                        "on this system", v, fmt_size((double)m, a, sizeof(a)),
+                        (unsigned long long)(m >> (m >= (uint64_t)1 << 40 ? 40 : 30)),
+                        m >= (uint64_t)1 << 40 ? "TiB" : "GiB");
+        }
+        break;
+    case OPT_item_size_max:
+        if (z < 1024)
+            return fail(ps, o->name, "\"%s\": Item max size cannot be less than "
+                        "1024 bytes.", v);
+        if (z > 1024u * 1024 * 1024)
+            return fail(ps, o->name, "\"%s\": Cannot set item size limit higher "
+                        "than a gigabyte.", v);
+        break;
+    case OPT_slab_chunk_max:
+        /* what the slab allocator takes: a chunk fits in a page */
+        if (z > s->slab_page_size)
+            return fail(ps, o->name, "\"%s\": slab_chunk_max (bytes: %llu) must "
+                        "divide evenly into %u (slab_page_size)", v,
+                        (unsigned long long)z, s->slab_page_size);
+        if (z % 8 != 0)
+            return fail(ps, o->name, "\"%s\" must be a multiple of 8", v);
+        break;
+    default:
+        /* any other amount of memory: what -m may be at most */
+        if (o->type == T_SIZE && z > OPTION_MAXBYTES_MAX)
+            return fail(ps, o->name, "\"%s\" is too large: at most %s on this "
+                        "system", v, fmt_size((double)OPTION_MAXBYTES_MAX, a, sizeof(a)));
         break;
     }
     return 0;
@@ -635,10 +723,10 @@ static int set_value(struct settings *s, struct pstate *ps, int id, const char *
         }
         if (n < o->min || (o->max != NOMAX && n > o->max))
             return range_fail(ps, o, v, false);
-        if (n > 2147483647LL && o->type != T_U32)
-            return fail(ps, o->name, "\"%s\" is too large", v);
         if (check_special(s, ps, id, v, n) < 0)
             return -1;
+        if (n > 2147483647LL && o->type != T_U32)
+            return fail(ps, o->name, "\"%s\" is too large", v);
         if (o->type == T_U32)
             *(uint32_t *)field(s, o) = (uint32_t)n;
         else
@@ -648,9 +736,11 @@ static int set_value(struct settings *s, struct pstate *ps, int id, const char *
     case T_SIZE32:
         if (parse_size(v, o->unit, &z) < 0)
             return fail(ps, o->name, "\"%s\" is not a size", v);
+        if (check_size(s, ps, id, v, z) < 0)
+            return -1;
         if ((double)z < o->min || (o->max != NOMAX && (double)z > o->max))
             return range_fail(ps, o, v, true);
-        if (o->type == T_SIZE32 && z > UINT32_MAX)
+        if ((o->type == T_SIZE32 && z > UINT32_MAX) || z > SIZE_MAX)
             return fail(ps, o->name, "\"%s\" is too large", v);
         if (o->type == T_SIZE)
             *(size_t *)field(s, o) = (size_t)z;
@@ -967,6 +1057,10 @@ static int finish(struct settings *s, struct pstate *ps)
         else
             return fail(ps, "slab_chunk_max", "%u cannot be larger than "
                         "max-item-size (%u)", s->slab_chunk_max, s->item_size_max);
+        if (s->slab_chunk_max % 8 != 0)
+            return fail(ps, "max-item-size", "%u must be a multiple of 8 when "
+                        "below slab_chunk_max (%u)", s->item_size_max,
+                        s->slab_page_size / 2);
     }
     if (s->item_size_max % s->slab_chunk_max != 0)
         return fail(ps, "max-item-size", "%u must be a multiple of "
@@ -974,9 +1068,24 @@ static int finish(struct settings *s, struct pstate *ps)
     if (s->hot_lru_pct + s->warm_lru_pct > 80)
         return fail(ps, "hot_lru_pct", "hot_lru_pct + warm_lru_pct (%d) cannot "
                     "be more than 80", s->hot_lru_pct + s->warm_lru_pct);
-    if (s->chunk_size >= (int)s->slab_chunk_max)
-        return fail(ps, "slab-min-size", "%d must be less than slab_chunk_max "
-                    "(%u)", s->chunk_size, s->slab_chunk_max);
+    /* the slab allocator's rule (item_setup): the first class, -n plus
+     * 48 bytes, is at most half of the largest chunk */
+    if ((uint64_t)s->chunk_size + 48 > s->slab_chunk_max / 2)
+        return fail(ps, "slab-min-size", "%d must be at most %u "
+                    "(slab_chunk_max %u / 2 - 48)", s->chunk_size,
+                    s->slab_chunk_max / 2 - 48, s->slab_chunk_max);
+    if (s->prealloc) {
+        /* -L touches every page of -m at start: more than the machine
+         * has cannot end well (the kernel's OOM killer, not an error) */
+        uint64_t phys = physical_memory();
+        if (phys != 0 && s->maxbytes > phys) {
+            char a[32];
+            return fail(ps, "enable-largepages", "memory-limit (%s) is more than "
+                        "the physical memory (%llum); -L allocates all of it at "
+                        "start", fmt_size((double)s->maxbytes, a, sizeof(a)),
+                        (unsigned long long)(phys >> 20));
+        }
+    }
     return 0;
 }
 

@@ -26,6 +26,11 @@
  * chunks in allocation order and spares items with the reference bit, a
  * cache smaller than the file evicts the least recently used items.
  *
+ * Loading: pass 1 checks every checksum and every field of every record
+ * (check_records(): a checksum proves the file intact, not honest), pass 2
+ * inserts, fixing up clock-dependent values (past expiries skipped, later
+ * than a client could set clamped; CAS 0 replaced by a fresh CAS).
+ *
  * Threads: snapshot_write() runs in the periodic thread, in a worker (the
  * "snapshot" command) or in the main thread (shutdown); `mu` makes sure
  * only one runs at a time.
@@ -69,6 +74,18 @@
 #define NSLOTS        (NAGE * 2)         /* x hot bit */
 #define SLOT_CAP      (128u * 1024)      /* usual block payload, bytes */
 #define BLK_MAX       ((uint64_t)REC_HDR + 255 + (1u << 30))  /* sanity */
+#define HDR_USE_CAS   0x01u              /* file header flags */
+/* Largest CAS a file may carry.  The server hands out CAS values from a
+ * 64-bit counter that a load raises to the largest loaded CAS: anything
+ * near 2^64 would make it wrap (new items with CAS 0, flush_all missing
+ * same-second items).  A real counter advancing a billion times a second
+ * needs 292 years to reach 2^63, so larger values can only be forged. */
+#define CAS_LIMIT     ((uint64_t)1 << 63)
+/* No record is shorter than its header and a 1-byte key. */
+#define REC_MIN       (REC_HDR + 1)
+/* No item takes less memory than this (header, 1-byte key, 8-byte
+ * alignment): at most mem_limit / ITEM_MIN_MEM items fit in the cache. */
+#define ITEM_MIN_MEM  32
 
 /* ---------- little-endian encoding ---------- */
 
@@ -325,8 +342,9 @@ snapshot_write(const char *path, const struct snapshot_options *o, struct snapsh
     put64(h + 24, o->mem_limit);
     put32(h + 32, o->item_size_max);
     put32(h + 36, o->chunk_min);
-    put32(h + 40, (uint32_t)(o->factor * 1000 + 0.5));
-    put32(h + 44, o->use_cas ? 1 : 0);
+    double f1000 = o->factor * 1000 + 0.5;   /* informational; -f may be huge */
+    put32(h + 40, f1000 >= 4294967295.0 ? UINT32_MAX : f1000 > 0 ? (uint32_t)f1000 : 0);
+    put32(h + 44, o->use_cas ? HDR_USE_CAS : 0);
     put64(h + 56, XXH3_64bits(h, 56));
     double t0 = mono_secs();
     if (write_all(&w, h, sizeof(h)) < 0)
@@ -418,33 +436,65 @@ corrupt(struct snapshot_result *r, uint64_t off, const char *why)
     return SNAP_ECORRUPT;
 }
 
-/* Check that a verified payload parses into exactly count records. */
+/* A key the text protocol could have stored: 1..250 bytes, no space, no
+ * control character, no DEL. */
 static bool
-records_ok(const unsigned char *p, uint32_t len, uint32_t count, uint64_t *bad)
+key_ok(const unsigned char *k, unsigned n)
+{
+    if (n == 0 || n > ITEM_KEY_MAX)
+        return false;
+    for (unsigned i = 0; i < n; i++)
+        if (k[i] <= 0x20 || k[i] == 0x7f)
+            return false;
+    return true;
+}
+
+/* Check that a checksum-verified payload parses into exactly count
+ * records, each of which this server could have written: every field is
+ * validated here, before anything is inserted (doc/snapshot.md, "What a
+ * load validates").  Returns NULL, or why not with *bad = the offset of
+ * the offending record in the payload.  *max_cas gets the largest CAS. */
+static const char *
+check_records(const unsigned char *p, uint32_t len, uint32_t count, bool file_cas,
+              uint64_t *bad, uint64_t *max_cas)
 {
     uint32_t pos = 0, n = 0;
     while (pos < len) {
-        if (len - pos < REC_HDR) {
-            *bad = pos;
-            return false;
-        }
-        uint8_t nkey = p[pos];
-        uint64_t rec = (uint64_t)REC_HDR + nkey + get32(p + pos + 8);
-        if (nkey == 0 || nkey > ITEM_KEY_MAX || rec > len - pos) {
-            *bad = pos;
-            return false;
-        }
+        const unsigned char *q = p + pos;
+        *bad = pos;
+        if (len - pos < REC_HDR)
+            return "malformed record";
+        uint8_t nkey = q[0];
+        uint64_t rec = (uint64_t)REC_HDR + nkey + get32(q + 8);
+        if (nkey == 0 || nkey > ITEM_KEY_MAX || rec > len - pos)
+            return "malformed record";
+        if (!key_ok(q + REC_HDR, nkey))
+            return "record key has a space or control character";
+        if ((q[1] & ~(REC_HOT | REC_FETCHED)) != 0 || get16(q + 2) != 0 || get32(q + 12) != 0)
+            return "record has unknown flags or non-zero reserved fields";
+        if ((int64_t)get64(q + 16) < 0)
+            return "record expiry is negative";
+        if ((int64_t)get64(q + 24) < 0)
+            return "record access time is negative";
+        uint64_t cas = get64(q + 32);
+        if (cas >= CAS_LIMIT)
+            return "record CAS out of range (2^63 or more)";
+        if (cas != 0 && !file_cas)
+            return "record CAS in a file written without CAS";
+        if (cas > *max_cas)
+            *max_cas = cas;
         pos += (uint32_t)rec;
         n++;
     }
     *bad = pos;
-    return n == count;
+    return n == count ? NULL : "malformed record";
 }
 
-/* Pass 1: verify everything; fill the block index.  Nothing is stored. */
+/* Pass 1: verify everything; fill the block index and the largest CAS.
+ * Nothing is stored. */
 static enum snapshot_status
 verify(int fd, uint64_t size, struct blk **idx, size_t *nidx, uint64_t *maxlen,
-       struct snapshot_result *r)
+       uint64_t *max_cas, struct snapshot_result *r)
 {
     unsigned char h[FILE_HDR];
     if (size < FILE_HDR || read_at(fd, h, FILE_HDR, 0) < 0)
@@ -455,6 +505,10 @@ verify(int fd, uint64_t size, struct blk **idx, size_t *nidx, uint64_t *maxlen,
         return corrupt(r, 0, "header checksum mismatch");
     if (get32(h + 8) != FILE_VERSION || get32(h + 12) != FILE_HDR)
         return corrupt(r, 8, "unsupported format version");
+    if ((get32(h + 44) & ~HDR_USE_CAS) != 0 || get64(h + 48) != 0)
+        return corrupt(r, 44, "unknown header flags or non-zero reserved field");
+    bool file_cas = (get32(h + 44) & HDR_USE_CAS) != 0;
+    *max_cas = 0;
     size_t cap = 0;
     struct blk *b = NULL;
     size_t n = 0;
@@ -515,9 +569,10 @@ verify(int fd, uint64_t size, struct blk **idx, size_t *nidx, uint64_t *maxlen,
             }
             break;
         }
-        uint64_t bad;
-        if (!records_ok(buf, len, count, &bad)) {
-            st = corrupt(r, off + BLK_HDR + bad, "malformed record");
+        uint64_t bad = 0;
+        const char *why = check_records(buf, len, count, file_cas, &bad, max_cas);
+        if (why != NULL) {
+            st = corrupt(r, off + BLK_HDR + bad, why);
             break;
         }
         if (n == cap) {
@@ -548,11 +603,32 @@ verify(int fd, uint64_t size, struct blk **idx, size_t *nidx, uint64_t *maxlen,
     return SNAP_OK;
 }
 
-/* Insert a verified block's records. */
+/* Time-dependent limits of one load (pass 2). */
+struct load_ctx {
+    time_t   now_unix;
+    int64_t  exp_max;               /* latest expiry a client could have set */
+    uint64_t next_cas;              /* last CAS given to a record without one */
+};
+
+/* The latest absolute expiry a client can set at `now`: the protocol's
+ * exptime is a signed 32-bit number, either seconds from now (at most 30
+ * days) or a unix time (at most 2^31-1, January 2038).  Later expiries in
+ * a file are clamped to it: the server keeps expiries as 32-bit seconds
+ * since its start, and a larger value would wrap (even to 0, "never"). */
+static int64_t
+exptime_max(time_t now)
+{
+    int64_t rel = (int64_t)now + CLOCK_MAX_DELTA;
+    return rel > INT32_MAX ? rel : INT32_MAX;
+}
+
+/* Insert a verified block's records (check_records() accepted them). */
 static void
-load_block(const unsigned char *p, uint32_t len, time_t now_unix, struct snapshot_result *r)
+load_block(const unsigned char *p, uint32_t len, struct load_ctx *ctx,
+           struct snapshot_result *r)
 {
     uint32_t pos = 0;
+    int64_t now = (int64_t)ctx->now_unix;
     while (pos < len) {
         const unsigned char *q = p + pos;
         uint8_t nkey = q[0], rfl = q[1];
@@ -560,12 +636,25 @@ load_block(const unsigned char *p, uint32_t len, time_t now_unix, struct snapsho
         int64_t exp = (int64_t)get64(q + 16), at = (int64_t)get64(q + 24);
         uint64_t cas = get64(q + 32);
         pos += REC_HDR + nkey + nbytes;
-        if (exp != 0 && exp <= (int64_t)now_unix) {
+        if (exp != 0 && exp <= now) {
             r->skipped_expired++;
             continue;
         }
-        if (at > (int64_t)now_unix)
-            at = (int64_t)now_unix;
+        if (exp > ctx->exp_max) {
+            exp = ctx->exp_max;
+            r->clamped_exptime++;
+        }
+        if (at > now)
+            at = now;
+        if (at < 1)
+            at = 1;                 /* 0 is no time at all: oldest possible */
+        if (cas == 0) {
+            /* written without CAS (-C, or by a server that loaded such a
+             * file): a fresh CAS above every one in the file, never 0,
+             * which flush_all could not tell from a newer item */
+            cas = ++ctx->next_cas;
+            r->fresh_cas++;
+        }
         rel_time_t rexp = exp ? clock_from_unix((time_t)exp) : 0;
         enum item_status st = item_restore((const char *)q + REC_HDR, nkey, flags, rexp, cas,
                                            clock_from_unix((time_t)at), rfl & REC_HOT,
@@ -599,8 +688,9 @@ snapshot_read(const char *path, struct snapshot_result *r)
     }
     struct blk *idx = NULL;
     size_t nidx = 0;
-    uint64_t maxlen = 0;
-    enum snapshot_status st = verify(fd, (uint64_t)sb.st_size, &idx, &nidx, &maxlen, r);
+    uint64_t maxlen = 0, file_max_cas = 0;
+    enum snapshot_status st = verify(fd, (uint64_t)sb.st_size, &idx, &nidx, &maxlen,
+                                     &file_max_cas, r);
     if (st != SNAP_OK) {
         close(fd);
         return st;
@@ -614,7 +704,10 @@ snapshot_read(const char *path, struct snapshot_result *r)
     }
     /* Pass 2: oldest age bucket first, cold before hot within a bucket,
      * so the most recently used items are inserted last. */
-    time_t now_unix = clock_to_unix(clock_now());
+    struct load_ctx ctx;
+    ctx.now_unix = clock_to_unix(clock_now());
+    ctx.exp_max = exptime_max(ctx.now_unix);
+    ctx.next_cas = file_max_cas;
     for (int a = NAGE - 1; a >= 0 && st == SNAP_OK; a--)
         for (unsigned hot = 0; hot < 2 && st == SNAP_OK; hot++)
             for (size_t i = 0; i < nidx; i++) {
@@ -626,7 +719,7 @@ snapshot_read(const char *path, struct snapshot_result *r)
                     st = corrupt(r, idx[i].off - BLK_HDR, "block changed while loading");
                     break;
                 }
-                load_block(buf, idx[i].len, now_unix, r);
+                load_block(buf, idx[i].len, &ctx, r);
             }
     if (st != SNAP_OK) {
         item_flush(0);              /* serve nothing from this file */
@@ -653,11 +746,101 @@ snapshot_peek_items(const char *path)
     if (fstat(fd, &sb) == 0 && (uint64_t)sb.st_size >= FILE_HDR + sizeof(t) &&
         read_at(fd, t, sizeof(t), (uint64_t)sb.st_size - sizeof(t)) == 0 &&
         get32(t) == BLK_MAGIC && get16(t + 4) == BLK_END &&
+        get32(t + 8) == END_PAYLOAD &&
         XXH3_64bits(t, 24) == get64(t + 24) &&
-        XXH3_64bits(t + BLK_HDR, END_PAYLOAD) == get64(t + 16))
+        XXH3_64bits(t + BLK_HDR, END_PAYLOAD) == get64(t + 16) &&
+        get64(t + BLK_HDR + 24) == (uint64_t)sb.st_size - sizeof(t)) {
+        /* Nothing else is verified yet: never claim more records than
+         * the file has room for. */
+        uint64_t room = ((uint64_t)sb.st_size - FILE_HDR - sizeof(t)) / REC_MIN;
         n = get64(t + BLK_HDR);
+        if (n > room)
+            n = room;
+    }
     close(fd);
     return n;
+}
+
+uint64_t
+snapshot_peek_items_max(const char *path, uint64_t mem_limit)
+{
+    uint64_t n = snapshot_peek_items(path);
+    uint64_t fit = mem_limit / ITEM_MIN_MEM;
+    return n < fit ? n : fit;
+}
+
+enum snapshot_status
+snapshot_reseal(const char *path, struct snapshot_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(r->err, sizeof(r->err), "open %s: %s", path, strerror(errno));
+        return errno == ENOENT ? SNAP_ENOENT : SNAP_EIO;
+    }
+    struct stat sb;
+    unsigned char *f = NULL;
+    enum snapshot_status st = SNAP_EIO;
+    if (fstat(fd, &sb) != 0 || sb.st_size < FILE_HDR) {
+        snprintf(r->err, sizeof(r->err), "stat %s: too short or unreadable", path);
+        goto out;
+    }
+    uint64_t size = (uint64_t)sb.st_size;
+    f = malloc(size);
+    if (f == NULL) {
+        st = SNAP_ENOMEM;
+        snprintf(r->err, sizeof(r->err), "out of memory");
+        goto out;
+    }
+    if (read_at(fd, f, size, 0) < 0) {
+        snprintf(r->err, sizeof(r->err), "read %s failed", path);
+        goto out;
+    }
+    /* Same sums as snapshot_write(): block by block, trusting lengths. */
+    uint64_t off = FILE_HDR, chain = 0, items = 0, blocks = 0;
+    st = SNAP_ECORRUPT;
+    for (;;) {
+        if (size - off < BLK_HDR) {
+            corrupt(r, off, "no room for a block header");
+            goto out;
+        }
+        unsigned char *bh = f + off;
+        uint32_t len = get32(bh + 8);
+        if (size - off - BLK_HDR < len) {
+            corrupt(r, off, "block longer than the file");
+            goto out;
+        }
+        if (get16(bh + 4) == BLK_END && len == END_PAYLOAD) {
+            unsigned char *e = bh + BLK_HDR;
+            put64(e, items);
+            put64(e + 8, blocks);
+            put64(e + 16, chain);
+            put64(e + 24, off);
+            put64(bh + 16, XXH3_64bits(e, END_PAYLOAD));
+            put64(bh + 24, XXH3_64bits(bh, 24));
+            break;
+        }
+        uint64_t ph = XXH3_64bits(bh + BLK_HDR, len);
+        put64(bh + 16, ph);
+        put64(bh + 24, XXH3_64bits(bh, 24));
+        chain = XXH3_64bits_withSeed(&ph, sizeof(ph), chain);
+        items += get32(bh + 12);
+        blocks++;
+        off += BLK_HDR + (uint64_t)len;
+    }
+    put64(f + 56, XXH3_64bits(f, 56));
+    st = SNAP_EIO;
+    if (pwrite(fd, f, size, 0) != (ssize_t)size || fsync(fd) != 0) {
+        snprintf(r->err, sizeof(r->err), "write %s: %s", path, strerror(errno));
+        goto out;
+    }
+    r->items = items;
+    r->bytes = size;
+    st = SNAP_OK;
+out:
+    free(f);
+    close(fd);
+    return st;
 }
 
 /* ---------- the daemon side ---------- */
@@ -762,6 +945,12 @@ snapshot_load_at_start(char *err, size_t errlen)
         log_notice("snapshot %s: loaded %" PRIu64 " items in %.3f s (%" PRIu64
                    " expired while down, %" PRIu64 " did not fit)", opts.path, r.items,
                    load_duration, r.skipped_expired, r.skipped_nomem);
+        if (r.clamped_exptime > 0)
+            log_warn("snapshot %s: %" PRIu64 " expiry times later than a client can "
+                     "set were clamped", opts.path, r.clamped_exptime);
+        if (r.fresh_cas > 0)
+            log_notice("snapshot %s: %" PRIu64 " items without a CAS got a new one",
+                       opts.path, r.fresh_cas);
         return 0;
     case SNAP_ENOENT:
         load_state = "missing";

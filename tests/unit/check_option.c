@@ -356,7 +356,182 @@ START_TEST(test_sizes)
     fails("-m 12q", "memory-limit: \"12q\" is not a size");
     fails("-m -5", "memory-limit: \"-5\" is not a size");
     fails("-I 1x", "max-item-size: \"1x\" is not a size");
-    fails("-m 99999999999999999999", "memory-limit: \"99999999999999999999\" is not a size");
+}
+END_TEST
+
+/* --- limits: sizes and counts the machine cannot hold ---------------------- */
+
+/* The -m "too large" message for value v. */
+static const char *maxbytes_msg(const char *v)
+{
+    static char m[256];
+    uint64_t max = OPTION_MAXBYTES_MAX;
+
+    snprintf(m, sizeof(m), "memory-limit: \"%s\" is too large: at most %llum "
+             "(%llu %s) on this system", v, (unsigned long long)(max >> 20),
+             (unsigned long long)(max >> (max >= (uint64_t)1 << 40 ? 40 : 30)),
+             max >= (uint64_t)1 << 40 ? "TiB" : "GiB");
+    return m;
+}
+
+static uint64_t phys_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    return pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+}
+
+START_TEST(test_limit_memory)
+{
+    char line[128], v[64];
+    uint64_t max_mb = OPTION_MAXBYTES_MAX >> 20;
+
+    /* the reported bug: 4294967297 MB used to be accepted; the slab
+     * allocator then mapped one page and -L cleared 4 PB */
+    fails("-m 4294967297 -L", maxbytes_msg("4294967297"));
+    fails("-m 4294967297", maxbytes_msg("4294967297"));
+    /* 2^44 MB = 2^64 bytes: used to wrap, now too large */
+    fails("-m 17592186044416", maxbytes_msg("17592186044416"));
+    fails("-m 17592186044415", maxbytes_msg("17592186044415"));
+    fails("-m 99999999999999999999", maxbytes_msg("99999999999999999999"));
+    fails("-m 18446744073709551615g", maxbytes_msg("18446744073709551615g"));
+    fails("-m 70000g", maxbytes_msg("70000g"));
+    /* the largest accepted value, exactly */
+    snprintf(line, sizeof(line), "-m %llu", (unsigned long long)max_mb);
+    ok(line);
+    ck_assert_uint_eq(s.maxbytes, OPTION_MAXBYTES_MAX);
+    snprintf(v, sizeof(v), "%llu", (unsigned long long)max_mb + 1);
+    snprintf(line, sizeof(line), "-m %s", v);
+    fails(line, maxbytes_msg(v));
+    /* the same through a config file, and a reload keeps the old settings */
+    const char *path = write_file("memory-limit = 4294967297\n");
+    snprintf(line, sizeof(line), "--config=%s", path);
+    ck_assert_int_eq(parse(line), OPTION_ERROR);
+    char want[512];
+    snprintf(want, sizeof(want), "%s:1: %s", path, maxbytes_msg("4294967297"));
+    ck_assert_str_eq(err, want);
+    struct settings base, out;
+    option_defaults(&base);
+    out = base;
+    ck_assert_int_eq(option_load_file(&base, path, &out, err, sizeof(err)), -1);
+    ck_assert_str_eq(err, want);
+    ck_assert_uint_eq(out.maxbytes, 64u << 20);
+    option_free(&base);
+
+    /* -L touches all of -m at start: not more than the machine has */
+    uint64_t phys = phys_bytes();
+    if (phys != 0 && (phys >> 20) + 1 <= max_mb) {
+        unsigned long long m = (unsigned long long)(phys >> 20) + 1;
+        snprintf(line, sizeof(line), "-m %llu -L", m);
+        snprintf(want, sizeof(want), "enable-largepages: memory-limit (%llum) is more "
+                 "than the physical memory (%llum); -L allocates all of it at start",
+                 m, (unsigned long long)(phys >> 20));
+        fails(line, want);
+        snprintf(line, sizeof(line), "-m %llu", m);
+        ok(line);                   /* without -L memory is only reserved */
+        ck_assert(!s.prealloc);
+    }
+    ok("-m 64 -L");
+    ck_assert(s.prealloc);
+}
+END_TEST
+
+START_TEST(test_limit_items_slabs)
+{
+    /* -I: range 1k..1g whatever the spelling (memcached's sentences) */
+    fails("-I 99999999999999999999", "max-item-size: \"99999999999999999999\": Cannot "
+          "set item size limit higher than a gigabyte.");
+    fails("-I 4g -m 16g", "max-item-size: \"4g\": Cannot set item size limit higher "
+          "than a gigabyte.");
+    fails("-I 18446744073709551615k", "max-item-size: \"18446744073709551615k\": Cannot "
+          "set item size limit higher than a gigabyte.");
+    fails("-I 1023", "max-item-size: \"1023\": Item max size cannot be less than 1024 bytes.");
+    ok("-I 1024m -m 2048");
+    /* below 512k -I is also the largest chunk: the allocator wants 8-byte steps */
+    fails("-I 1025", "max-item-size: 1025 must be a multiple of 8 when below "
+          "slab_chunk_max (524288)");
+    ok("-I 1032");
+    ck_assert_uint_eq(s.slab_chunk_max, 1032);
+    /* slab_chunk_max: within a 1 MB page, 8-byte steps (memcached's
+     * sentence above the page size) */
+    fails("-I 2m -o slab_chunk_max=2m", "slab_chunk_max: \"2m\": slab_chunk_max (bytes: "
+          "2097152) must divide evenly into 1048576 (slab_page_size)");
+    fails("-o slab_chunk_max=4294967297", "slab_chunk_max: \"4294967297\": slab_chunk_max "
+          "(bytes: 4294967297) must divide evenly into 1048576 (slab_page_size)");
+    fails("-o slab_chunk_max=99999999999999999999", "slab_chunk_max: "
+          "\"99999999999999999999\": slab_chunk_max (bytes: 18446744073709551615) must "
+          "divide evenly into 1048576 (slab_page_size)");
+    fails("-o slab_chunk_max=16", "slab_chunk_max: \"16\" must be at least 1k");
+    fails("-I 1028k -o slab_chunk_max=1028", "slab_chunk_max: \"1028\" must be a multiple of 8");
+    ok("-I 2m -o slab_chunk_max=1m");
+    ck_assert_uint_eq(s.slab_chunk_max, 1024u * 1024);
+    /* -n: the first class (-n + 48) is at most half of the largest chunk */
+    ok("-n 262096");
+    fails("-n 262097", "slab-min-size: 262097 must be at most 262096 (slab_chunk_max "
+          "524288 / 2 - 48)");
+    fails("-n 2147483647", "slab-min-size: 2147483647 must be at most 262096 "
+          "(slab_chunk_max 524288 / 2 - 48)");
+    fails("-n 2147483648", "slab-min-size: \"2147483648\" is too large");
+    fails("-n 99999999999999999999", "slab-min-size: \"99999999999999999999\" is too large");
+    fails("-I 1k -n 465", "slab-min-size: 465 must be at most 464 (slab_chunk_max "
+          "1024 / 2 - 48)");
+    ok("-I 1k -n 464");
+    /* -f: any finite factor above 1 (a huge one gives a single class) */
+    ok("-f 1e308");
+    fails("-f 1e400", "slab-growth-factor: \"1e400\" is not a number");
+    fails("-f inf", "slab-growth-factor: \"inf\" is not a number");
+    fails("-f nan", "slab-growth-factor: \"nan\" is not a number");
+    /* hashpower: 12..32 (8 bytes a bucket; memcached's sentences) */
+    ok("-o hashpower=32");
+    ck_assert_int_eq(s.hashpower_init, 32);
+    ok("-o hashpower=12");
+    fails("-o hashpower=33", "hashpower: \"33\": Initial hashtable multiplier of 33 is too "
+          "high (at most 32)");
+    fails("-o hashpower=63", "hashpower: \"63\": Initial hashtable multiplier of 63 is too "
+          "high (at most 32)");
+    fails("-o hashpower=99999999999", "hashpower: \"99999999999\": Initial hashtable multiplier of "
+          "99999999999 is too high (at most 32)");
+    fails("-o hashpower=11", "hashpower: \"11\": Initial hashtable multiplier of 11 is too "
+          "low (at least 12, or 0 for the default)");
+    fails("-o hashpower=-1", "hashpower: \"-1\" must be at least 0");
+}
+END_TEST
+
+START_TEST(test_limit_counts)
+{
+    char want[128];
+
+    /* -c, -R, -b: int counts */
+    ok("-c 2147483647 -R 2147483647 -b 2147483647");
+    ck_assert_int_eq(s.maxconns, 2147483647);
+    fails("-c 2147483648", "conn-limit: \"2147483648\" is too large");
+    fails("-c 99999999999999999999", "conn-limit: \"99999999999999999999\" is too large");
+    fails("-c -99999999999999999999", "conn-limit: \"-99999999999999999999\" must be at least 1");
+    fails("-R 4294967297", "max-reqs-per-event: \"4294967297\" is too large");
+    fails("-b 4294967297", "listen-backlog: \"4294967297\" is too large");
+    /* -t: at most OPTION_THREADS_MAX */
+    snprintf(want, sizeof(want), "-t %d", OPTION_THREADS_MAX);
+    ok(want);
+    ck_assert_int_eq(s.num_threads, OPTION_THREADS_MAX);
+    snprintf(want, sizeof(want), "threads: \"100000\" is too many: at most %d",
+             OPTION_THREADS_MAX);
+    fails("-t 100000", want);
+    snprintf(want, sizeof(want), "threads: \"4294967297\" is too many: at most %d",
+             OPTION_THREADS_MAX);
+    fails("-t 4294967297", want);
+    /* read sizes and other counts */
+    ok("-o read_buf_mem_limit=2147483647");
+    snprintf(want, sizeof(want), "read_buf_max: \"4294967297\" is too large: at most "
+             "%llum on this system", (unsigned long long)(OPTION_MAXBYTES_MAX >> 20));
+    fails("-o read_buf_max=4294967297", want);
+    ok("-o read_buf_max=1024");
+    ck_assert_uint_eq(s.read_buf_max, 1024u << 20);
+    fails("-o read_buf_mem_limit=2147483648", "read_buf_mem_limit: \"2147483648\" is too large");
+    fails("-o lru_crawler_tocrawl=4294967296",
+          "lru_crawler_tocrawl: \"4294967296\" must be between 0 and 4294967295");
+    fails("-o worker_logbuf_size=4194304", "worker_logbuf_size: \"4194304\" is too large");
+    fails("-o idle_timeout=4294967297", "idle_timeout: \"4294967297\" is too large");
+    fails("-o snapshot_interval=99999999999999999999",
+          "snapshot_interval: \"99999999999999999999\" is too large");
 }
 END_TEST
 
@@ -367,8 +542,9 @@ START_TEST(test_errors)
     fails("-m abc", "memory-limit: \"abc\" is not a size");
     fails("-m 0", "memory-limit: \"0\" must be at least 1m");
     fails("-m 1", "max-item-size: 1m cannot be larger than half of memory-limit (1m)");
-    fails("-I 512", "max-item-size: \"512\" must be between 1k and 1024m");
-    fails("-I 2000m -m 8000", "max-item-size: \"2000m\" must be between 1k and 1024m");
+    fails("-I 512", "max-item-size: \"512\": Item max size cannot be less than 1024 bytes.");
+    fails("-I 2000m -m 8000", "max-item-size: \"2000m\": Cannot set item size limit "
+          "higher than a gigabyte.");
     fails("-I 2m -m 2", "max-item-size: 2m cannot be larger than half of memory-limit (2m)");
     fails("-I 600k", "max-item-size: 614400 must be a multiple of slab_chunk_max (524288)");
     fails("-I 64k -o slab_chunk_max=128k",
@@ -387,7 +563,8 @@ START_TEST(test_errors)
     fails("-f 0.5", "slab-growth-factor: \"0.5\" must be greater than 1");
     fails("-f abc", "slab-growth-factor: \"abc\" is not a number");
     fails("-n 0", "slab-min-size: \"0\" must be at least 1");
-    fails("-n 1000000", "slab-min-size: 1000000 must be less than slab_chunk_max (524288)");
+    fails("-n 1000000", "slab-min-size: 1000000 must be at most 262096 (slab_chunk_max "
+          "524288 / 2 - 48)");
     fails("-b 0", "listen-backlog: \"0\" must be at least 1");
     fails("-p 70000", "port: \"70000\" must be between 0 and 65535");
     fails("-p abc", "port: \"abc\" is not an integer");
@@ -410,8 +587,10 @@ START_TEST(test_errors)
     fails("-o idle_timeout", "idle_timeout: missing value");
     fails("-o idle_timeout=abc", "idle_timeout: \"abc\" is not an integer");
     fails("-o idle_timeout=-1", "idle_timeout: \"-1\" must be at least 0");
-    fails("-o hashpower=5", "hashpower: \"5\" must be between 12 and 63, or 0 for the default");
-    fails("-o hashpower=64", "hashpower: \"64\" must be between 12 and 63, or 0 for the default");
+    fails("-o hashpower=5", "hashpower: \"5\": Initial hashtable multiplier of 5 is too "
+          "low (at least 12, or 0 for the default)");
+    fails("-o hashpower=64", "hashpower: \"64\": Initial hashtable multiplier of 64 is "
+          "too high (at most 32)");
     fails("-o hash_algorithm=foo", "hash_algorithm: \"foo\" is not one of jenkins, murmur3, xxh3");
     fails("-o hot_lru_pct=90", "hot_lru_pct: \"90\" must be between 2 and 79");
     fails("-o warm_lru_pct=1", "warm_lru_pct: \"1\" must be between 2 and 79");
@@ -740,6 +919,7 @@ START_TEST(test_stats_settings)
         "ssl_session_cache", "ssl_kernel_tls", "ssl_min_version",
         "num_napi_ids", "memory_file", "snapshot_path", "snapshot_interval",
         "snapshot_on_shutdown", "snapshot_load", "snapshot_refuse_corrupt",
+        "write_timeout", "shutdown_timeout", "read_buf_max",
     };
     char *text, *p;
     size_t i;
@@ -851,6 +1031,7 @@ static Suite *option_suite(void)
         { "extended", { test_extended, NULL, NULL, NULL } },
         { "sizes", { test_sizes, NULL, NULL, NULL } },
         { "validation", { test_errors, NULL, NULL, NULL } },
+        { "limits", { test_limit_memory, test_limit_items_slabs, test_limit_counts, NULL } },
         { "file", { test_file_name_value, test_file_debian, test_file_mixed, test_file_env_and_override } },
         { "file_errors", { test_file_errors, test_file_nothing_applied, NULL, NULL } },
         { "reload", { test_load_file_over_base, test_parse_config_override, NULL, NULL } },

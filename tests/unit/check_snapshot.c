@@ -1,7 +1,9 @@
 /* check_snapshot.c -- snapshot format: round trip, checksum detection of
  * flipped bytes and truncation, expired items, CAS resume, recency order,
- * I/O failure keeps the old file. */
+ * I/O failure keeps the old file; hostile files with valid checksums
+ * (forged with snapshot_reseal()): every field validated or sanitised. */
 #include <fcntl.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -319,6 +321,409 @@ START_TEST(test_recency_smaller_memory)
 }
 END_TEST
 
+
+/* ---------- hostile files: valid checksums, forged fields ---------- */
+
+/* Record layout offsets (doc/snapshot.md). */
+#define R_NKEY   0
+#define R_RFL    1
+#define R_RES16  2
+#define R_FLAGS  4
+#define R_NBYTES 8
+#define R_RES32  12
+#define R_EXP    16
+#define R_ATIME  24
+#define R_CAS    32
+#define R_KEY    40
+
+/* Byte offset in the file of the record holding key (unique in the file). */
+static off_t
+rec_offset(const char *key)
+{
+    off_t size = file_size();
+    unsigned char *f = malloc((size_t)size);
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, f, (size_t)size, 0), size);
+    close(fd);
+    size_t n = strlen(key);
+    off_t found = -1;
+    for (off_t i = 64 + R_KEY; i + (off_t)n <= size; i++)
+        if (memcmp(f + i, key, n) == 0 && f[i - R_KEY] == n) {
+            ck_assert_msg(found < 0, "key %s twice in the file", key);
+            found = i - R_KEY;
+        }
+    free(f);
+    ck_assert_msg(found >= 0, "record of %s not found", key);
+    return found;
+}
+
+static void
+patch(off_t off, const void *p, size_t n)
+{
+    int fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, p, n, off), (ssize_t)n);
+    close(fd);
+}
+
+static void
+patch64(off_t off, uint64_t v)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(v >> (8 * i));
+    patch(off, b, 8);
+}
+
+static void
+patch8(off_t off, unsigned char v)
+{
+    patch(off, &v, 1);
+}
+
+static uint64_t
+read64(off_t off)
+{
+    unsigned char b[8];
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, b, 8, off), 8);
+    close(fd);
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | b[i];
+    return v;
+}
+
+/* Make the edited file's checksums valid again. */
+static void
+reseal(void)
+{
+    struct snapshot_result r;
+    ck_assert_msg(snapshot_reseal(path, &r) == SNAP_OK, "reseal: %s", r.err);
+}
+
+/* A snapshot of "victim" plus 20 other items; returns the victim's record. */
+static off_t
+write_with_victim(void)
+{
+    fill(20);
+    ck_assert_int_eq(st_store("victim", "precious", 8, 7, 0, ITEM_SET, 0, NULL), ITEM_OK);
+    struct snapshot_result r;
+    ck_assert_int_eq(snapshot_write(path, &so, &r), SNAP_OK);
+    ck_assert_uint_eq(r.items, 21);
+    /* resealing an untouched file changes nothing and it loads */
+    char before[160];
+    snprintf(before, sizeof(before), "%s.orig", path);
+    copy_file(path, before);
+    reseal();
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "cmp -s '%s' '%s'", path, before);
+    ck_assert_int_eq(system(cmd), 0);
+    return rec_offset("victim");
+}
+
+/* New stores get increasing non-zero CAS values above floor, and an
+ * immediate flush_all invalidates every item, even one stored in the
+ * same second (told apart by CAS). */
+static void
+expect_cas_and_flush_work(uint64_t floor)
+{
+    uint64_t c1 = 0, c2 = 0;
+    ck_assert_int_eq(st_store("after1", "a", 1, 0, 0, ITEM_SET, 0, &c1), ITEM_OK);
+    ck_assert_int_eq(st_store("after2", "b", 1, 0, 0, ITEM_SET, 0, &c2), ITEM_OK);
+    ck_assert_msg(c1 != 0 && c1 > floor, "new CAS %llu above %llu",
+                  (unsigned long long)c1, (unsigned long long)floor);
+    ck_assert_msg(c2 > c1, "CAS increases: %llu then %llu",
+                  (unsigned long long)c1, (unsigned long long)c2);
+    item_flush(0);                  /* same second as the stores */
+    ST_EXPECT("after1", NULL);
+    ST_EXPECT("after2", NULL);
+    ST_EXPECT("victim", NULL);
+    ST_EXPECT("key:3", NULL);
+    uint64_t c3 = 0;
+    ck_assert_int_eq(st_store("after3", "c", 1, 0, 0, ITEM_SET, 0, &c3), ITEM_OK);
+    ck_assert_msg(c3 > c2, "CAS after flush %llu > %llu", (unsigned long long)c3,
+                  (unsigned long long)c2);
+    ST_EXPECT("after3", "c");
+}
+
+/* Load path (after restart) and expect it refused as damaged with `why`,
+ * at the byte offset `at` (or anywhere if at < 0), nothing loaded. */
+static void
+expect_refused(const char *why, off_t at)
+{
+    struct snapshot_result r;
+    restart(16);
+    enum snapshot_status st = snapshot_read(path, &r);
+    ck_assert_msg(st == SNAP_ECORRUPT, "%s: status %d (%s)", why, st, r.err);
+    ck_assert_msg(strstr(r.err, why) != NULL, "want '%s' in '%s'", why, r.err);
+    if (at >= 0)
+        ck_assert_msg(r.bad_offset == (uint64_t)at, "%s: at %llu, want %lld", why,
+                      (unsigned long long)r.bad_offset, (long long)at);
+    ck_assert_uint_eq(curr_items(), 0);
+    ck_assert_uint_eq(r.items, 0);
+}
+
+START_TEST(test_hostile_cas)
+{
+    off_t v = write_with_victim();
+    char good[160];
+    snprintf(good, sizeof(good), "%s.good", path);
+    copy_file(path, good);
+
+    /* 2^64-1 used to raise the counter to its end: the next CAS was 0 and
+     * flush_all (flush_cas = counter + 1 = 0) stopped working */
+    patch64(v + R_CAS, UINT64_MAX);
+    reseal();
+    expect_refused("record CAS out of range", v);
+    expect_cas_and_flush_work(0);
+    ck_assert_uint_lt(st_stats().curr_cas, 100);   /* counter not raised */
+
+    copy_file(good, path);
+    patch64(v + R_CAS, (uint64_t)1 << 63);
+    reseal();
+    expect_refused("record CAS out of range", v);
+
+    /* the largest accepted CAS: the counter goes on above it */
+    copy_file(good, path);
+    patch64(v + R_CAS, ((uint64_t)1 << 63) - 1);
+    reseal();
+    restart(16);
+    struct snapshot_result r;
+    ck_assert_int_eq(snapshot_read(path, &r), SNAP_OK);
+    ck_assert_uint_eq(r.items, 21);
+    ck_assert_uint_eq(r.max_cas, ((uint64_t)1 << 63) - 1);
+    struct item *it = item_get("victim", 6);
+    ck_assert_ptr_nonnull(it);
+    ck_assert_uint_eq(item_cas(it), ((uint64_t)1 << 63) - 1);
+    item_release(it);
+    expect_cas_and_flush_work(((uint64_t)1 << 63) - 1);
+}
+END_TEST
+
+START_TEST(test_hostile_cas_zero)
+{
+    /* CAS 0 (a file written with -C, or by an older server that loaded
+     * one): the item gets a fresh CAS above the file's, so that gets
+     * shows a real unique and flush_all in the same second catches it */
+    off_t v = write_with_victim();
+    uint64_t file_max = 0;
+    for (int i = 0; i < 20; i++) {
+        char k[32];
+        snprintf(k, sizeof(k), "key:%d", i);
+        uint64_t c = read64(rec_offset(k) + R_CAS);
+        if (c > file_max)
+            file_max = c;
+    }
+    patch64(v + R_CAS, 0);
+    reseal();
+    restart(16);
+    struct snapshot_result r;
+    ck_assert_int_eq(snapshot_read(path, &r), SNAP_OK);
+    ck_assert_uint_eq(r.items, 21);
+    struct item *it = item_get("victim", 6);
+    ck_assert_ptr_nonnull(it);
+    ck_assert_msg(item_cas(it) == file_max + 1, "victim CAS %llu, file max %llu",
+                  (unsigned long long)item_cas(it), (unsigned long long)file_max);
+    item_release(it);
+    ck_assert_uint_eq(r.fresh_cas, 1);
+    ck_assert_uint_eq(r.max_cas, file_max + 1);
+    expect_cas_and_flush_work(file_max + 1);
+}
+END_TEST
+
+START_TEST(test_hostile_exptime)
+{
+    off_t v = write_with_victim();
+    char good[160];
+    snprintf(good, sizeof(good), "%s.good", path);
+    copy_file(path, good);
+    time_t now = clock_to_unix(clock_now());
+    int64_t exp_max = (int64_t)now + CLOCK_MAX_DELTA > INT32_MAX
+                      ? (int64_t)now + CLOCK_MAX_DELTA : INT32_MAX;
+
+    /* 2^32 seconds after the process start used to wrap to 0: "never" */
+    int64_t hostile[] = { (int64_t)clock_process_started() + ((int64_t)1 << 32),
+                          INT64_MAX, exp_max + 1 };
+    for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+        copy_file(good, path);
+        patch64(v + R_EXP, (uint64_t)hostile[i]);
+        reseal();
+        restart(16);
+        struct snapshot_result r;
+        ck_assert_int_eq(snapshot_read(path, &r), SNAP_OK);
+        ck_assert_uint_eq(r.items, 21);
+        struct item *it = item_get("victim", 6);
+        ck_assert_ptr_nonnull(it);
+        ck_assert_msg(item_exptime(it) == clock_from_unix((time_t)exp_max),
+                      "exptime %lld: loaded as %u, want %u (clamped)", (long long)hostile[i],
+                      item_exptime(it), clock_from_unix((time_t)exp_max));
+        ck_assert_uint_ne(item_exptime(it), 0);
+        item_release(it);
+        ck_assert_uint_eq(r.clamped_exptime, 1);
+    }
+
+    /* the latest expiry a client can set is kept as it is */
+    copy_file(good, path);
+    patch64(v + R_EXP, (uint64_t)exp_max);
+    reseal();
+    restart(16);
+    struct snapshot_result r;
+    ck_assert_int_eq(snapshot_read(path, &r), SNAP_OK);
+    ck_assert_uint_eq(r.clamped_exptime, 0);
+    struct item *it = item_get("victim", 6);
+    ck_assert_ptr_nonnull(it);
+    ck_assert_uint_eq(item_exptime(it), clock_from_unix((time_t)exp_max));
+    item_release(it);
+
+    /* in the past: skipped as expired */
+    copy_file(good, path);
+    patch64(v + R_EXP, (uint64_t)now - 1);
+    reseal();
+    restart(16);
+    ck_assert_int_eq(snapshot_read(path, &r), SNAP_OK);
+    ck_assert_uint_eq(r.items, 20);
+    ck_assert_uint_eq(r.skipped_expired, 1);
+    ST_EXPECT("victim", NULL);
+
+    /* negative: no server writes that */
+    copy_file(good, path);
+    patch64(v + R_EXP, (uint64_t)-5);
+    reseal();
+    expect_refused("record expiry is negative", v);
+
+    /* access times: in the future = now, negative = damaged */
+    copy_file(good, path);
+    patch64(v + R_ATIME, (uint64_t)now + 1000000);
+    reseal();
+    restart(16);
+    ck_assert_int_eq(snapshot_read(path, &r), SNAP_OK);
+    it = item_get("victim", 6);
+    ck_assert_ptr_nonnull(it);
+    ck_assert_uint_le(item_atime(it), clock_now());
+    item_release(it);
+    copy_file(good, path);
+    patch64(v + R_ATIME, (uint64_t)INT64_MIN);
+    reseal();
+    expect_refused("record access time is negative", v);
+}
+END_TEST
+
+START_TEST(test_hostile_keys_and_fields)
+{
+    off_t v = write_with_victim();
+    char good[160];
+    snprintf(good, sizeof(good), "%s.good", path);
+    copy_file(path, good);
+    /* keys the text protocol cannot carry */
+    const unsigned char bad_key_bytes[] = { ' ', '\n', '\r', 0, 0x01, 0x7f };
+    for (size_t i = 0; i < sizeof(bad_key_bytes); i++) {
+        copy_file(good, path);
+        patch8(v + R_KEY + 2, bad_key_bytes[i]);
+        reseal();
+        expect_refused("record key has a space or control character", v);
+    }
+    /* a key length that disagrees with the record: malformed */
+    copy_file(good, path);
+    patch8(v + R_NKEY, 0);
+    reseal();
+    expect_refused("malformed record", v);
+    /* unknown record flags, non-zero reserved fields */
+    copy_file(good, path);
+    patch8(v + R_RFL, 0x80);
+    reseal();
+    expect_refused("record has unknown flags or non-zero reserved fields", v);
+    copy_file(good, path);
+    patch8(v + R_RES16 + 1, 1);
+    reseal();
+    expect_refused("record has unknown flags or non-zero reserved fields", v);
+    copy_file(good, path);
+    patch8(v + R_RES32 + 3, 0x80);
+    reseal();
+    expect_refused("record has unknown flags or non-zero reserved fields", v);
+    /* a value length past the block: malformed */
+    copy_file(good, path);
+    patch(v + R_NBYTES, "\xf0\xff\xff\xff", 4);
+    reseal();
+    expect_refused("malformed record", v);
+    /* file header: unknown flag bits, reserved field, CAS without the
+     * header's CAS flag */
+    copy_file(good, path);
+    patch8(44, 0x03);
+    reseal();
+    expect_refused("unknown header flags or non-zero reserved field", 44);
+    copy_file(good, path);
+    patch8(50, 1);
+    reseal();
+    expect_refused("unknown header flags or non-zero reserved field", 44);
+    copy_file(good, path);
+    patch8(44, 0x00);
+    reseal();
+    expect_refused("record CAS in a file written without CAS", -1);
+
+    /* client flags are 32 bits: every value is valid */
+    copy_file(good, path);
+    patch(v + R_FLAGS, "\xff\xff\xff\xff", 4);
+    reseal();
+    restart(16);
+    struct snapshot_result r;
+    ck_assert_int_eq(snapshot_read(path, &r), SNAP_OK);
+    struct item *it = item_get("victim", 6);
+    ck_assert_ptr_nonnull(it);
+    ck_assert_uint_eq(item_flags(it), UINT32_MAX);
+    item_release(it);
+    ST_EXPECT("victim", "precious");
+}
+END_TEST
+
+START_TEST(test_hostile_item_count)
+{
+    /* The daemon sizes its hash table from the end record before
+     * anything is verified: a forged count must not make it huge. */
+    fill(10);
+    struct snapshot_result r;
+    ck_assert_int_eq(snapshot_write(path, &so, &r), SNAP_OK);
+    ck_assert_uint_eq(snapshot_peek_items(path), 10);
+    ck_assert_uint_eq(snapshot_peek_items_max(path, 16u << 20), 10);
+    /* the first block's record count says 4 billion; resealed, the end
+     * record adds it up with valid checksums */
+    patch(64 + 12, "\xff\xff\xff\xff", 4);
+    reseal();
+    uint64_t room = ((uint64_t)file_size() - 64 - 64) / 41;
+    uint64_t n = snapshot_peek_items(path);
+    ck_assert_msg(n <= room, "peek %llu for a %lld-byte file", (unsigned long long)n,
+                  (long long)file_size());
+    /* and by what the memory limit can hold (32 bytes an item at least) */
+    ck_assert_uint_eq(snapshot_peek_items_max(path, 64), 2);
+    ck_assert_uint_le(snapshot_peek_items_max(path, 16u << 20), room);
+    /* the load itself refuses it */
+    expect_refused("malformed record", -1);
+}
+END_TEST
+
+START_TEST(test_header_factor_saturates)
+{
+    /* -f is informational in the header (x 1000 in 32 bits): a huge
+     * factor saturates instead of an undefined conversion */
+    fill(3);
+    so.factor = 1e300;
+    struct snapshot_result r;
+    ck_assert_int_eq(snapshot_write(path, &so, &r), SNAP_OK);
+    unsigned char b[4];
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, b, 4, 40), 4);
+    close(fd);
+    ck_assert_uint_eq((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+                      (uint32_t)b[3] << 24, UINT32_MAX);
+    restart(16);
+    ck_assert_int_eq(snapshot_read(path, &r), SNAP_OK);
+    ck_assert_uint_eq(r.items, 3);
+}
+END_TEST
+
 static Suite *
 snapshot_suite(void)
 {
@@ -338,6 +743,16 @@ snapshot_suite(void)
     tcase_add_test(tcc, test_flipped_byte);
     tcase_add_test(tcc, test_truncated);
     suite_add_tcase(s, tcc);
+    TCase *tch = tcase_create("hostile");
+    tcase_add_checked_fixture(tch, setup, teardown);
+    tcase_set_timeout(tch, 60);
+    tcase_add_test(tch, test_hostile_cas);
+    tcase_add_test(tch, test_hostile_cas_zero);
+    tcase_add_test(tch, test_hostile_exptime);
+    tcase_add_test(tch, test_hostile_keys_and_fields);
+    tcase_add_test(tch, test_hostile_item_count);
+    tcase_add_test(tch, test_header_factor_saturates);
+    suite_add_tcase(s, tch);
     return s;
 }
 
