@@ -24,10 +24,13 @@
  * Times: exptime arguments are server-relative seconds (rel_time_t, see
  * clock.h); 0 means never.  Convert client exptimes with clock_exptime().
  *
- * Thread safety: every function is callable from any thread at once.
- * Locks (owned by the storage modules, order documented in
- * src/storage/storage.h): item stripe lock -> slab class lock -> page pool lock.
- * No global lock is taken on the get path.
+ * Thread safety: every function but item_setup()/item_teardown() is
+ * callable from any thread at once.  Locks (owned by the storage modules,
+ * order documented in src/storage/storage.h): item stripe lock -> slab
+ * class lock -> page pool lock.  No global lock is taken on the get path,
+ * and no call holds a lock for more than a bounded batch of work, whatever
+ * the number of items (walks, stats, page moves and sweeps drop their lock
+ * between batches).
  */
 #ifndef MC_ITEM_H
 #define MC_ITEM_H
@@ -41,7 +44,7 @@
 
 #define ITEM_KEY_MAX 250            /* longest key, bytes */
 
-struct item;                        /* opaque; layout in src/storage/item_layout.h */
+struct item;                        /* opaque; layout in src/storage/storage.h */
 
 enum item_status {
     ITEM_OK = 0,
@@ -59,7 +62,7 @@ enum item_store_op {
 
 struct item_options {
     size_t   mem_limit;             /* bytes of item memory (-m) */
-    uint32_t chunk_min;             /* -n: min space for key+value+flags (48) */
+    uint32_t chunk_min;             /* -n (48): the ladder starts at chunk_min + 48 */
     double   growth_factor;         /* -f (1.25) */
     uint32_t item_size_max;         /* -I: largest value+key+header (1 MB) */
     uint32_t slab_chunk_max;        /* largest chunk before chaining (page/2) */
@@ -68,7 +71,8 @@ struct item_options {
     bool     use_cas;               /* false with -C: no 8-byte CAS per item */
     uint32_t hashpower;             /* initial log2 buckets (16) */
     bool     hash_expand;           /* grow the table in the background */
-    bool     crawler;               /* background expired-item crawler */
+    bool     crawler;               /* background crawler: reclaims expired
+                                     * items, refreshes the `age` stat */
     int      slab_reassign;         /* 1: allow moving pages between classes */
     int      slab_automove;         /* 0 off, 1 background (default), 2 aggressive */
 };
@@ -115,10 +119,12 @@ void item_release(struct item *it);
 /* Unlink a key.  OK or NOT_FOUND. */
 enum item_status item_delete(const char *key, size_t nkey);
 
-/* incr (incr=true) or decr by delta.  The value must be a decimal u64
- * (leading digits, as memcached: "12abc" is non-numeric).  incr wraps at
- * 2^64, decr stops at 0.  On OK, *result is the new value and *cas_out
- * (may be NULL) its CAS.  NOT_FOUND, ENONNUMERIC, ENOMEM. */
+/* incr (incr=true) or decr by delta.  The value must be a decimal u64 as
+ * memcached's strtoull check takes it: optional leading whitespace (and
+ * '+'), digits, then the end of the value or whitespace ("12abc", "-1" and
+ * overflows are non-numeric).  incr wraps at 2^64, decr stops at 0.  On
+ * OK, *result is the new value and *cas_out (may be NULL) its CAS.
+ * NOT_FOUND, ENONNUMERIC, ENOMEM. */
 enum item_status item_delta(const char *key, size_t nkey, bool incr,
                             uint64_t delta, uint64_t *result,
                             uint64_t *cas_out);
@@ -140,7 +146,8 @@ rel_time_t  item_exptime(const struct item *it);    /* 0 = never */
 rel_time_t  item_atime(const struct item *it);      /* last access, coarse */
 unsigned    item_class(const struct item *it);      /* slab class id */
 bool        item_fetched(const struct item *it);    /* read since stored */
-size_t      item_total_size(const struct item *it); /* bytes of memory incl. header */
+size_t      item_total_size(const struct item *it); /* header + key + value bytes
+                                                     * (not the chunk size) */
 /* True when so many references are held on `it` that a long-lived one
  * (output waiting for a slow client) should not be kept: copy the value
  * instead.  A lookup on an item whose count has saturated reports a miss,
@@ -155,24 +162,27 @@ bool        item_refs_high(const struct item *it);
 int item_value_iov(struct item *it, struct iovec *iov, int iovmax);
 int item_value_segments(const struct item *it);
 
-/* Change the memory limit at run time (cache_memlimit).  Shrinking frees
- * pages lazily.  Returns 0, or -1 if the size is below the minimum. */
+/* Change the memory limit at run time (cache_memlimit).  Growing reserves
+ * address space at once; shrinking gives pages back in the background (up
+ * to 16 a second).  Returns 0, or -1 if the size is below the minimum (2
+ * pages) or the address space cannot be reserved. */
 int item_set_mem_limit(size_t bytes);
 
 /* --- walking (metadump, snapshots) --- */
 
 /* Call fn for every live item (not expired, not flushed), holding a
- * reference during the call.  fn returns 0 to go on, non-zero to stop.
- * Concurrent writers keep working; items stored during the walk may or may
- * not be seen.  Returns the number of items visited. */
+ * reference during the call (and no lock).  fn returns 0 to go on,
+ * non-zero to stop.  Concurrent writers keep working; items stored during
+ * the walk may or may not be seen.  Returns the number of items visited. */
 typedef int (*item_walk_fn)(struct item *it, void *arg);
 uint64_t item_walk(item_walk_fn fn, void *arg);
 /* A walk in bounded steps, for callers that must not hold a thread for the
- * whole cache (metadump to a slow client): each call visits at most a few
- * hundred items from *cursor (start with 0), then advances it; it is
- * ITEM_WALK_DONE at the end (or once fn returned non-zero).  Returns the
- * items visited by this step.  Items stored, moved or deleted between
- * steps may be missed or seen twice. */
+ * whole cache (metadump to a slow client): each call visits at most 256
+ * items (reading at most 65,536 chunks) from *cursor (start with 0), then
+ * advances it; it is ITEM_WALK_DONE at the end (or once fn returned
+ * non-zero).  Returns the items visited by this step (0 is possible before
+ * the end).  Items stored, moved or deleted between steps may be missed or
+ * seen twice. */
 #define ITEM_WALK_DONE UINT64_MAX
 uint64_t item_walk_step(uint64_t *cursor, item_walk_fn fn, void *arg);
 
@@ -183,7 +193,12 @@ enum item_reassign_status {
     REASSIGN_NOSPARE, REASSIGN_NOTFULL, REASSIGN_UNSAFE, REASSIGN_SAME,
     REASSIGN_DISABLED
 };
-/* Move one page from class src (-1 = any) to dst (0 = global pool). */
+/* Move one page from class src (-1 = the class with the most pages, at
+ * least 2) to dst (0 = global pool), evicting the items in it.  OK,
+ * RUNNING (another reassign is in progress), BADCLASS, NOSPARE (src has
+ * fewer than 2 pages), UNSAFE (no page of src could be emptied: items in
+ * use), SAME, DISABLED (-o slab_reassign off).  NOTFULL is never returned
+ * (it is in the list for memcached's reply table). */
 enum item_reassign_status item_slabs_reassign(int src, int dst);
 void item_slabs_automove(int mode);               /* 0, 1, 2 */
 
@@ -211,17 +226,23 @@ struct item_class_stats {
     uint64_t number;                                  /* items linked */
     uint64_t evicted, evicted_nonzero, evicted_unfetched, evicted_active;
     uint64_t reclaimed, expired_unfetched, crawler_reclaimed, outofmemory;
-    rel_time_t age;                                   /* oldest item's idle time, secs */
-    uint64_t get_hits, cmd_set, delete_hits, incr_hits, decr_hits, cas_hits,
-             cas_badval, touch_hits;
+    /* Idle time (secs) of the class's oldest item, memcached's LRU-tail
+     * age: from the last full crawler pass (the oldest atime it left in
+     * place, aging since) or the last lap of the CLOCK hand (the longest
+     * idle time among the items it met, i.e. the next victims), whichever
+     * came last; see doc/storage.md.  Not a scan. */
+    rel_time_t age;
 };
 /* Number of slab classes (ids 1..n). */
 unsigned item_nclasses(void);
-/* Stats for class id; returns false for an unknown id. */
+/* Stats for class id, O(1) (takes the class lock briefly); returns false
+ * for an unknown id. */
 bool item_class_stats(unsigned id, struct item_class_stats *s);
 
-/* Histogram of live item sizes in 32-byte buckets for "stats sizes":
- * calls fn(size, count) for each non-empty bucket, smallest first. */
+/* Histogram of live item sizes for "stats sizes": calls fn(size, count)
+ * for each non-empty bucket, smallest first; size is header + key + value
+ * rounded up to a multiple of 32.  Reads every chunk (O(items), a batch
+ * per class-lock hold), so it is slow on a large cache. */
 void item_sizes(void (*fn)(uint32_t size, uint64_t count, void *arg), void *arg);
 
 /* --- snapshots (src/persist/snapshot.c; doc/snapshot.md) ---

@@ -816,7 +816,9 @@ item_delta(const char *key, size_t nkey, bool incr, uint64_t delta,
 {
     uint64_t hv = hash_key(key, nkey);
     enum item_status st = ITEM_OK;
+    struct item *ni = NULL;         /* replacement allocated on a previous try */
     hash_lock(hv);
+retry:;
     struct item *it = find_live_locked(key, nkey, hv, clock_now(), false);
     if (it == NULL) {
         st = ITEM_NOT_FOUND;
@@ -843,21 +845,41 @@ item_delta(const char *key, size_t nkey, bool incr, uint64_t delta,
         if (cas_out)
             *cas_out = item_cas(it);
     } else {
-        struct item *ni = alloc_item(key, nkey, it->flags, item_exptime(it),
-                                     (uint32_t)len, &st);
-        if (ni == NULL) {
-            st = ITEM_ENOMEM;
-            goto out;
+        if (ni != NULL && (ni->nbytes != (uint32_t)len || ni->flags != it->flags)) {
+            item_release(ni);       /* made for a version replaced since */
+            ni = NULL;
         }
+        if (ni == NULL) {
+            /* Allocate without the stripe lock (the allocation may sweep
+             * the class for a while), holding a reference on it so that
+             * nobody rewrites it in place meanwhile; then look again. */
+            if (atomic_load(&it->refcount) >= REF_MAX) {
+                st = ITEM_ENOMEM;
+                goto out;
+            }
+            atomic_fetch_add(&it->refcount, 1);
+            uint32_t flags = it->flags;
+            hash_unlock(hv);
+            ni = alloc_item(key, nkey, flags, 0, (uint32_t)len, &st);
+            hash_lock(hv);
+            item_release(it);       /* stripe -> class: in lock order */
+            if (ni == NULL) {
+                st = ITEM_ENOMEM;
+                goto out;
+            }
+            goto retry;
+        }
+        atomic_store_explicit(&ni->exptime, item_exptime(it), memory_order_relaxed);
         memcpy(value_of(ni), buf, (size_t)len);
         replace_locked(it, ni, hv);
         if (cas_out)
             *cas_out = item_cas(ni);
-        item_release(ni);
     }
     *result = v;
 out:
     hash_unlock(hv);
+    if (ni != NULL)
+        item_release(ni);
     return st;
 }
 
@@ -1074,6 +1096,7 @@ item_restore(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
         item_cas_floor(cas);
     }
     atomic_store_explicit(&it->atime, atime, memory_order_relaxed);
+    slab_note_atime(slab_class_of(it), atime);
     uint8_t marks = (uint8_t)((hot ? IF_REF : 0) | (fetched ? IF_FETCHED : 0));
     if (marks)
         atomic_fetch_or(&it->iflags, marks);

@@ -5,6 +5,13 @@
  * Memory accounting: every page assigned to a class counts against
  * mem_limit (total_malloced = assigned pages x 1 MB).  The hash table and
  * the per-page side table (struct page, 24 bytes per MB) are outside it.
+ *
+ * Bounded lock holds: no path holds a class lock for more than one batch
+ * of chunks (SCAN_BATCH chunks only read, WORK_BATCH chunks that may be
+ * freed), whatever the size of the cache.  Longer jobs (sweeps, page
+ * moves, crawler, walk, stats sizes) drop the lock between batches.
+ * Per-class statistics read O(1) state; the `age` stat comes from the
+ * oldest atime the last full crawler pass or CLOCK lap saw (`oldest`).
  */
 #include "storage.h"
 
@@ -21,11 +28,17 @@
 
 #define MAX_REGIONS 64
 #define MIN_PAGES   2
+#define SCAN_BATCH  4096            /* chunks read per class-lock hold */
+#define WORK_BATCH  512             /* chunks swept/crawled/evicted per hold */
+#define MAXDEFER    32              /* chained victims released per batch */
+#define ATIME_NONE  UINT32_MAX      /* `oldest` of a class with no item seen */
 
 /* Side table entry of one 1 MB page. */
 struct page {
     char *base;                     /* 1 MB-aligned start */
     _Atomic uint8_t cls;            /* owning class, 0 = in the pool */
+    bool moving;                    /* page_steal works on it (class lock) */
+    bool draining;                  /* being emptied: no new items (class lock) */
     uint32_t idx;                   /* index in class pages[] (class lock) */
     struct page *next;              /* pool free list (pool lock) */
 };
@@ -50,7 +63,16 @@ struct slab_class {
     struct item *free_head;         /* doubly linked free list */
     uint64_t nfree;
     uint32_t hand_page, hand_chunk; /* CLOCK hand */
+    rel_time_t lap_idle;            /* longest idle time of an item the hand
+                                     * met in this lap (when it met it) */
+    bool lap_seen;                  /* the hand met an item in this lap */
     uint32_t steal_next;            /* next page to try moving away */
+    uint32_t ndraining;             /* pages being emptied (page_steal) */
+    /* The `age` stat is now - oldest: the atime of the oldest item the last
+     * complete crawler pass left in place, or (from a CLOCK lap) now minus
+     * the longest idle time of the items the hand met.  ATIME_NONE: no item
+     * seen. */
+    _Atomic rel_time_t oldest;
     /* statistics (relaxed atomics, any thread) */
     _Atomic uint64_t number, requested;
     _Atomic uint64_t evicted, evicted_nonzero, evicted_unfetched, evicted_active;
@@ -77,14 +99,20 @@ static struct {
     uint64_t slots;                 /* page slots in all regions */
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+/* region_lock: serialises region_add() (taken before pool.lock). */
+static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static _Atomic int move_running;            /* a reassign is in progress */
 static _Atomic uint64_t slabs_moved;
 
 /* ---------- regions and pages ---------- */
 
-/* Reserve address space for n pages plus one for alignment.  Pool lock. */
+/* Reserve address space for n pages plus one for alignment and add them to
+ * the pool.  region_lock held.  The mmap, the side table and its page list
+ * are made without the pool lock, which is taken only to splice the list
+ * in: growing by many GB (cache_memlimit) never stalls allocations. */
 static int
-region_add_locked(uint32_t n)
+region_add(uint32_t n)
 {
     unsigned r = atomic_load(&nregions);
     if (r == MAX_REGIONS || n == 0)
@@ -104,14 +132,17 @@ region_add_locked(uint32_t n)
         return -1;
     }
     char *base = (char *)(((uintptr_t)m + PAGE_SIZE - 1) & ~(uintptr_t)(PAGE_SIZE - 1));
-    for (uint32_t i = n; i-- > 0;) {
+    for (uint32_t i = 0; i < n; i++) {
         pg[i].base = base + (size_t)i * PAGE_SIZE;
-        pg[i].next = pool.free;
-        pool.free = &pg[i];
+        pg[i].next = i + 1 < n ? &pg[i + 1] : NULL;
     }
     regions[r] = (struct region){ m, len, base, n, pg };
+    pthread_mutex_lock(&pool.lock);
+    pg[n - 1].next = pool.free;
+    pool.free = &pg[0];
     pool.slots += n;
-    atomic_store(&nregions, r + 1);
+    atomic_store(&nregions, r + 1);     /* publishes regions[r] to page_of() */
+    pthread_mutex_unlock(&pool.lock);
     return 0;
 }
 
@@ -219,17 +250,46 @@ chunk_init(struct item *ch)
     return ch;
 }
 
+/* Is free chunk ch (IF_FREE) on c's free list?  Chunks of a page being
+ * emptied are kept off it, with both links NULL. */
+static inline bool
+on_free_list(struct slab_class *c, struct item *ch)
+{
+    return ch->f_prev != NULL || c->free_head == ch;
+}
+
+/* Mark chunk ch free without putting it on the list (page being emptied). */
+static void
+free_mark_offlist(struct item *ch)
+{
+    atomic_store(&ch->refcount, 0);
+    atomic_store(&ch->iflags, IF_FREE);
+    ch->h_next = ch->f_prev = NULL;
+}
+
+/* Free chunk ch of class c (on page pg): onto the free list, unless its
+ * page is being emptied by page_steal, which then owns it. */
+static void
+chunk_free_locked(struct slab_class *c, struct page *pg, struct item *ch)
+{
+    if (pg->draining)
+        free_mark_offlist(ch);
+    else
+        free_push_locked(c, ch);
+}
+
 static struct item *
 free_pop_locked(struct slab_class *c)
 {
-    struct item *ch = c->free_head;
-    if (ch == NULL)
-        return NULL;
-    assert(atomic_load(&ch->iflags) == IF_FREE);
-    free_remove_locked(c, ch);
-    /* Clear IF_FREE before the class lock is dropped: page moves treat
-     * IF_FREE chunks as being on the free list. */
-    return chunk_init(ch);
+    struct item *ch;
+    while ((ch = c->free_head) != NULL) {
+        assert(atomic_load(&ch->iflags) == IF_FREE);
+        free_remove_locked(c, ch);
+        /* A chunk of a page being emptied stays off the list (IF_FREE). */
+        if (c->ndraining == 0 || !page_of(ch)->draining)
+            return chunk_init(ch);  /* IF_FREE cleared before the unlock */
+    }
+    return NULL;
 }
 
 /* Give page p to class c and put its chunks on the free list. */
@@ -252,6 +312,35 @@ assign_page_locked(struct slab_class *c, struct page *p)
         free_push_locked(c, chunk_at(c, p, i));
 }
 
+/* Lower *oldest to the atime of ch if ch is a linked item (head). */
+static inline void
+note_atime(const struct item *ch, rel_time_t *oldest)
+{
+    if ((atomic_load_explicit(&((struct item *)ch)->iflags, memory_order_relaxed) &
+         (IF_LINKED | IF_DATA)) == IF_LINKED) {
+        rel_time_t a = item_atime(ch);
+        if (a < *oldest)
+            *oldest = a;
+    }
+}
+
+/* The CLOCK hand completed a lap (or its page went away): the longest idle
+ * time it met (the items it meets are the next victims, memcached's LRU
+ * tail) becomes the class's age; start the next lap at the first page. */
+static void
+hand_wrap_locked(struct slab_class *c)
+{
+    ASSERT_CLASS(c);
+    rel_time_t now = clock_now();
+    atomic_store_explicit(&c->oldest, !c->lap_seen ? ATIME_NONE :
+                          c->lap_idle < now ? now - c->lap_idle : 0,
+                          memory_order_relaxed);
+    c->lap_idle = 0;
+    c->lap_seen = false;
+    c->hand_page = 0;
+    c->hand_chunk = 0;
+}
+
 static void
 remove_page_locked(struct slab_class *c, struct page *p)
 {
@@ -260,10 +349,8 @@ remove_page_locked(struct slab_class *c, struct page *p)
     c->pages[p->idx] = c->pages[--c->npages];
     c->pages[p->idx]->idx = p->idx;
     atomic_store(&c->npages_pub, c->npages);
-    if (c->hand_page >= c->npages) {
-        c->hand_page = 0;
-        c->hand_chunk = 0;
-    }
+    if (c->hand_page >= c->npages)
+        hand_wrap_locked(c);
 }
 
 /* ---------- setup ---------- */
@@ -314,15 +401,16 @@ slab_setup(const struct item_options *o, char *err, size_t errlen)
         pthread_mutex_init(&c->lock, NULL);
         c->size = sizes[i - 1];
         c->perpage = (uint32_t)(PAGE_SIZE / c->size);
+        atomic_store(&c->oldest, ATIME_NONE);
     }
 
     uint64_t np = o->mem_limit / PAGE_SIZE;
     if (np < MIN_PAGES)
         np = MIN_PAGES;
     pool.limit = np;
-    pthread_mutex_lock(&pool.lock);
-    int rc = region_add_locked((uint32_t)np);
-    pthread_mutex_unlock(&pool.lock);
+    pthread_mutex_lock(&region_lock);
+    int rc = region_add((uint32_t)np);
+    pthread_mutex_unlock(&region_lock);
     if (rc < 0) {
         snprintf(err, errlen, "cannot reserve %llu MB for items: %s",
                  (unsigned long long)np, strerror(errno));
@@ -385,25 +473,41 @@ release_all(struct item **d, int n)
         item_release(d[i]);
 }
 
-/* CLOCK sweep of class c: at most two laps.  Returns a freed chunk, or
- * NULL; deferred victims are added to d[*nd] (capacity maxd). */
+/* CLOCK sweep of class c: inspects at most `budget` chunks, adding them to
+ * *scanned (a page being emptied counts as its remaining chunks).  Returns
+ * a freed chunk, or NULL; deferred victims are added to d[*nd] (capacity
+ * maxd).  Pages being emptied by page_steal are skipped.  The idle time
+ * of every item met (evicted or not) feeds lap_idle, which becomes the
+ * class's age at the end of the lap. */
 static struct item *
-sweep_locked(struct slab_class *c, enum victim_mode mode, struct item **d,
-             int *nd, int maxd)
+sweep_locked(struct slab_class *c, enum victim_mode mode, uint32_t budget,
+             uint64_t *scanned, struct item **d, int *nd, int maxd)
 {
     ASSERT_CLASS(c);
-    if (c->npages == 0)
-        return NULL;
-    uint64_t limit = 2ULL * c->npages * c->perpage;
-    for (uint64_t n = 0; n < limit; n++) {
-        if (c->hand_page >= c->npages) {
-            c->hand_page = 0;
+    rel_time_t now = clock_now();
+    for (uint32_t n = 0; n < budget && c->npages > 0; n++) {
+        if (c->hand_page >= c->npages)
+            hand_wrap_locked(c);
+        struct page *p = c->pages[c->hand_page];
+        if (p->draining) {
+            *scanned += c->perpage - c->hand_chunk;
             c->hand_chunk = 0;
+            c->hand_page++;
+            continue;
         }
-        struct item *ch = chunk_at(c, c->pages[c->hand_page], c->hand_chunk);
+        struct item *ch = chunk_at(c, p, c->hand_chunk);
         if (++c->hand_chunk == c->perpage) {
             c->hand_chunk = 0;
             c->hand_page++;
+        }
+        (*scanned)++;
+        rel_time_t a = ATIME_NONE;
+        note_atime(ch, &a);             /* before it is evicted */
+        if (a != ATIME_NONE) {
+            rel_time_t idle = a < now ? now - a : 0;
+            if (idle > c->lap_idle)
+                c->lap_idle = idle;
+            c->lap_seen = true;
         }
         struct item *v = NULL;
         enum victim_res r = item_victim_locked(ch, mode, &v);
@@ -418,80 +522,152 @@ sweep_locked(struct slab_class *c, enum victim_mode mode, struct item **d,
     return NULL;
 }
 
-/* Can every chunk of p be freed now?  Class lock held. */
+/* Could chunk ch be freed right now (free, or a linked item nobody else
+ * holds)?  Class lock held. */
+static bool
+chunk_evacuable(struct item *ch)
+{
+    uint8_t f = atomic_load(&ch->iflags);
+    if (f & IF_FREE)
+        return true;
+    struct item *t = (f & IF_DATA) ? ch->h_next : ch;
+    return (atomic_load(&t->iflags) & IF_LINKED) && atomic_load(&t->refcount) == 1;
+}
+
+/* Drop class c's lock for a moment (between batches). */
+static inline void
+class_gap(struct slab_class *c)
+{
+    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_lock(&c->lock);
+}
+
+/* Is p (still) a page of class c that nobody is emptying?  Class lock. */
+static inline bool
+page_ours_locked(struct slab_class *c, struct page *p)
+{
+    return atomic_load_explicit(&p->cls, memory_order_relaxed) == (uint8_t)(c - classes) &&
+           p->idx < c->npages && c->pages[p->idx] == p && !p->moving;
+}
+
+/* A hint for page_steal: is every chunk of p evacuable?  Reads SCAN_BATCH
+ * chunks per lock hold; false if, in a gap, p was taken by another page
+ * move or started being emptied. */
 static bool
 page_evacuable_locked(struct slab_class *c, struct page *p)
 {
     ASSERT_CLASS(c);
-    for (uint32_t i = 0; i < c->perpage; i++) {
-        struct item *ch = chunk_at(c, p, i);
-        uint8_t f = atomic_load(&ch->iflags);
-        if (f & IF_FREE)
-            continue;
-        struct item *t = (f & IF_DATA) ? ch->h_next : ch;
-        if (!(atomic_load(&t->iflags) & IF_LINKED) || atomic_load(&t->refcount) != 1)
-            return false;
+    for (uint32_t i = 0; i < c->perpage;) {
+        for (uint32_t n = 0; i < c->perpage && n < SCAN_BATCH; i++, n++)
+            if (!chunk_evacuable(chunk_at(c, p, i)))
+                return false;
+        if (i < c->perpage) {
+            class_gap(c);
+            if (!page_ours_locked(c, p))
+                return false;
+        }
     }
     return true;
 }
 
+/* Empty page p of class c (lock held on entry and exit, dropped between
+ * batches of WORK_BATCH chunks).  The page is marked draining first: its
+ * free chunks are taken off the free list as they are met, chunks freed
+ * meanwhile stay off it (chunk_free_locked, free_pop_locked) and the sweep
+ * skips the page, so nothing new is stored in it.  Every item is evicted
+ * (VM_FORCE, stripe trylock).  Passes repeat until one finds the page
+ * entirely free (success: p is removed from c) or, after 4 passes, items
+ * still in use (failure: its free chunks go back on the free list). */
+static bool
+page_drain_locked(struct slab_class *c, struct page *p)
+{
+    ASSERT_CLASS(c);
+    struct item *d[MAXDEFER];
+    p->moving = true;                   /* other page moves leave it alone */
+    p->draining = true;
+    c->ndraining++;
+    bool empty = false;
+    for (int pass = 0; pass < 4 && !empty; pass++) {
+        uint32_t busy = 0, work = 0;
+        for (uint32_t i = 0; i < c->perpage;) {
+            int nd = 0;
+            for (uint32_t n = 0; i < c->perpage && n < WORK_BATCH && nd < MAXDEFER; i++, n++) {
+                struct item *ch = chunk_at(c, p, i);
+                if (atomic_load(&ch->iflags) & IF_FREE) {
+                    if (on_free_list(c, ch)) {
+                        free_remove_locked(c, ch);
+                        work++;
+                    }
+                    continue;
+                }
+                struct item *v = NULL;
+                switch (item_victim_locked(ch, VM_FORCE, &v)) {
+                case V_FREED:
+                    free_mark_offlist(ch);
+                    work++;
+                    break;
+                case V_DEFERRED:        /* its chunks come back through slab_free */
+                    d[nd++] = v;
+                    work++;
+                    break;
+                case V_SKIP:
+                    busy++;
+                    break;
+                }
+            }
+            pthread_mutex_unlock(&c->lock);
+            release_all(d, nd);
+            if (busy > 0 && i == c->perpage)
+                sched_yield();          /* let the holder finish */
+            pthread_mutex_lock(&c->lock);
+        }
+        empty = busy == 0 && work == 0;
+    }
+    c->ndraining--;
+    p->draining = false;
+    if (empty) {
+        remove_page_locked(c, p);
+        p->moving = false;
+        return true;
+    }
+    /* Give the page back to the class: its free chunks go back on the list
+     * (chunks freed from now on go there by themselves; `moving` keeps
+     * other page moves away until this is done). */
+    for (uint32_t i = 0; i < c->perpage;) {
+        for (uint32_t n = 0; i < c->perpage && n < WORK_BATCH; i++, n++) {
+            struct item *ch = chunk_at(c, p, i);
+            if ((atomic_load(&ch->iflags) & IF_FREE) && !on_free_list(c, ch))
+                free_push_locked(c, ch);
+        }
+        if (i < c->perpage)
+            class_gap(c);
+    }
+    p->moving = false;
+    return false;
+}
+
 /* Take one page away from class sid, evicting its items.  Returns the
- * page (still counted as assigned) or NULL.  No lock held by the caller. */
+ * page (still counted as assigned) or NULL.  No lock held by the caller.
+ * Tries up to 8 pages; the class lock is dropped between batches and
+ * between pages. */
 static struct page *
 page_steal(unsigned sid)
 {
     struct slab_class *c = &classes[sid];
     struct page *got = NULL;
     pthread_mutex_lock(&c->lock);
-    struct item **d = malloc(sizeof(*d) * c->perpage);
-    if (d == NULL)
-        goto out;
     uint32_t tries = c->npages < 8 ? c->npages : 8;
-    for (uint32_t t = 0; t < tries && got == NULL && c->npages > 0; t++) {
+    for (uint32_t t = 0; t < tries && got == NULL; t++) {
+        if (t > 0)
+            class_gap(c);
+        if (c->npages == 0)
+            break;
         struct page *p = c->pages[c->steal_next++ % c->npages];
-        for (int round = 0; round < 3; round++) {
-            if (!page_evacuable_locked(c, p))
-                break;
-            for (uint32_t i = 0; i < c->perpage; i++) {
-                struct item *ch = chunk_at(c, p, i);
-                if (atomic_load(&ch->iflags) & IF_FREE)
-                    free_remove_locked(c, ch);
-            }
-            bool ok = true;
-            int nd = 0;
-            for (uint32_t i = 0; i < c->perpage; i++) {
-                struct item *ch = chunk_at(c, p, i);
-                if (atomic_load(&ch->iflags) & IF_FREE)
-                    continue;
-                struct item *v = NULL;
-                enum victim_res r = item_victim_locked(ch, VM_FORCE, &v);
-                if (r == V_FREED)
-                    atomic_store(&ch->iflags, IF_FREE);
-                else if (r == V_DEFERRED)
-                    d[nd++] = v;
-                else
-                    ok = false;
-            }
-            if (ok && nd == 0) {
-                remove_page_locked(c, p);
-                got = p;
-                break;
-            }
-            for (uint32_t i = 0; i < c->perpage; i++) {
-                struct item *ch = chunk_at(c, p, i);
-                if (atomic_load(&ch->iflags) & IF_FREE)
-                    free_push_locked(c, ch);
-            }
-            pthread_mutex_unlock(&c->lock);
-            release_all(d, nd);
-            pthread_mutex_lock(&c->lock);
-            if (!ok || atomic_load(&p->cls) != sid || p->idx >= c->npages ||
-                c->pages[p->idx] != p)
-                break;
-        }
+        if (!page_ours_locked(c, p) || !page_evacuable_locked(c, p))
+            continue;
+        if (page_drain_locked(c, p))
+            got = p;
     }
-    free(d);
-out:
     pthread_mutex_unlock(&c->lock);
     if (got != NULL)
         atomic_fetch_add(&slabs_moved, 1);
@@ -514,18 +690,19 @@ largest_other(unsigned id, uint32_t min)
     return best;
 }
 
-#define MAXDEFER 32
-
 struct item *
 slab_alloc(unsigned id)
 {
     assert(id >= 1 && id <= nclasses);
     struct slab_class *c = &classes[id];
     struct item *d[MAXDEFER];
-    bool stole = false;
-    int rounds = 0;
+    bool stole = false, pressed = false;
+    uint64_t scanned = 0;               /* chunks this call's sweep looked at */
     bool reassign = sconf.o.slab_reassign != 0 && sconf.o.evict;
     enum victim_mode mode = sconf.o.evict ? VM_EVICT : VM_RECLAIM;
+    /* Two laps find a victim if any item is unreferenced (the first clears
+     * reference bits); reclaiming (-M) ignores them, one lap does. */
+    uint64_t laps = mode == VM_EVICT ? 2 : 1;
 
     atomic_fetch_add_explicit(&c->allocs, 1, memory_order_relaxed);
     pthread_mutex_lock(&c->lock);
@@ -554,26 +731,25 @@ slab_alloc(unsigned id)
                 continue;
             }
         }
-        int nd = 0;
-        ch = sweep_locked(c, mode, d, &nd, MAXDEFER);
-        if (ch != NULL || nd > 0)
-            atomic_fetch_add_explicit(&c->pressure, 1, memory_order_relaxed);
-        if (ch != NULL) {
-            chunk_init(ch);
-            pthread_mutex_unlock(&c->lock);
-            release_all(d, nd);
-            return ch;
-        }
-        if (nd > 0 && ++rounds < 8) {
+        /* Sweep, a batch per lock hold: in between, others allocate and
+         * free, and a freed chunk may turn up on the free list. */
+        if (scanned < laps * c->npages * c->perpage) {
+            int nd = 0;
+            ch = sweep_locked(c, mode, WORK_BATCH, &scanned, d, &nd, MAXDEFER);
+            if ((ch != NULL || nd > 0) && !pressed) {
+                pressed = true;
+                atomic_fetch_add_explicit(&c->pressure, 1, memory_order_relaxed);
+            }
+            if (ch != NULL) {
+                chunk_init(ch);
+                pthread_mutex_unlock(&c->lock);
+                release_all(d, nd);
+                return ch;
+            }
             pthread_mutex_unlock(&c->lock);
             release_all(d, nd);
             pthread_mutex_lock(&c->lock);
             continue;
-        }
-        if (nd > 0) {
-            pthread_mutex_unlock(&c->lock);
-            release_all(d, nd);
-            pthread_mutex_lock(&c->lock);
         }
         if (reassign && !stole) {
             stole = true;
@@ -589,7 +765,8 @@ slab_alloc(unsigned id)
         }
         pthread_mutex_unlock(&c->lock);
         atomic_fetch_add_explicit(&c->outofmemory, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&c->pressure, 1, memory_order_relaxed);
+        if (!pressed)
+            atomic_fetch_add_explicit(&c->pressure, 1, memory_order_relaxed);
         return NULL;
     }
 }
@@ -597,14 +774,16 @@ slab_alloc(unsigned id)
 void
 slab_free(struct item *ch)
 {
-    unsigned id = slab_class_of(ch);
+    struct page *pg = page_of(ch);
+    assert(pg != NULL);
+    unsigned id = atomic_load_explicit(&pg->cls, memory_order_relaxed);
     assert(id >= 1 && id <= nclasses);
     assert(atomic_load(&ch->refcount) == 0);
     struct slab_class *c = &classes[id];
     pthread_mutex_lock(&c->lock);
-    assert(((char *)ch - page_of(ch)->base) % c->size == 0);
+    assert(((char *)ch - pg->base) % c->size == 0);
     assert(!(atomic_load(&ch->iflags) & (IF_FREE | IF_LINKED)));
-    free_push_locked(c, ch);
+    chunk_free_locked(c, pg, ch);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -615,12 +794,18 @@ slab_set_mem_limit(size_t bytes)
     if (np < MIN_PAGES)
         return -1;
     int rc = 0;
+    pthread_mutex_lock(&region_lock);       /* one grower at a time */
     pthread_mutex_lock(&pool.lock);
-    if (np > pool.slots)
-        rc = region_add_locked((uint32_t)(np - pool.slots));
-    if (rc == 0)
-        pool.limit = np;
+    uint64_t slots = pool.slots;
     pthread_mutex_unlock(&pool.lock);
+    if (np > slots)
+        rc = np - slots > UINT32_MAX ? -1 : region_add((uint32_t)(np - slots));
+    if (rc == 0) {
+        pthread_mutex_lock(&pool.lock);
+        pool.limit = np;
+        pthread_mutex_unlock(&pool.lock);
+    }
+    pthread_mutex_unlock(&region_lock);
     return rc;
 }
 
@@ -631,12 +816,28 @@ slab_count_link(unsigned id, int64_t bytes, int dir)
 {
     struct slab_class *c = &classes[id];
     if (dir > 0) {
-        atomic_fetch_add_explicit(&c->number, 1, memory_order_relaxed);
+        /* The first item of an empty class is its oldest one. */
+        if (atomic_fetch_add_explicit(&c->number, 1, memory_order_relaxed) == 0)
+            atomic_store_explicit(&c->oldest, clock_now(), memory_order_relaxed);
         atomic_fetch_add_explicit(&c->requested, (uint64_t)bytes, memory_order_relaxed);
     } else {
         atomic_fetch_sub_explicit(&c->number, 1, memory_order_relaxed);
         atomic_fetch_sub_explicit(&c->requested, (uint64_t)bytes, memory_order_relaxed);
     }
+}
+
+void
+slab_note_atime(unsigned id, rel_time_t atime)
+{
+    if (id < 1 || id > nclasses)
+        return;
+    struct slab_class *c = &classes[id];
+    rel_time_t cur = atomic_load_explicit(&c->oldest, memory_order_relaxed);
+    while ((cur == ATIME_NONE || atime < cur) &&
+           !atomic_compare_exchange_weak_explicit(&c->oldest, &cur, atime,
+                                                  memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
 }
 
 void
@@ -705,23 +906,17 @@ slab_class_stats(unsigned id, struct item_class_stats *s)
     s->id = id;
     s->chunk_size = c->size;
     s->chunks_per_page = c->perpage;
-    rel_time_t now = clock_now(), oldest = now;
     pthread_mutex_lock(&c->lock);
     s->total_pages = c->npages;
     s->total_chunks = (uint64_t)c->npages * c->perpage;
     s->free_chunks = c->nfree;
     s->used_chunks = s->total_chunks - c->nfree;
-    for (uint32_t pi = 0; pi < c->npages; pi++)
-        for (uint32_t i = 0; i < c->perpage; i++) {
-            struct item *it = chunk_at(c, c->pages[pi], i);
-            if ((atomic_load(&it->iflags) & (IF_LINKED | IF_DATA)) == IF_LINKED) {
-                rel_time_t a = atomic_load_explicit(&it->atime, memory_order_relaxed);
-                if (a < oldest)
-                    oldest = a;
-            }
-        }
     pthread_mutex_unlock(&c->lock);
-    s->age = now - oldest;
+    /* O(1): the oldest atime the last crawler pass or CLOCK lap saw (see
+     * doc/storage.md), not a scan. */
+    rel_time_t now = clock_now();
+    rel_time_t oldest = atomic_load_explicit(&c->oldest, memory_order_relaxed);
+    s->age = oldest == ATIME_NONE || oldest > now ? 0 : now - oldest;
     s->number = atomic_load(&c->number);
     s->mem_requested = atomic_load(&c->requested);
     s->evicted = atomic_load(&c->evicted);
@@ -848,6 +1043,8 @@ slab_automove_tick(int mode)
 
 /* ---------- scans: crawler, walk, sizes ---------- */
 
+/* One pass over every page, WORK_BATCH chunks per class-lock hold.  Also
+ * publishes each class's oldest atime (the items left in place). */
 uint64_t
 slab_crawl(void)
 {
@@ -855,25 +1052,35 @@ slab_crawl(void)
     struct item *d[MAXDEFER];
     for (unsigned id = 1; id <= nclasses; id++) {
         struct slab_class *c = &classes[id];
-        for (uint32_t pi = 0;; pi++) {
+        rel_time_t oldest = ATIME_NONE;
+        for (uint32_t pi = 0, ci = 0;;) {
             int nd = 0;
+            rel_time_t now = clock_now();
             pthread_mutex_lock(&c->lock);
             if (pi >= c->npages) {
+                atomic_store_explicit(&c->oldest, oldest, memory_order_relaxed);
                 pthread_mutex_unlock(&c->lock);
                 break;
             }
             struct page *p = c->pages[pi];
-            for (uint32_t i = 0; i < c->perpage && nd < MAXDEFER; i++) {
-                struct item *ch = chunk_at(c, p, i);
+            for (uint32_t n = 0; ci < c->perpage && n < WORK_BATCH && nd < MAXDEFER; ci++, n++) {
+                struct item *ch = chunk_at(c, p, ci);
                 struct item *v = NULL;
                 enum victim_res r = item_victim_locked(ch, VM_CRAWL, &v);
                 if (r == V_FREED) {
-                    free_push_locked(c, ch);
+                    chunk_free_locked(c, p, ch);
                     reclaimed++;
                 } else if (r == V_DEFERRED) {
                     d[nd++] = v;
                     reclaimed++;
+                } else if ((atomic_load(&ch->iflags) & (IF_LINKED | IF_DATA)) == IF_LINKED &&
+                           item_is_live(ch, now)) {
+                    note_atime(ch, &oldest);    /* dead ones left: in use, go soon */
                 }
+            }
+            if (ci == c->perpage) {
+                ci = 0;
+                pi++;
             }
             pthread_mutex_unlock(&c->lock);
             release_all(d, nd);
@@ -882,9 +1089,8 @@ slab_crawl(void)
     return reclaimed;
 }
 
-#define WALK_BATCH 256
-#define SCAN_BATCH 4096
-#define WALK_LOOK_MAX (16 * SCAN_BATCH)
+#define WALK_BATCH 256                  /* items per step */
+#define WALK_LOOK_MAX (16 * SCAN_BATCH) /* chunks a step reads at most */
 
 /* Cursor of a resumable walk: class id, page index, chunk index. */
 #define WALK_CUR(id, pi, ci) (((uint64_t)(id) << 56) | ((uint64_t)(pi) << 24) | (uint64_t)(ci))
@@ -985,20 +1191,30 @@ slab_walk(item_walk_fn fn, void *arg)
 void
 slab_sizes(uint64_t *hist, size_t nbuckets)
 {
-    rel_time_t now = clock_now();
     for (unsigned id = 1; id <= nclasses; id++) {
         struct slab_class *c = &classes[id];
-        pthread_mutex_lock(&c->lock);
-        for (uint32_t pi = 0; pi < c->npages; pi++)
-            for (uint32_t i = 0; i < c->perpage; i++) {
-                struct item *it = chunk_at(c, c->pages[pi], i);
+        for (uint32_t pi = 0, ci = 0;;) {
+            rel_time_t now = clock_now();
+            pthread_mutex_lock(&c->lock);
+            if (pi >= c->npages) {
+                pthread_mutex_unlock(&c->lock);
+                break;
+            }
+            struct page *p = c->pages[pi];
+            for (uint32_t n = 0; ci < c->perpage && n < SCAN_BATCH; ci++, n++) {
+                struct item *it = chunk_at(c, p, ci);
                 if ((atomic_load(&it->iflags) & (IF_LINKED | IF_DATA)) != IF_LINKED ||
                     !item_is_live(it, now))
                     continue;
                 size_t b = (item_total_size(it) + 31) / 32;
                 hist[b < nbuckets ? b : nbuckets - 1]++;
             }
-        pthread_mutex_unlock(&c->lock);
+            if (ci == c->perpage) {
+                ci = 0;
+                pi++;
+            }
+            pthread_mutex_unlock(&c->lock);
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 /*
  * storage.h -- internals shared by the storage modules (slab.c, hash.c,
- * item.c).  Nothing outside src/storage/ (except unit tests) includes it;
- * the protocol layer sees only include/item.h.
+ * item.c, item_meta.c).  Nothing outside src/storage/ (except unit tests)
+ * includes it; the protocol layer sees only include/item.h.
  *
  * Item layout (one slab chunk; 8-byte aligned; offsets in bytes):
  *
@@ -46,17 +46,38 @@
  *                     (walk, crawler) happens under it.
  *       -> page pool lock  pool.lock (slab.c): free page slots, page counts.
  *
+ *   region_lock (slab.c) serialises growing the memory limit; it is taken
+ *   before pool.lock and with no other lock held.
+ *
  *   Never two class locks at once.  Code holding a class lock may only
- *   TRY a stripe lock (sweep, crawler, page moves); on failure it skips the
- *   item.  The expander takes all stripe locks in index order, holding no
- *   other lock.  Chained victims found under a class lock are unlinked and
- *   released after the class lock is dropped ("deferred"), so freeing their
- *   chunks (other classes) never nests class locks.
+ *   TRY a stripe lock (sweep, crawler, walk, page moves); on failure it
+ *   skips the item.  The hash expander holds one stripe lock at a time (one
+ *   bucket's migration), and no other lock.  Chained victims found under a
+ *   class lock are unlinked and released after the class lock is dropped
+ *   ("deferred"), so freeing their chunks (other classes) never nests class
+ *   locks.
+ *
+ *   Bounded holds: nothing holds a lock for work that grows with the
+ *   cache.  Scans of a class (CLOCK sweep, crawler, walk, stats sizes, page
+ *   moves) handle one batch of chunks per class-lock hold (slab.c:
+ *   SCAN_BATCH read-only, WORK_BATCH when chunks may be freed) and drop the
+ *   lock in between; per-class stats are O(1).  No allocation (which may
+ *   sweep) runs under a stripe lock: item_delta and append/prepend drop it,
+ *   holding a reference on the old item, and check it again after.
  *
  * Reference counts: the hash table holds one reference on each linked
  * item (refcount 1 = only the table).  New references are taken only under
- * the item's stripe lock (lookups) or its class lock (walk); so a thread
- * holding both, seeing refcount 1, may free the item.
+ * the item's stripe lock (lookups, item_delta, append/prepend) or its
+ * class lock (walk); so a thread holding both, seeing refcount 1, may free
+ * the item.  The count saturates: no new reference is taken at REF_MAX
+ * (a lookup reports a miss); item_refs_high() says when it is past
+ * REF_HIGH, so that callers copy instead of keeping one for long.
+ *
+ * Pages being moved (page_steal, slab.c): `moving` keeps other page moves
+ * off a page; `draining` marks a page being emptied, whose free chunks
+ * are kept off the free list and which the CLOCK hand skips, so the class
+ * lock can be dropped between batches of evictions without new items
+ * landing in it.
  */
 #ifndef MC_STORAGE_H
 #define MC_STORAGE_H
@@ -119,36 +140,50 @@ unsigned slab_class_for(size_t size);
 unsigned slab_nclasses(void);
 uint32_t slab_chunk_size(unsigned id);
 unsigned slab_largest(void);
-/* A chunk of class id with refcount 1 and iflags 0, or NULL with *st =
- * ITEM_ENOMEM.  May evict or move a page.  Never blocks on stripe locks. */
+/* A chunk of class id with refcount 1 and iflags 0, or NULL when there is
+ * no memory (the free list, the pool, a page from another class, up to
+ * two CLOCK laps of evictions, or one lap of reclaiming with -M, all came
+ * up empty; counted as outofmemory).  May evict or move a page.  Never
+ * blocks on stripe locks; callers hold none (a sweep may take a while). */
 struct item *slab_alloc(unsigned id);
-/* Return a chunk (refcount 0, unlinked) to its class. */
+/* Return a chunk (refcount 0, unlinked) to its class (its free list, or
+ * off it if its page is being emptied). */
 void slab_free(struct item *chunk);
 unsigned slab_class_of(const void *p);
 int  slab_set_mem_limit(size_t bytes);
 void slab_stats(struct item_global_stats *s);
 /* Zero the cumulative per-class counters ("stats reset"). */
 void slab_stats_reset(void);
+/* item_class_stats(): O(1), the class lock held briefly. */
 bool slab_class_stats(unsigned id, struct item_class_stats *s);
+/* Count the removal of a linked item of class id by a sweep: reason 0
+ * evicted alive, 1 reclaimed dead (expired/flushed) by a sweep, 2
+ * reclaimed dead by the crawler.  iflags/exptime: the item's. */
 void slab_count_evict(unsigned id, int reason, uint8_t iflags, rel_time_t exptime);
-/* For assertions: is the lock of chunk's class held (by someone)? */
-/* Debug builds (MC_DEBUG_LOCKS, on in sanitizer builds): is the chunk's
- * class lock held?  A trylock, so too costly for the request path. */
+/* Debug builds (MC_DEBUG_LOCKS, on in sanitizer builds): is the lock of
+ * chunk's class held (by someone)?  A trylock, so too costly for the
+ * request path. */
 bool slab_lock_held(const void *chunk);
 /* Linked-item accounting of class id (dir +1 link, -1 unlink). */
 void slab_count_link(unsigned id, int64_t bytes, int dir);
+/* An item of class id was linked with an old atime (snapshot restore):
+ * lower the class's oldest-atime estimate (the `age` stat) to it. */
+void slab_note_atime(unsigned id, rel_time_t atime);
 enum item_reassign_status slab_reassign(int src, int dst);
 /* Background maintenance: one automove decision (mode 1/2). */
 void slab_automove_tick(int mode);
-/* Scan every page once, reclaiming expired/flushed items. */
+/* Scan every page once, reclaiming expired/flushed items, and publish each
+ * class's oldest atime (the `age` stat).  Returns items reclaimed. */
 uint64_t slab_crawl(void);
-/* Walk: fn for each live item with a reference held.  */
+/* Walk: fn for each live item with a reference held (no lock held). */
 uint64_t slab_walk(item_walk_fn fn, void *arg);
 /* One bounded step of a walk: visits at most one batch (256 items) from
  * *cursor (0 = start) and advances it; ITEM_WALK_DONE when finished (or
  * when fn returned non-zero).  Returns the items visited.  Pages moved
  * between classes between steps may make a walk miss or repeat items. */
 uint64_t slab_walk_step(uint64_t *cursor, item_walk_fn fn, void *arg);
+/* hist[ceil(total size / 32)]++ for every live item (the last bucket
+ * takes everything larger). */
 void slab_sizes(uint64_t *hist, size_t nbuckets);
 
 /* ---- hash.c ---- */
@@ -172,6 +207,10 @@ void hash_stats(uint64_t *bytes, uint32_t *power, bool *expanding);
 void hash_check(void);
 
 /* ---- item.c (called by slab.c with a class lock held) ---- */
+/* VM_EVICT: a dead item is reclaimed, a live one loses its CLOCK reference
+ * bit if set (second chance), else is evicted.  VM_RECLAIM (-M) and
+ * VM_CRAWL: only dead items (VM_CRAWL counts them as crawler_reclaimed).
+ * VM_FORCE (page moves): any item nobody else holds. */
 enum victim_mode { VM_EVICT, VM_RECLAIM, VM_CRAWL, VM_FORCE };
 enum victim_res  { V_SKIP, V_FREED, V_DEFERRED };
 /* Chunk c belongs to the class whose lock the caller holds.  Tries to get

@@ -147,6 +147,45 @@ START_TEST(test_large_items_evict)
 }
 END_TEST
 
+/* With the crawler off, the CLOCK hand's laps give `age`: the longest idle
+ * time of the items it met (they are the next victims, like memcached's
+ * LRU tail), published when it completes a lap. */
+START_TEST(test_age_from_clock_lap)
+{
+    st_start_mb(2, true, 0);
+    char *v = val_of(100, 'l');
+    char key[32];
+    int cap = 2 * PER_PAGE_152, k = 0;
+    for (int i = 0; i < cap; i++, k++) {
+        snprintf(key, sizeof(key), "k%05d", k);
+        ck_assert_int_eq(st_set(key, v), ITEM_OK);
+    }
+    unsigned c = slab_class_for(142);
+    struct item_class_stats s;
+    clock_advance(40);
+    for (int i = 0; i < cap; i++, k++) {       /* lap 1: meets items 40 s idle */
+        snprintf(key, sizeof(key), "k%05d", k);
+        ck_assert_int_eq(st_set(key, v), ITEM_OK);
+    }
+    ck_assert_uint_eq(st_stats().evictions, (uint64_t)cap);
+    clock_advance(25);
+    for (int i = 0; i < cap + 1; i++, k++) {   /* lap 2: items 25 s idle */
+        snprintf(key, sizeof(key), "k%05d", k);
+        ck_assert_int_eq(st_set(key, v), ITEM_OK);
+        if (i == 0) {                          /* lap 1 just ended */
+            item_class_stats(c, &s);
+            ck_assert_msg(s.age == 40, "age after lap 1: %u", s.age);
+        }
+    }
+    item_class_stats(c, &s);
+    ck_assert_msg(s.age == 25, "age after lap 2: %u", s.age);
+    clock_advance(3);
+    item_class_stats(c, &s);
+    ck_assert_msg(s.age == 28, "age grows between laps: %u", s.age);
+    free(v);
+}
+END_TEST
+
 static Suite *
 evict_suite(void)
 {
@@ -159,6 +198,7 @@ evict_suite(void)
     tcase_add_test(tc, test_referenced_not_evicted);
     tcase_add_test(tc, test_no_evict);
     tcase_add_test(tc, test_large_items_evict);
+    tcase_add_test(tc, test_age_from_clock_lap);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,5 +1,5 @@
 /* check_item.c -- item API: store ops, CAS, append/prepend, large
- * chained items, delete, walk, sizes, stats. */
+ * chained items, delete, walk, sizes, stats, reference counts. */
 #include "check_storage_util.h"
 
 static void
@@ -321,6 +321,91 @@ START_TEST(test_no_cas)
 }
 END_TEST
 
+START_TEST(test_refs_high)
+{
+    st_set("hot", "value");
+    struct item *first = item_get("hot", 3);
+    ck_assert(first != NULL);
+    ck_assert(!item_refs_high(first));
+    /* The table holds 1, `first` 1: take references up to REF_HIGH. */
+    int n = REF_HIGH - 2;
+    struct item **held = malloc(sizeof(*held) * (size_t)(n + 1));
+    for (int i = 0; i < n; i++) {
+        held[i] = item_get("hot", 3);
+        ck_assert_msg(held[i] == first, "get %d", i);
+    }
+    ck_assert_msg(!item_refs_high(first), "REF_HIGH references are not high yet");
+    held[n] = item_get("hot", 3);
+    ck_assert(held[n] == first);
+    ck_assert_msg(item_refs_high(first), "above REF_HIGH references are high");
+    ck_assert_msg(REF_HIGH < REF_MAX - 1000, "room left to copy instead of holding");
+    /* still served: far from saturation */
+    struct item *more = item_get("hot", 3);
+    ck_assert(more == first);
+    item_release(more);
+    for (int i = 0; i <= n; i++)
+        item_release(held[i]);
+    free(held);
+    ck_assert(!item_refs_high(first));
+    item_release(first);
+}
+END_TEST
+
+static unsigned
+class_of_key(const char *key)
+{
+    struct item *it = item_get(key, strlen(key));
+    ck_assert_msg(it != NULL, "%s missing", key);
+    unsigned c = item_class(it);
+    item_release(it);
+    return c;
+}
+
+static rel_time_t
+class_age(unsigned id)
+{
+    struct item_class_stats s;
+    ck_assert(item_class_stats(id, &s));
+    return s.age;
+}
+
+/* `age` is O(1): the first item of an empty class sets it, a crawler
+ * pass (the crawler thread is off here) recomputes it from the items left,
+ * a restored item with an old atime lowers it. */
+START_TEST(test_class_age)
+{
+    struct item_class_stats s;
+    ck_assert(!item_class_stats(0, &s));
+    ck_assert(!item_class_stats(item_nclasses() + 1, &s));
+    st_set("age1", "v");
+    unsigned c = class_of_key("age1");
+    ck_assert_uint_eq(class_age(c), 0);
+    clock_advance(100);
+    ck_assert_uint_eq(class_age(c), 100);
+    st_set("age2", "w");                 /* newer: the oldest is still age1 */
+    clock_advance(5);
+    ck_assert_uint_eq(class_age(c), 105);
+    ck_assert_int_eq(item_delete("age1", 4), ITEM_OK);
+    storage_crawl_once();                /* oldest left: age2, 5 s idle */
+    ck_assert_uint_eq(class_age(c), 5);
+    clock_advance(30);
+    ck_assert_uint_eq(class_age(c), 35);
+    ck_assert_int_eq(item_delete("age2", 4), ITEM_OK);
+    storage_crawl_once();                /* nothing left */
+    ck_assert_uint_eq(class_age(c), 0);
+    st_set("age3", "x");                 /* first item of an empty class */
+    clock_advance(2);
+    ck_assert_uint_eq(class_age(c), 2);
+    ck_assert_uint_ge(clock_now(), 130);
+    ck_assert_int_eq(item_restore("age4", 4, 0, 0, 0, clock_now() - 120, false, false,
+                                  "y", 1), ITEM_OK);
+    /* (same class as age3: same sizes; a get would bump its atime) */
+    ck_assert_uint_eq(class_age(c), 120);
+    storage_crawl_once();
+    ck_assert_uint_eq(class_age(c), 120);
+}
+END_TEST
+
 static Suite *
 item_suite(void)
 {
@@ -336,6 +421,8 @@ item_suite(void)
     tcase_add_test(tc, test_key_limits);
     tcase_add_test(tc, test_touch);
     tcase_add_test(tc, test_no_cas);
+    tcase_add_test(tc, test_refs_high);
+    tcase_add_test(tc, test_class_age);
     suite_add_tcase(s, tc);
     tc = tcase_create("large");
     tcase_set_timeout(tc, 20);

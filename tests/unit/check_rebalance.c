@@ -1,7 +1,9 @@
 /* check_rebalance.c -- page rebalancing: size shifts, slabs reassign,
- * background automove, shrinking the memory limit. */
+ * background automove, shrinking the memory limit, page moves racing
+ * writers and readers. */
 #include "check_storage_util.h"
 
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -165,6 +167,172 @@ START_TEST(test_automove_mode1)
 }
 END_TEST
 
+/* Page moves (emptied a batch at a time, the class lock dropped between
+ * batches) while other threads store, delete, read and hold items of the
+ * same classes, chained ones included.  Afterwards every chunk is
+ * accounted for and every value is intact. */
+#define RC_KEYS 30000
+static _Atomic bool rc_stop;
+static _Atomic int rc_failed;               /* ck_assert is slow in threads */
+static char rc_msg[200];
+
+#define RC_CHECK(cond, ...)                                                  \
+    do {                                                                     \
+        if (!(cond) && atomic_fetch_add(&rc_failed, 1) == 0)                 \
+            snprintf(rc_msg, sizeof(rc_msg), __VA_ARGS__);                   \
+    } while (0)
+
+static void
+rc_value(char *v, size_t n, const char *key)
+{
+    memset(v, 'x', n);
+    memcpy(v, key, strlen(key));
+}
+
+static void *
+rc_writer(void *arg)
+{
+    uint64_t r = (uint64_t)(intptr_t)arg * 0x9E3779B97F4A7C15ULL + 1;
+    char key[32], v[101], got[101];
+    struct item *held = NULL;
+    while (!atomic_load(&rc_stop)) {
+        r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+        snprintf(key, sizeof(key), "c%05u", (unsigned)(r >> 20) % RC_KEYS);
+        unsigned what = (unsigned)(r >> 8) % 100;
+        if (what < 60) {
+            rc_value(v, 100, key);
+            enum item_status st;
+            struct item *it = item_alloc(key, strlen(key), 0, 0, 100, &st);
+            if (it == NULL) {
+                RC_CHECK(st == ITEM_ENOMEM, "alloc %s: %d", key, st);
+                continue;
+            }
+            struct iovec iov[1];
+            item_value_iov(it, iov, 1);
+            memcpy(iov[0].iov_base, v, 100);
+            st = item_store(it, ITEM_SET, 0, NULL);
+            RC_CHECK(st == ITEM_OK, "set %s: %d", key, st);
+            item_release(it);
+        } else if (what < 75) {
+            item_delete(key, strlen(key));
+        } else {
+            struct item *it = item_get(key, strlen(key));
+            if (it == NULL)
+                continue;
+            struct iovec iov[1];
+            int n = item_value_iov(it, iov, 1);
+            RC_CHECK(n == 1 && iov[0].iov_len == 100, "%s: %d segments", key, n);
+            memcpy(got, iov[0].iov_base, 100);
+            rc_value(v, 100, key);
+            RC_CHECK(memcmp(got, v, 100) == 0, "value of %s changed under a page move", key);
+            if (held != NULL)
+                item_release(held);
+            held = what < 80 ? it : NULL;     /* sometimes keep one: pins its page */
+            if (held == NULL)
+                item_release(it);
+        }
+    }
+    if (held != NULL)
+        item_release(held);
+    return NULL;
+}
+
+static void *
+rc_big_writer(void *arg)
+{
+    (void)arg;
+    size_t n = 700 * 1024;                    /* chained: 512 KB + remainder */
+    char *v = malloc(n);
+    char key[32];
+    for (unsigned i = 0; !atomic_load(&rc_stop); i++) {
+        snprintf(key, sizeof(key), "big%u", i % 3);
+        rc_value(v, n, key);
+        enum item_status st;
+        struct item *it = item_alloc(key, strlen(key), 0, 0, (uint32_t)n, &st);
+        if (it == NULL) {
+            RC_CHECK(st == ITEM_ENOMEM, "big alloc: %d", st);
+            continue;
+        }
+        struct iovec iov[4];
+        int ns = item_value_iov(it, iov, 4);
+        size_t off = 0;
+        for (int j = 0; j < ns; j++) {
+            memcpy(iov[j].iov_base, v + off, iov[j].iov_len);
+            off += iov[j].iov_len;
+        }
+        RC_CHECK(off == n, "big iov %zu", off);
+        st = item_store(it, ITEM_SET, 0, NULL);
+        RC_CHECK(st == ITEM_OK, "big set: %d", st);
+        item_release(it);
+        usleep(2000);
+    }
+    free(v);
+    return NULL;
+}
+
+START_TEST(test_reassign_concurrent)
+{
+    st_start_mb(12, true, 1);
+    atomic_store(&rc_stop, false);
+    atomic_store(&rc_failed, 0);
+    char key[32], v[101];
+    for (int i = 0; i < RC_KEYS; i++) {
+        snprintf(key, sizeof(key), "c%05d", i);
+        rc_value(v, 100, key);
+        st_store(key, v, 100, 0, 0, ITEM_SET, 0, NULL);
+    }
+    unsigned cls = slab_class_for(36 + 6 + 100), big = item_nclasses();
+    pthread_t w[3];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&w[i], NULL, rc_writer, (void *)(intptr_t)(i + 1));
+    pthread_create(&w[2], NULL, rc_big_writer, NULL);
+    time_t end = time(NULL) + 10;             /* sanitizer builds are slow */
+    unsigned ok = 0, unsafe = 0, nospare = 0;
+    for (int i = 0; i < 5000 && ok < 40 && time(NULL) < end; i++) {
+        int src = i % 3 == 2 ? (int)big : (int)cls;
+        enum item_reassign_status st = item_slabs_reassign(src, 0);   /* writers take it back */
+        RC_CHECK(st == REASSIGN_OK || st == REASSIGN_UNSAFE || st == REASSIGN_NOSPARE,
+                 "reassign %d -> 0: %d", src, st);
+        ok += st == REASSIGN_OK;
+        unsafe += st == REASSIGN_UNSAFE;
+        nospare += st == REASSIGN_NOSPARE;
+        if (st != REASSIGN_OK)
+            usleep(1000);                     /* let the writers refill it */
+    }
+    atomic_store(&rc_stop, true);
+    for (int i = 0; i < 3; i++)
+        pthread_join(w[i], NULL);
+    ck_assert_msg(atomic_load(&rc_failed) == 0, "%s", rc_msg);
+    ck_assert_msg(ok >= 5, "only %u page moves succeeded (%u unsafe, %u nospare)", ok,
+                  unsafe, nospare);
+    hash_check();
+    struct item_global_stats g = st_stats();
+    uint64_t sum = 0;
+    for (unsigned i = 1; i <= item_nclasses(); i++) {
+        struct item_class_stats s;
+        item_class_stats(i, &s);
+        sum += s.number;
+        ck_assert_uint_eq(s.used_chunks + s.free_chunks, s.total_chunks);
+        if (i == cls)                         /* no chunk lost or doubly used */
+            ck_assert_msg(s.used_chunks == s.number, "class %u: %llu used, %llu items",
+                          i, (unsigned long long)s.used_chunks,
+                          (unsigned long long)s.number);
+    }
+    ck_assert_uint_eq(sum, g.curr_items);
+    ck_assert_uint_le(g.total_malloced, 12 * 1024 * 1024);
+    for (int i = 0; i < RC_KEYS; i++) {
+        snprintf(key, sizeof(key), "c%05d", i);
+        char *got = st_get(key);
+        if (got != NULL) {
+            rc_value(v, 100, key);
+            v[100] = 0;
+            ck_assert_msg(strcmp(got, v) == 0, "value of %s", key);
+        }
+        free(got);
+    }
+}
+END_TEST
+
 static Suite *
 rebalance_suite(void)
 {
@@ -180,6 +348,7 @@ rebalance_suite(void)
     tcase_add_checked_fixture(tc, NULL, st_teardown);
     tcase_add_test(tc, test_reassign_api);
     tcase_add_test(tc, test_shrink_limit);
+    tcase_add_test(tc, test_reassign_concurrent);
     suite_add_tcase(s, tc);
     tc = tcase_create("automove");
     tcase_set_timeout(tc, 30);
