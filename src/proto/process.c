@@ -190,6 +190,7 @@ next_key(const char **p, const char *end, const char **k, size_t *nk)
     const char *q = *p;
     while (q < end && *q == ' ')
         q++;
+    *p = q;
     if (q == end)
         return false;
     *k = q;

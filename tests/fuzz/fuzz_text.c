@@ -1,14 +1,20 @@
 /*
- * fuzz_text.c -- feed arbitrary bytes through the text protocol exactly as
- * a connection does (line splitting, value reads, swallows) against a real
- * storage engine.
+ * fuzz_text.c -- feed arbitrary bytes through the connection's byte loop
+ * (feed_run(), the very function net/conn.c runs: line splitting, value
+ * copies, swallows, paused multigets) against a real storage engine, the
+ * input split at byte boundaries chosen by the input itself, and check
+ * that the replies are well framed.
  *
  * Built two ways:
  *   - with clang -fsanitize=fuzzer (tests/fuzz/build.sh): a libFuzzer target;
+ *     `make test` runs it for a few seconds when clang is there;
  *   - by `make check` as `fuzz_text_replay`: replays every file of
  *     tests/fuzz/corpus/ and then a bounded number of seeded random inputs
  *     (mutations of the corpus), so crashes found once stay fixed.
- * The only assertion is "no crash, no sanitizer report, replies framed".
+ * Assertions: no crash, no sanitizer report, and every reply is framed: a
+ * sequence of lines ending in "\r\n" (metadump's "key=" lines in "\n"),
+ * where a "VALUE <key> <flags> <n>" line is followed by exactly n bytes
+ * and "\r\n".
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -17,6 +23,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "feed.h"
 #include "item.h"
 #include "log.h"
 #include "obuf.h"
@@ -49,54 +56,177 @@ setup_once(void)
     proto_env.item_size_max = 64 * 1024;
 }
 
-/* The connection's byte loop, minus the socket (see src/net/conn.c). */
+/* What a client would read: checked for framing as it arrives. */
+struct reader {
+    char     line[512];             /* the reply line being read */
+    size_t   nline;
+    uint64_t data;                  /* VALUE: data bytes still to come */
+    int      crlf;                  /* then this many bytes of "\r\n" */
+    bool     line_long;             /* the current line passed sizeof(line) */
+};
+
+static void
+framing_error(const char *what, const struct reader *r)
+{
+    fprintf(stderr, "fuzz_text: reply not framed: %s (line %.*s)\n", what,
+            (int)(r->nline > 80 ? 80 : r->nline), r->line);
+    abort();
+}
+
+/* A complete reply line arrived. */
+static void
+reply_line(struct reader *r)
+{
+    /* metadump lines end in a bare "\n", as memcached's do */
+    bool dump = r->nline >= 4 && memcmp(r->line, "key=", 4) == 0;
+    if (!dump && (r->nline < 2 || r->line[r->nline - 2] != '\r'))
+        framing_error("line without \\r\\n", r);
+    if (r->nline >= 6 && memcmp(r->line, "VALUE ", 6) == 0 && !r->line_long) {
+        /* VALUE <key> <flags> <bytes>[ <cas>] */
+        char buf[512];
+        memcpy(buf, r->line, r->nline - 2);
+        buf[r->nline - 2] = '\0';
+        char *tok[6];
+        int n = 0;
+        for (char *save = NULL, *t = strtok_r(buf, " ", &save); t && n < 6;
+             t = strtok_r(NULL, " ", &save))
+            tok[n++] = t;
+        if (n != 4 && n != 5)
+            framing_error("VALUE line with wrong field count", r);
+        char *end;
+        unsigned long long len = strtoull(tok[3], &end, 10);
+        if (*end != '\0')
+            framing_error("VALUE length not a number", r);
+        r->data = len;
+        r->crlf = 2;
+    }
+}
+
+static void
+read_reply(struct reader *r, const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (r->data > 0) {
+            size_t k = n - i < r->data ? n - i : (size_t)r->data;
+            r->data -= k;
+            i += k;
+            continue;
+        }
+        if (r->crlf > 0) {
+            if (p[i++] != "\r\n"[2 - r->crlf])
+                framing_error("value not followed by \\r\\n", r);
+            r->crlf--;
+            continue;
+        }
+        char c = p[i++];
+        if (r->nline < sizeof(r->line))
+            r->line[r->nline++] = c;
+        else
+            r->line_long = true;
+        if (c == '\n') {
+            reply_line(r);
+            r->nline = 0;
+            r->line_long = false;
+        }
+    }
+}
+
+/* The client reads everything pending. */
+static void
+drain(struct obuf *o, struct reader *r)
+{
+    for (int i = o->iov_done; i < o->niov; i++)
+        read_reply(r, o->iov[i].iov_base, o->iov[i].iov_len);
+    obuf_reset(o);
+}
+
+/* Unconsumed input, as the connection keeps it. */
+struct inbuf {
+    char  *p;
+    size_t len, cap;
+};
+
+static void
+append(struct inbuf *b, const uint8_t *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = (b->len + n) * 2;
+        char *q = realloc(b->p, cap);
+        if (q == NULL)
+            abort();
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+/* Input layout: byte 0 picks -R (1..16), byte 1 the chunk-size seed; the
+ * rest is the stream, delivered in chunks of 1..64 bytes (or all at once
+ * when the seed is 0). */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     setup_once();
+    if (size < 2)
+        return 0;
+    int max_reqs = 1 + data[0] % 16;
+    uint32_t split = data[1];
+    data += 2;
+    size -= 2;
+
     struct obuf out;
     struct proto_conn pc;
+    struct feed f;
+    struct reader rd;
+    struct inbuf in = { NULL, 0, 0 };
+    memset(&rd, 0, sizeof(rd));
     obuf_init(&out);
     proto_conn_init(&pc, &out, &ts, 0);
+    feed_init(&f);
+
     size_t pos = 0;
-    while (pos < size) {
-        const uint8_t *nl = memchr(data + pos, '\n', size - pos);
-        if (nl == NULL)
-            break;
-        size_t len = (size_t)(nl - (data + pos));
-        const char *line = (const char *)data + pos;
-        pos += len + 1;
-        if (len > 0 && line[len - 1] == '\r')
-            len--;
-        pc.last_in_batch = pos == size;
-        enum proto_action a = proto_line(&pc, line, len);
-        if (a == PROTO_READ_VALUE) {
-            struct iovec *v = proto_value_iov(&pc);
-            size_t need = pc.vlen;
-            for (int i = 0; i < pc.nviov && need > 0; i++) {
-                size_t k = v[i].iov_len < need ? v[i].iov_len : need;
-                size_t have = size - pos < k ? size - pos : k;
-                memcpy(v[i].iov_base, data + pos, have);
-                pos += have;
-                need -= have;
+    bool closed = false;
+    while (!closed) {
+        /* deliver the next chunk */
+        if (pos < size) {
+            size_t k = size - pos;
+            if (split != 0) {
+                split = split * 1103515245u + 12345u;
+                size_t c = 1 + (split >> 16) % 64;
+                if (c < k)
+                    k = c;
             }
-            if (need > 0 || size - pos < 2) {
-                proto_conn_deinit(&pc);      /* client went away mid-value */
+            append(&in, data + pos, k);
+            pos += k;
+        }
+        /* run until it needs input (as conn.c does, turn after turn) */
+        for (int turn = 0; turn < 100000; turn++) {
+            enum feed_status st;
+            size_t used = feed_run(&f, &pc, in.p != NULL ? in.p : (char *)"", in.len,
+                                   max_reqs, &st);
+            memmove(in.p, in.p + used, in.len - used);
+            in.len -= used;
+            drain(&out, &rd);
+            if (st == FEED_CLOSE) {
+                closed = true;
                 break;
             }
-            proto_value_done(&pc, data[pos] == '\r' && data[pos + 1] == '\n');
-            pos += 2;
-        } else if (a == PROTO_SWALLOW) {
-            size_t k = size - pos < pc.swallow ? size - pos : (size_t)pc.swallow;
-            pos += k;
-        } else if (a == PROTO_CLOSE || a == PROTO_CLOSE_NOW) {
-            break;
+            if (st == FEED_DEFER)
+                feed_defer_done(&f, &pc, "no deferred requests here");
+            else if (st == FEED_NEED_INPUT)
+                break;
         }
-        if (out.pending > (1u << 20))
-            obuf_reset(&out);
+        if (pos == size)
+            break;                  /* EOF: what is left is incomplete */
     }
+    /* at EOF a client has read whole replies only */
+    if (rd.nline != 0 || rd.data != 0 || rd.crlf != 0)
+        framing_error("reply cut short", &rd);
     proto_conn_deinit(&pc);
     obuf_deinit(&out);
+    free(in.p);
     log_set_level(0);               /* an input may have sent "verbosity 3" */
     return 0;
 }

@@ -9,8 +9,8 @@ import socket
 import tempfile
 import time
 
-from harness import (HOST, TIME_SCALE, check, eq, pair, run_both, server, stats,
-                     transact)
+from harness import (HOST, TIME_SCALE, check, compare, eq, pair, run_both, server,
+                     stats, transact)
 
 
 def _rss_kb(pid):
@@ -98,6 +98,11 @@ def test_half_close_after_yields():
     eq(r, b"STORED\r\n" * 300 + b"VALUE y0 0 2\r\n00\r\nVALUE y299 0 2\r\n99\r\nEND\r\n",
        "reference")
     eq(o, r, "replies with -R 2 and a half-close")
+
+
+def test_get_with_trailing_spaces(srv):
+    """Found by the fuzzer: a key list ending in spaces hung the worker."""
+    compare([b"set a 0 0 1\r\n1\r\nget a \r\ngets a   \r\nget a  a \r\n"], srv=srv)
 
 
 def test_close_mid_value_keeps_earlier_requests(srv):
