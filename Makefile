@@ -1,6 +1,7 @@
 # Thin wrapper around the autotools build (see README.md).
 #   make          install missing build deps, configure into build/, build
-#   make test     build, run every test plain, under ASan+UBSan and under TSan
+#   make test     build, run every test plain, under ASan+UBSan and under TSan,
+#                 and fuzz the parsers for FUZZ_SECONDS
 #   make run      build and run the server in the foreground on 127.0.0.1:11211
 #   make install  PREFIX=/usr/local DESTDIR=
 PREFIX ?= /usr/local
@@ -8,7 +9,7 @@ DESTDIR ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIGURE_FLAGS ?=
 
-.PHONY: all deps test-deps build test check test-plain test-asan test-tsan tsan run install clean distclean bench
+.PHONY: all deps test-deps build test check test-plain test-asan test-tsan test-fuzz tsan run install clean distclean bench
 
 all: build
 
@@ -35,6 +36,7 @@ build: deps build/Makefile
 
 test check: test-deps
 	$(MAKE) test-plain
+	$(MAKE) test-fuzz
 	$(MAKE) test-asan
 	$(MAKE) test-tsan
 	@./scripts/test-summary.sh build build-asan build-tsan
@@ -47,6 +49,11 @@ test-asan: build-asan/Makefile
 
 test-tsan: build-tsan/Makefile
 	$(MAKE) -C build-tsan -j$(JOBS) check || { cat build-tsan/test-suite.log; exit 1; }
+
+# libFuzzer on every parser for a few seconds (longer: tests/fuzz/build.sh 600).
+FUZZ_SECONDS ?= 15
+test-fuzz: build/Makefile
+	./tests/fuzz/build.sh $(FUZZ_SECONDS)
 
 tsan: test-deps
 	$(MAKE) test-tsan

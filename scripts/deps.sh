@@ -11,7 +11,9 @@ if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
     if [ "$what" = test ]; then
         # memcached: the reference the integration tests compare against;
         # libmemcached-tools: memccapable; python3 clients for client tests.
+        # clang + libclang-rt-14-dev: libFuzzer for the fuzz targets.
         pkgs="$pkgs memcached libmemcached-tools python3 python3-pymemcache python3-pylibmc netcat-openbsd"
+        pkgs="$pkgs clang libclang-rt-14-dev"
     fi
     missing=""
     for p in $pkgs; do
