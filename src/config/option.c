@@ -165,7 +165,7 @@ X(extended, 'o', "extended", 0, T_ACTION, NOFF, NULL, 1, 0, NOMAX, "<opts>", \
 X(maxconns_fast, 0, "maxconns_fast", F_EXT, T_BOOL, OFF(maxconns_fast), "yes", 1, 0, NOMAX, NULL, \
   "immediately close new connections after limit") \
 X(hashpower_init, 0, "hashpower", F_EXT, T_INT, OFF(hashpower_init), "0", 1, 0, NOMAX, "<num>", \
-  "initial hash table size as a power of two (12..63);\n" \
+  "initial hash table size as a power of two (12..32);\n" \
   "normally grows at runtime; 0 = start at 16.\n" \
   "set based on \"STAT hash_power_level\"") \
 X(tail_repair_time, 0, "tail_repair_time", F_EXT, T_INT, OFF(tail_repair_time), "0", 1, 0, NOMAX, "<secs>", \

@@ -336,7 +336,7 @@ server_main(struct settings *s, int argc, char **argv)
     io.hash_expand = s->hash_expand;
     if (s->snapshot_path != NULL && s->snapshot_load) {
         /* size the hash table for the snapshot about to be loaded */
-        uint64_t n = snapshot_peek_items(s->snapshot_path);
+        uint64_t n = snapshot_peek_items_max(s->snapshot_path, s->maxbytes);
         while (io.hashpower < 30 && ((uint64_t)1 << io.hashpower) * 3 / 2 < n)
             io.hashpower++;
     }
