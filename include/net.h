@@ -7,6 +7,12 @@
  * its own event_base, touched by no other thread, with every connection it
  * was given (src/net/conn.c runs the per-connection state machine).
  *
+ * A connection (conn.c) reads into the worker's buffer, runs what it read
+ * through the socket-free byte loop (feed.h) and writes the replies; its
+ * memory is bounded (read buffers: rbuf_max each, rbuf_mem_limit all
+ * together; output: PROTO_OUT_HIGH) and so is its time (idle_timeout,
+ * write_timeout for a client that stopped reading).
+ *
  * Locks: worker->lock protects the worker's hand-off queue and its list of
  * connections (read by "stats conns" from other workers).  It is a leaf:
  * nothing else is taken while holding it.
@@ -61,7 +67,9 @@ void listener_stats_conns(struct obuf *o);
 int  worker_setup(const struct net_options *o, char *err, size_t errlen);
 /* Give a new connection to the next worker (main thread). */
 void worker_dispatch(int fd, bool is_unix, const char *listen_addr);
-/* Finish in-flight replies, close every connection, join the threads. */
+/* Stop: every connection finishes the request in flight and its reply,
+ * then closes; what is left after shutdown_timeout secs is closed.  Joins
+ * the worker threads (and any deferred request threads). */
 void worker_shutdown(void);
 /* Runtime-changeable settings (SIGHUP). */
 void worker_set_idle_timeout(int secs);

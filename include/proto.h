@@ -7,14 +7,17 @@
  *   proto_*()     runs a request through item.h and composes the reply
  *                 into the connection's obuf (src/proto/process.c).
  *
- * The connection layer (net/conn.c) finds line boundaries, feeds lines to
- * proto_line(), and for storage commands copies the value bytes into the
- * iovecs proto_line() hands back (PROTO_READ_VALUE), then calls
+ * The byte loop (feed.h, src/proto/feed.c) finds line boundaries, feeds
+ * lines to proto_line(), and for storage commands copies the value bytes
+ * into the iovecs proto_line() hands back (PROTO_READ_VALUE), then calls
  * proto_value_done().  proto/ never touches sockets or struct conn.
  *
+ * Bounded output: a reply that would grow past PROTO_OUT_HIGH (multiget,
+ * metadump) is produced in pieces (PROTO_PAUSE) as the client reads.
+ *
  * Thread safety: a proto_conn belongs to one worker thread; the global
- * proto_env is set up before workers start and read-only afterwards
- * (fields marked runtime are atomics).
+ * proto_env is set up before workers start and read-only afterwards (the
+ * hooks it points to do their own locking).
  */
 #ifndef MC_PROTO_H
 #define MC_PROTO_H
