@@ -206,8 +206,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             enum feed_status st;
             size_t used = feed_run(&f, &pc, in.p != NULL ? in.p : (char *)"", in.len,
                                    max_reqs, &st);
-            memmove(in.p, in.p + used, in.len - used);
-            in.len -= used;
+            if (used > 0) {
+                memmove(in.p, in.p + used, in.len - used);
+                in.len -= used;
+            }
             drain(&out, &rd);
             if (st == FEED_CLOSE) {
                 closed = true;
