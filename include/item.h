@@ -168,6 +168,82 @@ int item_value_segments(const struct item *it);
  * pages) or the address space cannot be reserved. */
 int item_set_mem_limit(size_t bytes);
 
+/* --- meta commands (mg, ms, md, ma; see doc/protocol.md) ---
+ * Each runs atomically under the key's stripe lock, so stale-while-
+ * revalidate decisions (who wins the recache) are made once per item. */
+
+/* mg: options in, what the reply needs out. */
+struct item_mget {
+    bool       no_bump;             /* u: no hit marks, no atime update */
+    bool       touch;               /* T: set exptime on a hit */
+    rel_time_t exptime;
+    bool       vivify;              /* N: on a miss, create an empty item */
+    rel_time_t vivify_exptime;
+    bool       recache;             /* R: win when the TTL left is below */
+    uint32_t   recache_secs;
+    /* out, as they were before this command */
+    bool       fetched_before;      /* h */
+    rel_time_t atime_before;        /* l */
+    /* out: the stale-while-revalidate marks for the reply */
+    bool       won;                 /* W: this client should recache */
+    bool       stale;               /* X */
+    bool       win_sent;            /* Z: another client won already */
+    bool       created;             /* N made the item just now (a miss) */
+};
+/* Look key up applying m.  Returns a referenced item (a vivified empty
+ * one included) or NULL on a miss.  Counts as item_get() does. */
+struct item *item_mget(const char *key, size_t nkey, struct item_mget *m);
+
+/* ms: how to store an item from item_alloc(). */
+struct item_mset {
+    enum item_store_op op;          /* ITEM_SET/ADD/REPLACE/APPEND/PREPEND */
+    bool     compare;               /* C: only if the item's CAS is cas_in */
+    uint64_t cas_in;
+    bool     invalidate;            /* I: with C, an older cas_in still
+                                     * stores, and the item is marked stale */
+    uint64_t new_cas;               /* E: this CAS instead of a fresh one (0 = fresh) */
+    bool     vivify;                /* N (append/prepend): create when missing */
+    rel_time_t vivify_exptime;
+};
+/* Returns OK, NOT_STORED, EXISTS (C mismatch), NOT_FOUND (C on a missing
+ * key), ENOMEM, EOVERSIZED.  *cas_out gets the stored CAS on OK. */
+enum item_status item_mstore(struct item *it, const struct item_mset *m,
+                             uint64_t *cas_out);
+
+/* md: delete, or invalidate (mark stale, new CAS), or empty the value. */
+struct item_mdel {
+    bool       compare;             /* C */
+    uint64_t   cas_in;
+    bool       invalidate;          /* I: keep it, stale, with a new CAS */
+    bool       touch;               /* T (with I): new exptime */
+    rel_time_t exptime;
+    uint64_t   new_cas;             /* E */
+    bool       empty;               /* x: keep the item with an empty value
+                                     * and client flags 0 */
+};
+/* Returns OK, NOT_FOUND, EXISTS (C mismatch), ENOMEM (x). */
+enum item_status item_mdelete(const char *key, size_t nkey, const struct item_mdel *m);
+
+/* ma: incr/decr with options. */
+struct item_marith {
+    bool       incr;
+    uint64_t   delta;
+    bool       compare;             /* C */
+    uint64_t   cas_in;
+    uint64_t   new_cas;             /* E */
+    bool       vivify;              /* N: create with `initial` when missing */
+    rel_time_t vivify_exptime;
+    uint64_t   initial;             /* J */
+    bool       touch;               /* T: new exptime on success */
+    rel_time_t exptime;
+};
+/* Returns OK (*value, *cas_out, *exptime_out set; created=true if it was
+ * made by N), NOT_FOUND, NOT_STORED (N could not create), EXISTS (C),
+ * ENONNUMERIC, ENOMEM. */
+enum item_status item_marith(const char *key, size_t nkey, const struct item_marith *m,
+                             uint64_t *value, uint64_t *cas_out,
+                             rel_time_t *exptime_out, bool *created);
+
 /* --- walking (metadump, snapshots) --- */
 
 /* Call fn for every live item (not expired, not flushed), holding a

@@ -29,10 +29,12 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "item.h"
 #include "obuf.h"
 #include "stats.h"
 
 #define PROTO_MAX_TOKENS 24         /* tokens parsed from a non-get line */
+#define ITEM_KEY_MAX_DECODED 256    /* a base64 key decodes to at most 250 */
 
 enum req_cmd {
     CMD_UNKNOWN = 0,
@@ -41,7 +43,7 @@ enum req_cmd {
     CMD_DELETE, CMD_INCR, CMD_DECR, CMD_TOUCH,
     CMD_FLUSH_ALL, CMD_VERSION, CMD_VERBOSITY, CMD_QUIT, CMD_SHUTDOWN,
     CMD_CACHE_MEMLIMIT, CMD_STATS, CMD_SLABS, CMD_LRU_CRAWLER, CMD_SNAPSHOT,
-    CMD_MN,
+    CMD_MN, CMD_MG, CMD_MS, CMD_MD, CMD_MA, CMD_ME,
 };
 
 struct token {
@@ -64,7 +66,27 @@ token_is(const struct token *t, const char *s)
     return true;
 }
 
-/* One parsed request line.  Pointers point into the caller's line. */
+/* The flags of a meta command (proto/meta.c). */
+#define META_BIT(c) ((uint64_t)1 << ((unsigned)((c) - 'A') & 63))
+struct meta_req {
+    uint64_t     seen;              /* META_BIT() of each flag given */
+    char         order[24];         /* the flags, in request order */
+    int          norder;
+    struct token opaque;            /* O */
+    int64_t      ttl;               /* T */
+    int64_t      vivify_ttl;        /* N */
+    int64_t      recache_ttl;       /* R */
+    uint64_t     cas;               /* C */
+    uint64_t     new_cas;           /* E */
+    uint64_t     delta;             /* D (default 1) */
+    uint64_t     initial;           /* J */
+    uint32_t     client_flags;      /* F */
+    char         mode;              /* M */
+    char         keybuf[ITEM_KEY_MAX_DECODED]; /* b: the decoded key */
+};
+
+/* One parsed request line.  Pointers point into the caller's line (or
+ * into meta.keybuf for a base64 key). */
 struct request {
     enum req_cmd cmd;
     const char  *error;             /* non-NULL: reply with this line */
@@ -80,6 +102,7 @@ struct request {
     uint64_t     delta;
     int          ntokens;           /* all tokens, command included */
     struct token tokens[PROTO_MAX_TOKENS];
+    struct meta_req meta;           /* mg ms md ma me */
 };
 
 /* Parse one request line (without its "\r\n"/"\n").  Always fills r:
@@ -87,6 +110,12 @@ struct request {
  * error; for a storage command with a bad header r->error is set and
  * r->vlen < 0 (the data is NOT swallowed, as memcached). */
 void text_parse(const char *line, size_t len, struct request *r);
+
+/* A meta line whose command word text_parse() recognised: flags into
+ * r->meta, the key (base64-decoded with b) into r->key (proto/meta.c). */
+void meta_parse(enum req_cmd cmd, const char *line, size_t len, struct request *r);
+/* Base64 of in[0..n) into out (4 * ((n + 2) / 3) bytes); returns the length. */
+size_t meta_b64_encode(const char *in, size_t n, char *out);
 
 /* Keys: 1..250 bytes; we also refuse control characters (protocol.txt). */
 bool text_key_valid(const char *k, size_t n);
@@ -170,6 +199,14 @@ struct proto_conn {
                                      * goes on (0 = none; for a multiget the
                                      * offset of the next key in its key list) */
     uint64_t             walk_cursor; /* paused metadump: item_walk_step() cursor */
+    /* an ms waiting for its value: what its reply needs (the request
+     * line is gone by then) */
+    struct item_mset     mset;      /* scmd == CMD_MS: how to store it */
+    char                 morder[24]; /* its flags, in request order */
+    int                  mnorder;
+    char                 mopaque[33]; /* its O token */
+    uint8_t              mnopaque;
+    bool                 mb64;      /* b: return the key base64 encoded */
     const char        *(*defer)(void); /* PROTO_DEFER: the slow part */
 };
 

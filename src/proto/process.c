@@ -6,6 +6,8 @@
  * tests/integration); the few deliberate differences are listed in
  * doc/protocol.md.
  */
+#include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "item.h"
 #include "log.h"
 #include "proto.h"
+#include "exec.h"
 
 struct proto_env proto_env = {
     .flush_enabled = true,
@@ -57,8 +60,8 @@ proto_conn_deinit(struct proto_conn *pc)
 }
 
 /* Append "s\r\n" unless noreply. */
-static void
-reply(struct proto_conn *pc, bool noreply, const char *s)
+void
+proto_reply(struct proto_conn *pc, bool noreply, const char *s)
 {
     if (noreply)
         return;
@@ -73,8 +76,8 @@ reply(struct proto_conn *pc, bool noreply, const char *s)
 }
 
 /* Decimal u64 into p (no NUL); returns length. */
-static size_t
-u64_to_dec(uint64_t v, char *p)
+size_t
+proto_u64_dec(uint64_t v, char *p)
 {
     char tmp[20];
     size_t n = 0;
@@ -107,18 +110,38 @@ copy_value_to(struct item *it, char *p)
     return true;
 }
 
+/* Append it's value and "\r\n" to the reply; takes over it.  A large
+ * value is written from item memory (a reference held until sent),
+ * except on an item many references already hold: one key asked for
+ * thousands of times must not saturate its count (then it would miss
+ * for all). */
+void
+proto_emit_data(struct proto_conn *pc, struct item *it)
+{
+    uint32_t nbytes = item_nbytes(it);
+    if (nbytes > COPY_MAX && !item_refs_high(it)) {
+        obuf_item(pc->out, it);
+        obuf_add(pc->out, "\r\n", 2);
+        return;
+    }
+    char *p = obuf_reserve(pc->out, (size_t)nbytes + 2);
+    if (p == NULL || !copy_value_to(it, p)) {
+        pc->out->oom = true;
+        item_release(it);
+        return;
+    }
+    p[nbytes] = '\r';
+    p[nbytes + 1] = '\n';
+    obuf_commit(pc->out, (size_t)nbytes + 2);
+    item_release(it);
+}
+
 /* "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n"; takes over it. */
 static void
 emit_value(struct proto_conn *pc, struct item *it, bool with_cas)
 {
     uint8_t nkey = item_nkey(it);
-    uint32_t nbytes = item_nbytes(it);
-    size_t hdr = 6 + nkey + 1 + 10 + 1 + 10 + (with_cas ? 21 : 0) + 2;
-    /* A long-lived reference (until a slow client reads) is not taken on
-     * an item many references already hold: one key asked for thousands
-     * of times must not saturate its count (then it would miss for all). */
-    bool copy = nbytes <= COPY_MAX || item_refs_high(it);
-    char *p = obuf_reserve(pc->out, hdr + (copy ? nbytes + 2 : 0));
+    char *p = obuf_reserve(pc->out, 6 + nkey + 1 + 10 + 1 + 10 + 21 + 2);
     if (p == NULL) {
         item_release(it);
         return;
@@ -129,36 +152,22 @@ emit_value(struct proto_conn *pc, struct item *it, bool with_cas)
     memcpy(p, item_key(it), nkey);
     p += nkey;
     *p++ = ' ';
-    p += u64_to_dec(item_flags(it), p);
+    p += proto_u64_dec(item_flags(it), p);
     *p++ = ' ';
-    p += u64_to_dec(nbytes, p);
+    p += proto_u64_dec(item_nbytes(it), p);
     if (with_cas) {
         *p++ = ' ';
-        p += u64_to_dec(item_cas(it), p);
+        p += proto_u64_dec(item_cas(it), p);
     }
     *p++ = '\r';
     *p++ = '\n';
-    if (copy) {
-        if (!copy_value_to(it, p)) {
-            pc->out->oom = true;
-            item_release(it);
-            return;
-        }
-        p += nbytes;
-        *p++ = '\r';
-        *p++ = '\n';
-        obuf_commit(pc->out, (size_t)(p - s));
-        item_release(it);
-    } else {
-        obuf_commit(pc->out, (size_t)(p - s));
-        obuf_item(pc->out, it);
-        obuf_add(pc->out, "\r\n", 2);
-    }
+    obuf_commit(pc->out, (size_t)(p - s));
+    proto_emit_data(pc, it);
 }
 
-/* Count and emit one lookup result of a get/gets/gat/gats. */
+/* Count one lookup of a get/gets/gat/gats. */
 static void
-get_result(struct proto_conn *pc, struct item *it, bool touch, bool with_cas)
+count_lookup(struct proto_conn *pc, const struct item *it, bool touch)
 {
     struct thread_stats *ts = pc->stats;
     if (touch)
@@ -179,7 +188,15 @@ get_result(struct proto_conn *pc, struct item *it, bool touch, bool with_cas)
         STAT_INC(ts, get_hits);
         STAT_CLS_INC(ts, item_class(it), get_hits);
     }
-    emit_value(pc, it, with_cas);
+}
+
+/* Count and emit one lookup result of a get/gets/gat/gats. */
+static void
+get_result(struct proto_conn *pc, struct item *it, bool touch, bool with_cas)
+{
+    count_lookup(pc, it, touch);
+    if (it != NULL)
+        emit_value(pc, it, with_cas);
 }
 
 /* Next key of a get-family key list at *p (spaces skipped); false at the
@@ -225,7 +242,18 @@ do_get(struct proto_conn *pc, const struct request *r)
         size_t nk;
         while (next_key(&q, end, &k, &nk)) {
             if (!text_key_valid(k, nk)) {
-                reply(pc, false, "CLIENT_ERROR bad command line format");
+                /* memcached has looked up (counted, touched) the keys
+                 * before the bad one when it meets it */
+                const char *q2 = p, *k2;
+                size_t nk2;
+                while (next_key(&q2, end, &k2, &nk2) && k2 != k) {
+                    struct item *it = touch ? item_get_touch(k2, nk2, exptime)
+                                            : item_get(k2, nk2);
+                    count_lookup(pc, it, touch);
+                    if (it != NULL)
+                        item_release(it);
+                }
+                proto_reply(pc, false, "CLIENT_ERROR bad command line format");
                 return PROTO_NEXT;
             }
         }
@@ -283,8 +311,8 @@ memcached_item_size(const struct request *r)
            (uint64_t)r->vlen + 2;
 }
 
-static enum proto_action
-do_store(struct proto_conn *pc, const struct request *r)
+enum proto_action
+proto_store(struct proto_conn *pc, const struct request *r)
 {
     enum item_status st;
     struct item *it = NULL;
@@ -297,10 +325,10 @@ do_store(struct proto_conn *pc, const struct request *r)
     if (it == NULL) {
         if (st == ITEM_EOVERSIZED) {
             STAT_INC(pc->stats, store_too_large);
-            reply(pc, r->noreply, "SERVER_ERROR object too large for cache");
+            proto_reply(pc, r->noreply, "SERVER_ERROR object too large for cache");
         } else {
             STAT_INC(pc->stats, store_no_memory);
-            reply(pc, r->noreply, "SERVER_ERROR out of memory storing object");
+            proto_reply(pc, r->noreply, "SERVER_ERROR out of memory storing object");
         }
         /* Like memcached: a failed set must not leave the old value
          * readable. */
@@ -320,7 +348,7 @@ do_store(struct proto_conn *pc, const struct request *r)
         if (pc->viov_big == NULL) {
             drop_pending(pc);
             STAT_INC(pc->stats, out_of_memory);
-            reply(pc, r->noreply, "SERVER_ERROR out of memory storing object");
+            proto_reply(pc, r->noreply, "SERVER_ERROR out of memory storing object");
             pc->swallow = (uint64_t)r->vlen + 2;
             return PROTO_SWALLOW;
         }
@@ -334,7 +362,7 @@ proto_defer_done(struct proto_conn *pc, const char *err)
 {
     pc->defer = NULL;
     if (err == NULL)
-        reply(pc, false, "OK");
+        proto_reply(pc, false, "OK");
     else
         obuf_printf(pc->out, "SERVER_ERROR %s\r\n", err);
 }
@@ -346,49 +374,55 @@ proto_value_done(struct proto_conn *pc, bool term_ok)
     bool noreply = pc->snoreply;
     if (it == NULL)
         return;
+    unsigned cls = item_class(it);
+    struct thread_stats *ts = pc->stats;
+    /* memcached counts the set before it checks the data's "\r\n" */
+    STAT_INC(ts, cmd_set);
+    STAT_CLS_INC(ts, cls, cmd_set);
     if (!term_ok) {
-        reply(pc, noreply, "CLIENT_ERROR bad data chunk");
+        proto_reply(pc, noreply, "CLIENT_ERROR bad data chunk");
+        drop_pending(pc);
+        return;
+    }
+    if (pc->scmd == CMD_MS) {
+        meta_store_done(pc, it);
         drop_pending(pc);
         return;
     }
     uint64_t cas = 0;
-    unsigned cls = item_class(it);
     enum item_status st = item_store(it, store_op(pc->scmd), pc->scas, &cas);
-    struct thread_stats *ts = pc->stats;
     /* memcached answers NOT_STORED when the combined value of an
      * append/prepend cannot be allocated (too large, or no memory) */
     if ((pc->scmd == CMD_APPEND || pc->scmd == CMD_PREPEND) &&
         (st == ITEM_ENOMEM || st == ITEM_EOVERSIZED))
         st = ITEM_NOT_STORED;
-    STAT_INC(ts, cmd_set);
-    STAT_CLS_INC(ts, cls, cmd_set);
     switch (st) {
     case ITEM_OK:
         if (pc->scmd == CMD_CAS) {
             STAT_INC(ts, cas_hits);
             STAT_CLS_INC(ts, cls, cas_hits);
         }
-        reply(pc, noreply, "STORED");
+        proto_reply(pc, noreply, "STORED");
         break;
     case ITEM_EXISTS:
         STAT_INC(ts, cas_badval);
         STAT_CLS_INC(ts, cls, cas_badval);
-        reply(pc, noreply, "EXISTS");
+        proto_reply(pc, noreply, "EXISTS");
         break;
     case ITEM_NOT_FOUND:
         STAT_INC(ts, cas_misses);
-        reply(pc, noreply, "NOT_FOUND");
+        proto_reply(pc, noreply, "NOT_FOUND");
         break;
     case ITEM_ENOMEM:
         STAT_INC(ts, store_no_memory);
-        reply(pc, noreply, "SERVER_ERROR out of memory storing object");
+        proto_reply(pc, noreply, "SERVER_ERROR out of memory storing object");
         break;
     case ITEM_EOVERSIZED:
         STAT_INC(ts, store_too_large);
-        reply(pc, noreply, "SERVER_ERROR object too large for cache");
+        proto_reply(pc, noreply, "SERVER_ERROR object too large for cache");
         break;
     default:
-        reply(pc, noreply, "NOT_STORED");
+        proto_reply(pc, noreply, "NOT_STORED");
         break;
     }
     drop_pending(pc);
@@ -401,10 +435,10 @@ do_delete(struct proto_conn *pc, const struct request *r)
 {
     if (item_delete(r->key, r->nkey) == ITEM_OK) {
         STAT_INC(pc->stats, delete_hits);
-        reply(pc, r->noreply, "DELETED");
+        proto_reply(pc, r->noreply, "DELETED");
     } else {
         STAT_INC(pc->stats, delete_misses);
-        reply(pc, r->noreply, "NOT_FOUND");
+        proto_reply(pc, r->noreply, "NOT_FOUND");
     }
 }
 
@@ -424,7 +458,7 @@ do_delta(struct proto_conn *pc, const struct request *r)
         if (r->noreply)
             break;
         char buf[24];
-        size_t n = u64_to_dec(v, buf);
+        size_t n = proto_u64_dec(v, buf);
         buf[n++] = '\r';
         buf[n++] = '\n';
         obuf_add(pc->out, buf, n);
@@ -435,14 +469,14 @@ do_delta(struct proto_conn *pc, const struct request *r)
             STAT_INC(ts, incr_misses);
         else
             STAT_INC(ts, decr_misses);
-        reply(pc, r->noreply, "NOT_FOUND");
+        proto_reply(pc, r->noreply, "NOT_FOUND");
         break;
     case ITEM_ENONNUMERIC:
-        reply(pc, r->noreply, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+        proto_reply(pc, r->noreply, "CLIENT_ERROR cannot increment or decrement non-numeric value");
         break;
     default:
         STAT_INC(ts, out_of_memory);
-        reply(pc, r->noreply, "SERVER_ERROR out of memory");
+        proto_reply(pc, r->noreply, "SERVER_ERROR out of memory");
         break;
     }
 }
@@ -453,51 +487,98 @@ do_touch(struct proto_conn *pc, const struct request *r)
     STAT_INC(pc->stats, cmd_touch);
     if (item_touch(r->key, r->nkey, clock_exptime(r->exptime)) == ITEM_OK) {
         STAT_INC(pc->stats, touch_hits);
-        reply(pc, r->noreply, "TOUCHED");
+        proto_reply(pc, r->noreply, "TOUCHED");
     } else {
         STAT_INC(pc->stats, touch_misses);
-        reply(pc, r->noreply, "NOT_FOUND");
+        proto_reply(pc, r->noreply, "NOT_FOUND");
     }
 }
 
+/* flush_all; also called for a flush_all whose delay is invalid (error
+ * set): memcached counts it and checks -F first. */
 static void
-do_flush(struct proto_conn *pc, const struct request *r)
+do_flush(struct proto_conn *pc, const struct request *r, const char *error)
 {
+    STAT_INC(pc->stats, cmd_flush);
     if (!proto_env.flush_enabled) {
-        reply(pc, r->noreply, "CLIENT_ERROR flush_all not allowed");
+        proto_reply(pc, r->noreply, "CLIENT_ERROR flush_all not allowed");
         return;
     }
-    STAT_INC(pc->stats, cmd_flush);
-    item_flush(r->exptime > 0 ? clock_exptime(r->exptime) : 0);
-    reply(pc, r->noreply, "OK");
+    if (error != NULL) {
+        proto_reply(pc, r->noreply, error);
+        return;
+    }
+    if (r->exptime > 0) {
+        /* memcached (with CAS) invalidates what was stored up to one
+         * second before the time given: "flush_all 1" acts at once, and
+         * a time already past (realtime() gives 1) flushes nothing */
+        rel_time_t when = clock_exptime(r->exptime);
+        if (proto_env.use_cas)
+            when--;
+        if (when != 0)
+            item_flush(when);
+    } else {
+        item_flush(0);
+    }
+    proto_reply(pc, r->noreply, "OK");
 }
 
 /* ---- admin ---- */
 
+/* memcached's safe_strtoul / safe_strtol (text.c): 32-bit values that
+ * wrap, trailing whitespace allowed. */
+bool text_u32(const struct token *t, uint32_t *out);
+bool text_i32(const struct token *t, int32_t *out);
 
+/* memcached's safe_strtod. */
 static bool
-tok_long(const struct token *t, long *out)
+tok_double(const struct token *t)
 {
-    char buf[32], *end;
+    char buf[64], *end;
     if (t->n == 0 || t->n >= sizeof(buf))
         return false;
     memcpy(buf, t->s, t->n);
     buf[t->n] = '\0';
-    long v = strtol(buf, &end, 10);
-    if (*end != '\0')
+    errno = 0;
+    (void)strtod(buf, &end);
+    if (errno == ERANGE || end == buf)
         return false;
-    *out = v;
-    return true;
+    return *end == '\0' ? end == buf + t->n : isspace((unsigned char)*end) != 0;
+}
+
+/* "slabs automove ...": any number of tokens after the mode, and a last
+ * token "noreply" silences every reply, as in memcached. */
+static void
+do_slabs_automove(struct proto_conn *pc, const struct request *r)
+{
+    const struct token *t = r->tokens;
+    bool noreply = token_is(&t[r->ntokens - 1], "noreply");
+    uint32_t level;
+    if (token_is(&t[2], "ratio")) {
+        /* we have no ratio to tune: a valid one is accepted */
+        proto_reply(pc, noreply, r->ntokens >= 4 && tok_double(&t[3]) ? "OK" : "ERROR");
+        return;
+    }
+    if (!text_u32(&t[2], &level)) {
+        proto_reply(pc, noreply, "CLIENT_ERROR bad command line format");
+        return;
+    }
+    if (level > 2) {
+        proto_reply(pc, noreply, "ERROR");
+        return;
+    }
+    item_slabs_automove((int)level);
+    proto_reply(pc, noreply, "OK");
 }
 
 static void
 do_slabs(struct proto_conn *pc, const struct request *r)
 {
     const struct token *t = r->tokens;
-    long a, b;
+    int32_t a, b;
     if (r->ntokens == 4 && token_is(&t[1], "reassign")) {
-        if (!tok_long(&t[2], &a) || !tok_long(&t[3], &b)) {
-            reply(pc, false, "CLIENT_ERROR bad command line format");
+        if (!text_i32(&t[2], &a) || !text_i32(&t[3], &b)) {
+            proto_reply(pc, false, "CLIENT_ERROR bad command line format");
             return;
         }
         static const char *const msg[] = {
@@ -510,30 +591,22 @@ do_slabs(struct proto_conn *pc, const struct request *r)
             [REASSIGN_SAME] = "SAME src and dst class are identical",
             [REASSIGN_DISABLED] = "CLIENT_ERROR slab reassignment disabled",
         };
-        enum item_reassign_status st;
-        if (a < 1 || b < 0 || a > 255 || b > 255)
+        enum item_reassign_status st = item_slabs_reassign(a, b);
+        /* memcached's source 0 is its global page pool; we take no page
+         * back from ours, so it never has a spare one */
+        if (st == REASSIGN_BADCLASS && a == 0 && b > 0 && (unsigned)b <= item_nclasses())
+            st = REASSIGN_NOSPARE;
+        /* source -1 (any class) that finds none is a bad class there */
+        if (st == REASSIGN_NOSPARE && a == -1)
             st = REASSIGN_BADCLASS;
-        else if (a == b)
-            st = REASSIGN_SAME;
-        else
-            st = item_slabs_reassign((int)a, (int)b);
-        reply(pc, false, msg[st]);
+        proto_reply(pc, false, msg[st]);
         return;
     }
-    if (r->ntokens == 3 && token_is(&t[1], "automove")) {
-        if (!tok_long(&t[2], &a) || a < 0) {
-            reply(pc, false, "CLIENT_ERROR bad command line format");
-            return;
-        }
-        if (a > 2) {
-            reply(pc, false, "ERROR");
-            return;
-        }
-        item_slabs_automove((int)a);
-        reply(pc, false, "OK");
+    if (r->ntokens >= 3 && token_is(&t[1], "automove")) {
+        do_slabs_automove(pc, r);
         return;
     }
-    reply(pc, false, "ERROR");
+    proto_reply(pc, false, "ERROR");
 }
 
 /* Key as memcached's metadump prints it: URI-encoded. */
@@ -572,6 +645,31 @@ metadump_one(struct item *it, void *arg)
     return 0;
 }
 
+/* The class argument of "lru_crawler crawl|metadump": "all", "hash", or
+ * a comma-separated list of memcached class ids (1..63, empty items
+ * skipped).  NULL if valid, else memcached's reply. */
+static const char *
+crawl_classes_error(const struct token *t)
+{
+    if (token_is(t, "all") || token_is(t, "hash"))
+        return NULL;
+    bool any = false;
+    for (size_t i = 0; i < t->n;) {
+        size_t j = i;
+        while (j < t->n && t->s[j] != ',')
+            j++;
+        if (j > i) {
+            struct token id = { t->s + i, j - i };
+            uint32_t v;
+            if (!text_u32(&id, &v) || v < 1 || v > 63)
+                return "BADCLASS invalid class id";
+            any = true;
+        }
+        i = j + 1;
+    }
+    return any ? NULL : "NOTSTARTED no items to crawl";
+}
+
 /* Items a metadump visits per call before it lets the worker's other
  * clients run (it goes on through PROTO_PAUSE). */
 #define METADUMP_STEP_ITEMS 4096
@@ -580,15 +678,23 @@ metadump_one(struct item *it, void *arg)
  * class list: we dump everything for each).  The walk position lives in
  * pc->walk_cursor while the reply waits for the client to read. */
 static enum proto_action
-do_metadump(struct proto_conn *pc)
+do_metadump(struct proto_conn *pc, const struct token *classes)
 {
     if (pc->resume == 0) {
         if (!proto_env.dump_enabled) {
-            reply(pc, false, "ERROR metadump not allowed");
+            proto_reply(pc, false, "ERROR metadump not allowed");
             return PROTO_NEXT;
         }
-        if (!pc->last_in_batch) {
-            reply(pc, false, "ERROR cannot pipeline other commands before metadump");
+        /* refused after other requests of the same batch whose replies
+         * are still queued (memcached: responses stacked before it);
+         * requests after it simply wait for the dump */
+        if (pc->out->pending > 0) {
+            proto_reply(pc, false, "ERROR cannot pipeline other commands before metadump");
+            return PROTO_NEXT;
+        }
+        const char *err = crawl_classes_error(classes);
+        if (err != NULL) {
+            proto_reply(pc, false, err);
             return PROTO_NEXT;
         }
         pc->walk_cursor = 0;
@@ -602,7 +708,7 @@ do_metadump(struct proto_conn *pc)
         }
         visited += item_walk_step(&pc->walk_cursor, metadump_one, pc->out);
     }
-    reply(pc, false, "END");
+    proto_reply(pc, false, "END");
     return PROTO_NEXT;
 }
 
@@ -612,29 +718,87 @@ do_lru_crawler(struct proto_conn *pc, const struct request *r)
     const struct token *t = r->tokens;
     int n = r->ntokens;
     if (n == 3 && token_is(&t[1], "metadump"))
-        return do_metadump(pc);
+        return do_metadump(pc, &t[2]);
     if (n == 3 && token_is(&t[1], "crawl")) {
-        reply(pc, false, "OK");
+        const char *err = crawl_classes_error(&t[2]);
+        /* 1.6.18 cannot start an expiry crawl of the hash table */
+        if (err == NULL && token_is(&t[2], "hash"))
+            err = "ERROR an unknown error happened";
+        proto_reply(pc, false, err != NULL ? err : "OK");
         return PROTO_NEXT;
     }
     if (n == 2 && (token_is(&t[1], "enable") || token_is(&t[1], "disable"))) {
-        reply(pc, false, "OK");
+        proto_reply(pc, false, "OK");
         return PROTO_NEXT;
     }
     if (n == 3 && (token_is(&t[1], "sleep") || token_is(&t[1], "tocrawl"))) {
-        long v;
-        if (!tok_long(&t[2], &v) || v < 0) {
-            reply(pc, false, "CLIENT_ERROR bad command line format");
+        uint32_t v;
+        if (!text_u32(&t[2], &v)) {
+            proto_reply(pc, false, "CLIENT_ERROR bad command line format");
             return PROTO_NEXT;
         }
-        reply(pc, false, "OK");
+        if (token_is(&t[1], "sleep") && v > 1000000) {
+            proto_reply(pc, false, "CLIENT_ERROR sleep must be one second or less");
+            return PROTO_NEXT;
+        }
+        proto_reply(pc, false, "OK");
         return PROTO_NEXT;
     }
-    reply(pc, false, "ERROR");
+    proto_reply(pc, false, "ERROR");
     return PROTO_NEXT;
 }
 
 void proto_stats(struct proto_conn *pc, const struct request *r);
+
+/* A line memcached takes for an HTTP request and hangs up on: its last
+ * token (memcached splits at most 23) starts with "HTTP/" and its first is
+ * no command (memcached answers ERROR instead for a word shorter than 2
+ * bytes, any word of its command families by first letter, and its other
+ * commands with the wrong number of tokens). */
+static bool
+http_request(const struct request *r)
+{
+    static const char *const cmds[] = {
+        "flush_all", "verbosity", "lru", "watch", "refresh_certs",
+    };
+    if (r->ntokens == 0)
+        return false;
+    const struct token *cmd = &r->tokens[0];
+    const struct token *last = &r->tokens[(r->ntokens < 23 ? r->ntokens : 23) - 1];
+    if (cmd->n < 2 || memchr("gsacidtm", cmd->s[0], 8) != NULL)
+        return false;
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+        if (token_is(cmd, cmds[i]))
+            return false;
+    return last->n >= 5 && memcmp(last->s, "HTTP/", 5) == 0;
+}
+
+/* A request whose parse failed: reply r->error, or what memcached does
+ * instead. */
+static enum proto_action
+parse_error(struct proto_conn *pc, const struct request *r)
+{
+    if (r->cmd == CMD_FLUSH_ALL) {
+        do_flush(pc, r, r->error);
+        return PROTO_NEXT;
+    }
+    if (r->cmd == CMD_UNKNOWN) {
+        if (http_request(r))
+            return PROTO_CLOSE_NOW;     /* an HTTP client: hang up, as memcached */
+        /* Debian's memcached is built with TLS, not enabled by default */
+        if (r->ntokens > 0 && token_is(&r->tokens[0], "refresh_certs")) {
+            proto_reply(pc, false, "Error TLS not enabled");
+            return PROTO_NEXT;
+        }
+    }
+    proto_reply(pc, r->noreply, r->error);
+    if (r->cmd == CMD_MS && r->vlen >= 0) {
+        /* a refused ms whose length is known: its data is not commands */
+        pc->swallow = (uint64_t)r->vlen + 2;
+        return PROTO_SWALLOW;
+    }
+    return PROTO_NEXT;
+}
 
 enum proto_action
 proto_line(struct proto_conn *pc, const char *line, size_t len)
@@ -643,19 +807,14 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
     text_parse(line, len, &r);
     log_debug("<%d %.*s", pc->id, (int)(len > 300 ? 300 : len), line);
 
-    if (r.error != NULL) {
-        if (r.cmd == CMD_UNKNOWN && len >= 8 &&
-            memcmp(line + len - 8, "HTTP/1.", 7) == 0)
-            return PROTO_CLOSE_NOW;     /* an HTTP client: hang up, as memcached */
-        reply(pc, r.noreply, r.error);
-        return PROTO_NEXT;
-    }
+    if (r.error != NULL)
+        return parse_error(pc, &r);
     switch (r.cmd) {
     case CMD_GET: case CMD_GETS: case CMD_GAT: case CMD_GATS:
         return do_get(pc, &r);
     case CMD_SET: case CMD_ADD: case CMD_REPLACE:
     case CMD_APPEND: case CMD_PREPEND: case CMD_CAS:
-        return do_store(pc, &r);
+        return proto_store(pc, &r);
     case CMD_DELETE:
         do_delete(pc, &r);
         break;
@@ -666,39 +825,43 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
         do_touch(pc, &r);
         break;
     case CMD_FLUSH_ALL:
-        do_flush(pc, &r);
+        do_flush(pc, &r, NULL);
         break;
     case CMD_VERSION:
         obuf_printf(pc->out, "VERSION %s\r\n", proto_env.version);
         break;
     case CMD_VERBOSITY:
         log_set_level((int)r.flags);
-        reply(pc, r.noreply, "OK");
+        proto_reply(pc, r.noreply, "OK");
         break;
     case CMD_QUIT:
         return PROTO_CLOSE;
     case CMD_SHUTDOWN:
         if (!proto_env.enable_shutdown || proto_env.shutdown == NULL) {
-            reply(pc, false, "ERROR: shutdown not enabled");
+            proto_reply(pc, false, "ERROR: shutdown not enabled");
             break;
         }
-        if (r.ntokens == 2 && !(r.tokens[1].n == 8 && memcmp(r.tokens[1].s, "graceful", 8) == 0)) {
-            reply(pc, false, "CLIENT_ERROR invalid shutdown mode");
+        if (r.ntokens > 2 || (r.ntokens == 2 && !token_is(&r.tokens[1], "graceful"))) {
+            proto_reply(pc, false, "CLIENT_ERROR invalid shutdown mode");
             break;
         }
         proto_env.shutdown();
         return PROTO_CLOSE;
     case CMD_CACHE_MEMLIMIT:
         if (r.flags < 8) {
-            reply(pc, r.noreply, "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m");
+            proto_reply(pc, r.noreply, "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m");
+            break;
+        }
+        if (r.flags > 1000000000) {
+            proto_reply(pc, r.noreply, "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes");
             break;
         }
         if (proto_env.set_memlimit != NULL &&
             proto_env.set_memlimit((size_t)r.flags * 1024 * 1024) != 0) {
-            reply(pc, r.noreply, "MEMLIMIT_ADJUST_FAILED input value out of bounds");
+            proto_reply(pc, r.noreply, "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust");
             break;
         }
-        reply(pc, r.noreply, "OK");
+        proto_reply(pc, r.noreply, "OK");
         break;
     case CMD_STATS:
         proto_stats(pc, &r);
@@ -710,7 +873,7 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
         return do_lru_crawler(pc, &r);
     case CMD_SNAPSHOT: {
         if (proto_env.snapshot == NULL) {
-            reply(pc, false, "SERVER_ERROR snapshots not configured");
+            proto_reply(pc, false, "SERVER_ERROR snapshots not configured");
             break;
         }
         /* Slow (it writes the whole cache): the connection runs it off
@@ -719,11 +882,25 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
         return PROTO_DEFER;
     }
     case CMD_MN:
-        STAT_INC(pc->stats, cmd_meta);
+        /* memcached 1.6.18 does not count mn in cmd_meta */
         obuf_add(pc->out, "MN\r\n", 4);
         break;
+    case CMD_MG:
+        meta_get(pc, &r);
+        break;
+    case CMD_MS:
+        return meta_set(pc, &r);
+    case CMD_MD:
+        meta_delete(pc, &r);
+        break;
+    case CMD_MA:
+        meta_arith(pc, &r);
+        break;
+    case CMD_ME:
+        meta_debug(pc, &r);
+        break;
     case CMD_UNKNOWN:
-        reply(pc, false, "ERROR");
+        proto_reply(pc, false, "ERROR");
         break;
     }
     return PROTO_NEXT;

@@ -246,16 +246,16 @@ proto_stats(struct proto_conn *pc, const struct request *r)
         if (proto_env.stats_conns != NULL)
             proto_env.stats_conns(o);
     } else if (token_is(&t[1], "detail")) {
-        if (r->ntokens == 3 && (token_is(&t[2], "on") || token_is(&t[2], "off"))) {
+        /* memcached looks at the third token only; more are ignored */
+        if (r->ntokens >= 3 && (token_is(&t[2], "on") || token_is(&t[2], "off"))) {
             obuf_add(o, "OK\r\n", 4);
-        } else if (r->ntokens == 3 && token_is(&t[2], "dump")) {
-            /* per-prefix stats are not kept: an empty dump */
-        } else {
+            return;
+        }
+        if (r->ntokens < 3 || !token_is(&t[2], "dump")) {
             obuf_add(o, "CLIENT_ERROR usage: stats detail on|off|dump\r\n", 46);
             return;
         }
-        if (r->ntokens == 3 && !token_is(&t[2], "dump"))
-            return;
+        /* per-prefix stats are not kept: an empty dump */
     } else if (token_is(&t[1], "snapshot") && proto_env.stats_snapshot != NULL) {
         proto_env.stats_snapshot(o);
     } else {

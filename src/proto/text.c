@@ -7,6 +7,7 @@
  * clients see the difference.  No side effects: errors are reported in
  * r->error as the line the client must get.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -45,12 +46,14 @@ tok_cstr(const struct token *t, char *buf, size_t size)
     return true;
 }
 
-/* The whole token must be consumed (memcached also accepts a trailing
- * space, which a token cannot have). */
+/* memcached's safe_strto* accept a number followed by the end of the
+ * token or by any whitespace byte (so "1\t" or the "1\r" of a line ending
+ * in "\r\r\n" is 1; a token holds no ' ').  A NUL byte, which ends
+ * memcached's whole line, ends the number too. */
 static bool
 tok_end_ok(const char *buf, const char *end)
 {
-    return end != buf && *end == '\0';
+    return end != buf && (*end == '\0' || isspace((unsigned char)*end));
 }
 
 /* memcached's safe_strtoull. */
@@ -64,7 +67,7 @@ tok_u64(const struct token *t, uint64_t *out)
     unsigned long long v = strtoull(buf, &end, 10);
     if (errno == ERANGE || !tok_end_ok(buf, end))
         return false;
-    if ((long long)v < 0 && strchr(buf, '-') != NULL)
+    if ((long long)v < 0 && memchr(buf, '-', (size_t)(end - buf)) != NULL)
         return false;
     *out = v;
     return true;
@@ -98,6 +101,22 @@ tok_i32(const struct token *t, int32_t *out)
     return true;
 }
 
+/* For the admin commands parsed in process.c and stats_cmd.c. */
+bool text_u32(const struct token *t, uint32_t *out);
+bool text_i32(const struct token *t, int32_t *out);
+
+bool
+text_u32(const struct token *t, uint32_t *out)
+{
+    return tok_u32(t, out);
+}
+
+bool
+text_i32(const struct token *t, int32_t *out)
+{
+    return tok_i32(t, out);
+}
+
 
 static int
 tokenize(const char *line, size_t len, struct token *tok, int max)
@@ -125,7 +144,16 @@ lookup(const struct token *t)
     const char *s = t->s;
     switch (t->n) {
     case 2:
-        if (memcmp(s, "mn", 2) == 0) return CMD_MN;
+        if (s[0] == 'm') {
+            switch (s[1]) {
+            case 'g': return CMD_MG;
+            case 's': return CMD_MS;
+            case 'd': return CMD_MD;
+            case 'a': return CMD_MA;
+            case 'n': return CMD_MN;
+            case 'e': return CMD_ME;
+            }
+        }
         break;
     case 3:
         if (memcmp(s, "get", 3) == 0) return CMD_GET;
@@ -321,7 +349,10 @@ text_parse(const char *line, size_t len, struct request *r)
             goto unknown;
         r->noreply = noreply_last(r);
         r->exptime = 0;
-        if (n == (r->noreply ? 3 : 2)) {
+        /* As memcached: the second token is the delay unless the line is
+         * just "flush_all" or "flush_all noreply" ("flush_all 10 20" is
+         * 10, "flush_all noreply 0" an invalid delay). */
+        if (n != (r->noreply ? 2 : 1)) {
             if (!tok_i32(&t[1], &i32)) {
                 fail(r, E_EXPTIME);
                 return;
@@ -345,12 +376,11 @@ text_parse(const char *line, size_t len, struct request *r)
             fail(r, E_ERROR);
         }
         return;
-    case CMD_SHUTDOWN:
-        if (n > 2)
-            goto unknown;
+    case CMD_VERSION: case CMD_SHUTDOWN: case CMD_QUIT: case CMD_STATS: case CMD_SLABS:
+    case CMD_LRU_CRAWLER: case CMD_SNAPSHOT:
         return;
-    case CMD_VERSION: case CMD_QUIT: case CMD_STATS: case CMD_SLABS:
-    case CMD_LRU_CRAWLER: case CMD_SNAPSHOT: case CMD_MN:
+    case CMD_MN: case CMD_MG: case CMD_MS: case CMD_MD: case CMD_MA: case CMD_ME:
+        meta_parse(r->cmd, line, len, r);
         return;
     case CMD_UNKNOWN:
         break;

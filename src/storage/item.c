@@ -209,15 +209,23 @@ item_release(struct item *it)
 
 /* ---------- linking (stripe lock held) ---------- */
 
+/* A fresh CAS, or `given` when non-zero (meta E). */
+static uint64_t
+next_cas(uint64_t given)
+{
+    return given != 0 ? given : atomic_fetch_add(&cas_next, 1) + 1;
+}
+
+/* Link it with CAS next_cas(cas). */
 static void
-link_locked(struct item *it, uint64_t hv)
+link_cas_locked(struct item *it, uint64_t hv, uint64_t cas)
 {
     assert(!(atomic_load(&it->iflags) & IF_LINKED));
     if (sconf.cas_len)
-        set_cas(it, atomic_fetch_add(&cas_next, 1) + 1);
+        set_cas(it, next_cas(cas));
     atomic_store_explicit(&it->atime, clock_now(), memory_order_relaxed);
     atomic_fetch_add(&it->refcount, 1);              /* the table's */
-    atomic_fetch_and(&it->iflags, (uint8_t)~(IF_REF | IF_FETCHED));
+    atomic_fetch_and(&it->iflags, (uint8_t)~(IF_REF | IF_FETCHED | IF_STALE | IF_WON));
     atomic_fetch_or(&it->iflags, IF_LINKED);
     hash_insert_locked(it, hv);
     size_t sz = item_total_size(it);
@@ -226,6 +234,12 @@ link_locked(struct item *it, uint64_t hv)
     atomic_fetch_add_explicit(&total_bytes, sz, memory_order_relaxed);
     slab_count_link(slab_class_of(it), (int64_t)sz, 1);
     hash_items_changed(n);
+}
+
+static void
+link_locked(struct item *it, uint64_t hv)
+{
+    link_cas_locked(it, hv, 0);
 }
 
 /* Remove from the table; the table's reference now belongs to the caller. */
@@ -273,11 +287,17 @@ find_live_locked(const char *key, size_t nkey, uint64_t hv, rel_time_t now,
 }
 
 static void
-replace_locked(struct item *old, struct item *it, uint64_t hv)
+replace_cas_locked(struct item *old, struct item *it, uint64_t hv, uint64_t cas)
 {
     if (old != NULL)
         unlink_release_locked(old, hv);
-    link_locked(it, hv);
+    link_cas_locked(it, hv, cas);
+}
+
+static void
+replace_locked(struct item *old, struct item *it, uint64_t hv)
+{
+    replace_cas_locked(old, it, hv, 0);
 }
 
 /* A hit: take a reference and mark the item for CLOCK.  No relinking;
@@ -651,6 +671,113 @@ item_get_touch(const char *key, size_t nkey, rel_time_t exptime)
     return it;
 }
 
+struct item *
+item_mget(const char *key, size_t nkey, struct item_mget *m)
+{
+    uint64_t hv = hash_key(key, nkey);
+    rel_time_t now = clock_now();
+    struct item *ni = NULL;         /* N: the empty item, made unlocked */
+    enum item_status st;
+    m->won = m->stale = m->win_sent = m->created = false;
+    m->fetched_before = false;
+    m->atime_before = now;
+    hash_lock(hv);
+retry:;
+    struct item *it = find_live_locked(key, nkey, hv, now, true);
+    if (it == NULL) {
+        if (!m->vivify)
+            goto out;
+        if (ni == NULL) {
+            hash_unlock(hv);
+            ni = alloc_item(key, nkey, 0, m->vivify_exptime, 0, &st);
+            hash_lock(hv);
+            if (ni == NULL)
+                goto out;
+            goto retry;
+        }
+        /* the caller gets our allocation reference; the table its own */
+        link_locked(ni, hv);
+        atomic_fetch_or(&ni->iflags, IF_WON);
+        m->won = m->created = true;
+        it = ni;
+        ni = NULL;
+        goto out;
+    }
+    uint8_t f = atomic_load_explicit(&it->iflags, memory_order_relaxed);
+    m->fetched_before = (f & IF_FETCHED) != 0;
+    m->atime_before = item_atime(it);
+    if (m->touch)
+        atomic_store_explicit(&it->exptime, m->exptime, memory_order_relaxed);
+    m->stale = (f & IF_STALE) != 0;
+    if (f & IF_WON) {
+        m->win_sent = true;
+    } else {
+        rel_time_t e = item_exptime(it);
+        bool expiring = m->recache && e != 0 && e - now < m->recache_secs;
+        if (m->stale || expiring) {
+            atomic_fetch_or(&it->iflags, IF_WON);
+            m->won = true;
+        }
+    }
+    if (m->no_bump) {
+        if (atomic_load_explicit(&it->refcount, memory_order_relaxed) >= REF_MAX)
+            it = NULL;
+        else
+            atomic_fetch_add_explicit(&it->refcount, 1, memory_order_relaxed);
+    } else {
+        it = hit_locked(it, now);
+    }
+out:
+    hash_unlock(hv);
+    if (ni != NULL)
+        item_release(ni);
+    return it;
+}
+
+enum item_status
+item_mdelete(const char *key, size_t nkey, const struct item_mdel *m)
+{
+    uint64_t hv = hash_key(key, nkey);
+    enum item_status st = ITEM_OK;
+    struct item *ni = NULL;
+    if (m->empty) {
+        /* x: the empty replacement, made before taking the lock */
+        ni = alloc_item(key, nkey, 0, 0, 0, &st);
+        if (ni == NULL)
+            return ITEM_ENOMEM;
+        st = ITEM_OK;
+    }
+    hash_lock(hv);
+    struct item *it = find_live_locked(key, nkey, hv, clock_now(), false);
+    if (it == NULL) {
+        st = ITEM_NOT_FOUND;
+        goto out;
+    }
+    if (m->compare && item_cas(it) != m->cas_in) {
+        st = ITEM_EXISTS;
+        goto out;
+    }
+    if (m->invalidate) {
+        /* stale, with a new CAS; the next mg wins the recache */
+        if (sconf.cas_len)
+            set_cas(it, next_cas(m->new_cas));
+        atomic_fetch_and(&it->iflags, (uint8_t)~IF_WON);
+        atomic_fetch_or(&it->iflags, IF_STALE);
+        if (m->touch)
+            atomic_store_explicit(&it->exptime, m->exptime, memory_order_relaxed);
+    } else if (ni != NULL) {
+        atomic_store_explicit(&ni->exptime, item_exptime(it), memory_order_relaxed);
+        replace_cas_locked(it, ni, hv, m->new_cas);
+    } else {
+        unlink_release_locked(it, hv);
+    }
+out:
+    hash_unlock(hv);
+    if (ni != NULL)
+        item_release(ni);
+    return st;
+}
+
 enum item_status
 item_touch(const char *key, size_t nkey, rel_time_t exptime)
 {
@@ -688,7 +815,7 @@ item_delete(const char *key, size_t nkey)
  * holding a reference on old; if old was replaced meanwhile, retry. */
 static enum item_status
 concat_locked(struct item *old, struct item *it, bool append, uint64_t hv,
-              uint64_t *cas_out)
+              uint64_t new_cas, uint64_t *cas_out)
 {
     for (;;) {
         uint64_t n = (uint64_t)old->nbytes + it->nbytes;
@@ -721,7 +848,7 @@ concat_locked(struct item *old, struct item *it, bool append, uint64_t hv,
             value_copy(ni, 0, it, 0, it->nbytes);
             value_copy(ni, it->nbytes, old, 0, old->nbytes);
         }
-        replace_locked(old, ni, hv);
+        replace_cas_locked(old, ni, hv, new_cas);
         item_release(old);
         if (cas_out)
             *cas_out = item_cas(ni);
@@ -734,48 +861,71 @@ enum item_status
 item_store(struct item *it, enum item_store_op op, uint64_t cas_in,
            uint64_t *cas_out)
 {
+    struct item_mset m = {
+        .op = op == ITEM_CAS ? ITEM_SET : op,
+        .compare = op == ITEM_CAS,
+        .cas_in = cas_in,
+    };
+    return item_mstore(it, &m, cas_out);
+}
+
+enum item_status
+item_mstore(struct item *it, const struct item_mset *m, uint64_t *cas_out)
+{
     uint64_t hv = item_hv(it);
     enum item_status st = ITEM_OK;
+    bool stale = false;
     hash_lock(hv);
     struct item *old = find_live_locked(key_of(it), it->nkey, hv, clock_now(), false);
-    switch (op) {
+    if (m->compare) {
+        if (old == NULL) {
+            st = ITEM_NOT_FOUND;
+            goto out;
+        }
+        uint64_t cur = item_cas(old);
+        if (cur != m->cas_in) {
+            /* I: an older CAS is accepted, and the value marked stale */
+            if (!m->invalidate || m->cas_in > cur) {
+                st = ITEM_EXISTS;
+                goto out;
+            }
+            stale = true;
+        }
+    }
+    switch (m->op) {
     case ITEM_SET:
-        replace_locked(old, it, hv);
+    case ITEM_CAS:
         break;
     case ITEM_ADD:
         if (old != NULL) {
+            /* memcached bumps the existing item */
+            atomic_fetch_or_explicit(&old->iflags, IF_REF, memory_order_relaxed);
             st = ITEM_NOT_STORED;
             goto out;
         }
-        replace_locked(NULL, it, hv);
         break;
     case ITEM_REPLACE:
         if (old == NULL) {
             st = ITEM_NOT_STORED;
             goto out;
         }
-        replace_locked(old, it, hv);
-        break;
-    case ITEM_CAS:
-        if (old == NULL) {
-            st = ITEM_NOT_FOUND;
-            goto out;
-        }
-        if (item_cas(old) != cas_in) {
-            st = ITEM_EXISTS;
-            goto out;
-        }
-        replace_locked(old, it, hv);
         break;
     case ITEM_APPEND:
     case ITEM_PREPEND:
         if (old == NULL) {
-            st = ITEM_NOT_STORED;
-            goto out;
+            if (!m->vivify) {
+                st = ITEM_NOT_STORED;
+                goto out;
+            }
+            atomic_store_explicit(&it->exptime, m->vivify_exptime, memory_order_relaxed);
+            break;
         }
-        st = concat_locked(old, it, op == ITEM_APPEND, hv, cas_out);
+        st = concat_locked(old, it, m->op == ITEM_APPEND, hv, m->new_cas, cas_out);
         goto out;
     }
+    replace_cas_locked(old, it, hv, m->new_cas);
+    if (stale)
+        atomic_fetch_or(&it->iflags, IF_STALE);
     if (cas_out)
         *cas_out = item_cas(it);
 out:
@@ -814,36 +964,74 @@ enum item_status
 item_delta(const char *key, size_t nkey, bool incr, uint64_t delta,
            uint64_t *result, uint64_t *cas_out)
 {
+    struct item_marith m = { .incr = incr, .delta = delta };
+    rel_time_t exp;
+    bool created;
+    return item_marith(key, nkey, &m, result, cas_out, &exp, &created);
+}
+
+enum item_status
+item_marith(const char *key, size_t nkey, const struct item_marith *m,
+            uint64_t *value, uint64_t *cas_out, rel_time_t *exptime_out,
+            bool *created)
+{
     uint64_t hv = hash_key(key, nkey);
     enum item_status st = ITEM_OK;
     struct item *ni = NULL;         /* replacement allocated on a previous try */
+    char buf[24];
+    int len;
+    uint64_t v;
+    *created = false;
     hash_lock(hv);
 retry:;
     struct item *it = find_live_locked(key, nkey, hv, clock_now(), false);
     if (it == NULL) {
-        st = ITEM_NOT_FOUND;
+        if (!m->vivify) {
+            st = ITEM_NOT_FOUND;
+            goto out;
+        }
+        /* N: create it holding the initial value (no delta applied) */
+        v = m->initial;
+        len = snprintf(buf, sizeof(buf), "%" PRIu64, v);
+        if (ni == NULL || ni->nbytes != (uint32_t)len || ni->flags != 0) {
+            if (ni != NULL)
+                item_release(ni);
+            hash_unlock(hv);
+            ni = alloc_item(key, nkey, 0, 0, (uint32_t)len, &st);
+            hash_lock(hv);
+            if (ni == NULL) {
+                st = ITEM_NOT_STORED;
+                goto out;
+            }
+            goto retry;
+        }
+        atomic_store_explicit(&ni->exptime, m->vivify_exptime, memory_order_relaxed);
+        memcpy(value_of(ni), buf, (size_t)len);
+        link_cas_locked(ni, hv, m->new_cas);
+        it = ni;
+        *created = true;
+        goto done;
+    }
+    if (m->compare && item_cas(it) != m->cas_in) {
+        st = ITEM_EXISTS;
         goto out;
     }
-    uint64_t v;
     if ((atomic_load(&it->iflags) & IF_CHAINED) || !parse_u64(value_of(it), it->nbytes, &v)) {
         st = ITEM_ENONNUMERIC;
         goto out;
     }
-    if (incr)
-        v += delta;                         /* wraps at 2^64 */
+    if (m->incr)
+        v += m->delta;                      /* wraps at 2^64 */
     else
-        v = delta > v ? 0 : v - delta;
-    char buf[24];
-    int len = snprintf(buf, sizeof(buf), "%" PRIu64, v);
+        v = m->delta > v ? 0 : v - m->delta;
+    len = snprintf(buf, sizeof(buf), "%" PRIu64, v);
     atomic_fetch_or_explicit(&it->iflags, IF_REF | IF_FETCHED, memory_order_relaxed);
     if ((uint32_t)len <= it->nbytes && atomic_load(&it->refcount) == 1) {
         /* Nobody else holds it: rewrite in place, space padded. */
         memcpy(value_of(it), buf, (size_t)len);
         memset(value_of(it) + len, ' ', it->nbytes - (size_t)len);
         if (sconf.cas_len)
-            set_cas(it, atomic_fetch_add(&cas_next, 1) + 1);
-        if (cas_out)
-            *cas_out = item_cas(it);
+            set_cas(it, next_cas(m->new_cas));
     } else {
         if (ni != NULL && (ni->nbytes != (uint32_t)len || ni->flags != it->flags)) {
             item_release(ni);       /* made for a version replaced since */
@@ -871,11 +1059,17 @@ retry:;
         }
         atomic_store_explicit(&ni->exptime, item_exptime(it), memory_order_relaxed);
         memcpy(value_of(ni), buf, (size_t)len);
-        replace_locked(it, ni, hv);
-        if (cas_out)
-            *cas_out = item_cas(ni);
+        replace_cas_locked(it, ni, hv, m->new_cas);
+        it = ni;
     }
-    *result = v;
+    if (m->touch)
+        atomic_store_explicit(&it->exptime, m->exptime, memory_order_relaxed);
+done:
+    /* (a linked ni is held by the table; our reference goes at out) */
+    *value = v;
+    if (cas_out)
+        *cas_out = item_cas(it);
+    *exptime_out = item_exptime(it);
 out:
     hash_unlock(hv);
     if (ni != NULL)

@@ -104,6 +104,8 @@
 #define IF_REF      0x08    /* CLOCK reference bit (set by hits) */
 #define IF_FETCHED  0x10    /* read at least once since stored */
 #define IF_DATA     0x20    /* data chunk of a chained item */
+#define IF_STALE    0x40    /* meta: invalidated (md I / ms I), served with X */
+#define IF_WON      0x80    /* meta: a client was told W (recache win) */
 
 struct item {
     struct item *h_next;            /* hash chain | free next | data owner */

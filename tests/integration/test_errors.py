@@ -208,3 +208,219 @@ def test_out_of_memory_with_M_keeps_data_and_sync():
         check(nomem >= 1, "%s store_no_memory counted: %d" % (side, nomem))
         eq(evictions, 0, "%s evictions with -M" % side)
     check(o[0] >= r[0], "ours holds at least as many: %d vs %d" % (o[0], r[0]))
+
+
+# ---- error paths compared one by one with 1.6.18 (differential run) ----
+
+def _counters(c, names):
+    st = stats(c)[0]
+    return {n: st.get(n) for n in names}
+
+
+def test_numbers_may_end_in_whitespace(srv):
+    # memcached's number parsers accept any whitespace byte after the
+    # digits (tokens are split on ' ' only): the "1\r" of a line ending in
+    # "\r\r\n", a tab.  A NUL byte ends memcached's whole line; here it
+    # ends a number (doc/protocol.md), which agrees at the end of a line.
+    expect(srv, [b"set k 0 0 1\r\r\nx\r\n", b"set k 1\t 0 1\r\ny\r\n", b"get k\r\n",
+                 b"cas k 0 0 1 1\t\r\nz\r\n", b"touch k 0\x0b\r\n", b"gat 0\t k\r\n",
+                 b"set n 0 0 1\r\n5\r\n", b"incr n 2\t\r\n", b"decr n 1\x0c\r\n",
+                 b"verbosity 0\t\r\n", b"flush_all 0\t\r\n", b"get k\r\n",
+                 b"set k 0 0 1\x00\r\nx\r\n"],
+           [b"STORED\r\n", b"STORED\r\n", b"VALUE k 1 1\r\ny\r\nEND\r\n",
+            b"EXISTS\r\n", b"TOUCHED\r\n", b"VALUE k 1 1\r\ny\r\nEND\r\n",
+            b"STORED\r\n", b"7\r\n", b"6\r\n",
+            b"OK\r\n", b"OK\r\n", b"END\r\n",
+            b"STORED\r\n"])
+
+
+def test_bad_data_chunk_still_counts_the_set(srv):
+    # memcached counts cmd_set (and the class's) before checking the
+    # data's "\r\n".
+    def fn(s):
+        with s.connect() as c:
+            out = [transact(c, b"set a 0 0 1\r\nxy\r\n"),
+                   transact(c, b"set a 0 0 1 noreply\r\nxyz\r\n"),
+                   transact(c, b"add b 0 0 0\r\nx\r\n")]
+            return out, _counters(c, ["cmd_set", "curr_items"])
+    o, r = run_both(fn, srv=srv)
+    eq(o, r, "ours vs reference")
+    eq(r, ([b"CLIENT_ERROR bad data chunk\r\nERROR\r\n", b"ERROR\r\n",
+            b"CLIENT_ERROR bad data chunk\r\nERROR\r\n"],
+           {"cmd_set": "3", "curr_items": "0"}), "reference")
+
+
+def test_get_with_overlong_key_counts_the_keys_before_it(srv):
+    # memcached looks the keys up one by one and meets the 251-byte key
+    # after the others: they are counted (and touched, for gat) although
+    # only the error is answered.
+    k251 = b"k" * 251
+
+    def fn(s):
+        with s.connect() as c:
+            out = [transact(c, b"set a 0 0 1\r\na\r\n"),
+                   transact(c, b"get a b %s c\r\n" % k251),
+                   transact(c, b"gets b a %s\r\n" % k251),
+                   transact(c, b"gat 100 a zz %s a\r\n" % k251),
+                   transact(c, b"get %s a\r\n" % k251)]
+            return out, _counters(c, ["cmd_get", "get_hits", "get_misses", "cmd_touch",
+                                      "touch_hits", "touch_misses"])
+    o, r = run_both(fn, srv=srv)
+    eq(o, r, "ours vs reference")
+    err = b"CLIENT_ERROR bad command line format\r\n"
+    eq(r, ([b"STORED\r\n", err, err, err, err],
+           {"cmd_get": "4", "get_hits": "2", "get_misses": "2", "cmd_touch": "2",
+            "touch_hits": "1", "touch_misses": "1"}), "reference")
+
+
+def test_flush_all_delay_token(srv):
+    # The second token is the delay unless the line is "flush_all" or
+    # "flush_all noreply"; with CAS on, memcached's flush covers what was
+    # stored up to one second before the time given, so "flush_all 1"
+    # acts at once, and a time already past flushes nothing.
+    expect(srv, [b"set k 0 0 1\r\nv\r\n", b"flush_all noreply 0\r\n",
+                 b"flush_all x y\r\n", b"flush_all 5 x\r\n", b"get k\r\n",
+                 b"flush_all 1000000000\r\n", b"get k\r\n",
+                 b"flush_all 1\r\n", b"get k\r\n"],
+           [b"STORED\r\n", b"CLIENT_ERROR invalid exptime argument\r\n",
+            b"CLIENT_ERROR invalid exptime argument\r\n", b"OK\r\n",
+            b"VALUE k 0 1\r\nv\r\nEND\r\n",
+            b"OK\r\n", b"VALUE k 0 1\r\nv\r\nEND\r\n",
+            b"OK\r\n", b"END\r\n"])
+
+
+def _flush_counts(s):
+    with s.connect() as c:
+        out = [transact(c, x) for x in (b"flush_all\r\n", b"flush_all abc\r\n",
+                                          b"flush_all 0 noreply\r\n", b"flush_all 1 2 3\r\n")]
+        return out, _counters(c, ["cmd_flush"])
+
+
+def test_flush_all_counted_even_when_refused(srv):
+    o, r = run_both(_flush_counts, srv=srv)
+    eq(o, r, "ours vs reference")
+    eq(r, ([b"OK\r\n", b"CLIENT_ERROR invalid exptime argument\r\n", b"", b"ERROR\r\n"],
+           {"cmd_flush": "3"}), "reference")
+
+
+def test_flush_all_disabled_with_F_is_counted():
+    with pair(["-F"]) as srv:
+        o, r = run_both(_flush_counts, srv=srv)
+        eq(o, r, "ours vs reference")
+        no = b"CLIENT_ERROR flush_all not allowed\r\n"
+        eq(r, ([no, no, b"", b"ERROR\r\n"], {"cmd_flush": "3"}), "reference")
+
+
+def test_http_request_lines(srv):
+    # memcached hangs up when the last token (of at most 23) starts with
+    # "HTTP/", unless the first is under 2 bytes, starts with a letter of
+    # its command families, or is one of its other commands.
+    closed = [b"GET / HTTP/1.1\r\n", b"foo HTTP/2\r\n", b"foo HTTP/\r\n",
+              b"xyz / HTTP/1.0\r\n", b"foo" + b" x" * 21 + b" HTTP/1.1\r\n"]
+    for line in closed:
+        expect(srv, [line], [b"<EOF>"])
+    expect(srv, [b"fooHTTP/1.1\r\n", b"x HTTP/1.1\r\n", b"gx HTTP/1.1\r\n",
+                 b"mx HTTP/1.1\r\n", b"verbosity a b HTTP/1.1\r\n",
+                 b"flush_all / HTTP/1.1\r\n", b"set / HTTP/1.1\r\n",
+                 b"foo" + b" x" * 22 + b" HTTP/1.1\r\n"],
+           [b"ERROR\r\n", b"ERROR\r\n", b"ERROR\r\n", b"ERROR\r\n", b"ERROR\r\n",
+            b"CLIENT_ERROR invalid exptime argument\r\n", b"ERROR\r\n", b"ERROR\r\n"])
+
+
+def test_shutdown_extra_tokens(srv):
+    expect(srv, [b"shutdown a b\r\n", b"shutdown graceful x\r\n"],
+           [b"ERROR: shutdown not enabled\r\n", b"ERROR: shutdown not enabled\r\n"])
+    with pair(["-A"]) as srv_a:
+        expect(srv_a, [b"shutdown a b\r\n", b"shutdown graceful x\r\n", b"shutdown x\r\n"],
+               [b"CLIENT_ERROR invalid shutdown mode\r\n"] * 3)
+
+
+def test_cache_memlimit_bounds(srv):
+    expect(srv, [b"cache_memlimit 1000000001\r\n", b"cache_memlimit 4294967295\r\n",
+                 b"cache_memlimit 2000000000 noreply\r\n", b"cache_memlimit 64\t\r\n",
+                 b"cache_memlimit 4294967360\r\n"],
+           [b"MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n",
+            b"MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n",
+            b"", b"OK\r\n", b"OK\r\n"])
+
+
+def test_mn_and_refresh_certs(srv):
+    # mn is not counted in cmd_meta by 1.6.18; refresh_certs answers as
+    # Debian's TLS-enabled build does without -Z.
+    def fn(s):
+        with s.connect() as c:
+            out = [transact(c, b"mn\r\nmn extra\r\n"), transact(c, b"refresh_certs\r\n"),
+                   transact(c, b"refresh_certs x y\r\n")]
+            return out, _counters(c, ["cmd_meta"])
+    o, r = run_both(fn, srv=srv)
+    eq(o, r, "ours vs reference")
+    eq(r, ([b"MN\r\nMN\r\n", b"Error TLS not enabled\r\n", b"Error TLS not enabled\r\n"],
+           {"cmd_meta": "0"}), "reference")
+
+
+def test_slabs_command_arguments(srv):
+    # automove takes any tokens after the mode and honours a last
+    # "noreply"; numbers are 32-bit and wrap; reassign's source 0 (the
+    # global page pool) has no spare page, -1 (any class) finds none here.
+    expect(srv, [b"slabs automove 1 x\r\n", b"slabs automove 1 noreply\r\n",
+                 b"slabs automove ratio 0.5\r\n", b"slabs automove ratio\r\n",
+                 b"slabs automove ratio x y\r\n", b"slabs automove 4294967297\r\n",
+                 b"slabs automove noreply\r\n", b"slabs automove 3 noreply\r\n",
+                 b"slabs automove 3\r\n", b"slabs automove 1\r\n",
+                 b"slabs reassign 4294967297 1\r\n", b"slabs reassign 0 1\r\n",
+                 b"slabs reassign -1 1\r\n", b"slabs reassign 1\t 2\r\n"],
+           [b"OK\r\n", b"", b"OK\r\n", b"ERROR\r\n", b"ERROR\r\n", b"OK\r\n",
+            b"", b"", b"ERROR\r\n", b"OK\r\n",
+            b"SAME src and dst class are identical\r\n",
+            b"NOSPARE source class has no spare pages\r\n",
+            b"BADCLASS invalid src or dst class id\r\n",
+            b"NOSPARE source class has no spare pages\r\n"])
+
+
+def test_lru_crawler_arguments(srv):
+    expect(srv, [b"lru_crawler crawl 0\r\n", b"lru_crawler crawl 64\r\n",
+                 b"lru_crawler crawl 1,x\r\n", b"lru_crawler crawl ,\r\n",
+                 b"lru_crawler crawl hash\r\n", b"lru_crawler sleep 1000001\r\n",
+                 b"lru_crawler sleep 4294967297\r\n", b"lru_crawler sleep 1000000\t\r\n",
+                 b"lru_crawler tocrawl 4294967296\r\n",
+                 b"lru_crawler metadump 0\r\n", b"lru_crawler metadump ,,\r\n",
+                 b"lru_crawler crawl 4294967297\r\n"],
+           [b"BADCLASS invalid class id\r\n", b"BADCLASS invalid class id\r\n",
+            b"BADCLASS invalid class id\r\n", b"NOTSTARTED no items to crawl\r\n",
+            b"ERROR an unknown error happened\r\n",
+            b"CLIENT_ERROR sleep must be one second or less\r\n",
+            b"OK\r\n", b"OK\r\n", b"OK\r\n",
+            b"BADCLASS invalid class id\r\n", b"NOTSTARTED no items to crawl\r\n",
+            b"OK\r\n"])
+
+
+def test_metadump_with_requests_after_it(srv):
+    # Refused only after requests whose replies are still queued (same
+    # batch); requests pipelined after it are answered after the dump
+    # (memcached answers them once more input arrives).
+    import re
+
+    def fn(s):
+        with s.connect() as c:
+            out = [transact(c, b"set a 0 0 1\r\nx\r\n"),
+                   transact(c, b"set b 0 0 1\r\nx\r\nlru_crawler metadump all\r\n")]
+            c.send(b"lru_crawler metadump all\r\nmn\r\n")
+            dump = c.read_until(b"END\r\n")
+            out.append(dump + transact(c, b""))
+            return out
+    o, r = run_both(fn, srv=srv)
+    line = rb"key=%s exp=-1 la=\d+ cas=\d+ fetch=no cls=\d+ size=\d+\n"
+    rx = re.compile(b"(" + line % b"a" + line % b"b" + b"|" + line % b"b" + line % b"a" +
+                    rb")END\r\nMN\r\n\Z")
+    for side, out in (("ours", o), ("reference", r)):
+        eq(out[:2], [b"STORED\r\n", b"STORED\r\nERROR cannot pipeline other commands "
+                     b"before metadump\r\n"], side)
+        check(rx.match(out[2]) is not None, "%s: dump then MN: %r" % (side, out[2]))
+
+
+def test_stats_detail_arguments(srv):
+    expect(srv, [b"stats detail on x\r\n", b"stats detail off a b\r\n",
+                 b"stats detail dump x\r\n", b"stats detail\r\n", b"stats detail x y\r\n"],
+           [b"OK\r\n", b"OK\r\n", b"END\r\n",
+            b"CLIENT_ERROR usage: stats detail on|off|dump\r\n",
+            b"CLIENT_ERROR usage: stats detail on|off|dump\r\n"])

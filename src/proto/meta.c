@@ -1,0 +1,262 @@
+/*
+ * meta.c -- parse one meta-protocol request line (mg, ms, md, ma, mn, me)
+ * into the struct request the text parser fills (see proto.h).
+ *
+ * Syntax: "<cm> <key> [<datalen>] <flag>*", each flag one letter with an
+ * optional token glued to it ("T30", "Oabc").  The flags a command takes,
+ * and the errors for bad ones, are memcached 1.6.18's; the flags only
+ * 1.6.45 has (E, ms s and append-mode N, md x, mg C) are 1.6.45's.  No side
+ * effects: errors are reported in r->error as the line the client gets.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "item.h"
+#include "proto.h"
+
+#define E_FORMAT    "CLIENT_ERROR bad command line format"
+#define E_FLAG      "CLIENT_ERROR invalid flag"
+#define E_DUP       "CLIENT_ERROR duplicate flag"
+#define E_OPAQUE    "CLIENT_ERROR opaque token too long"
+#define E_TOKEN     "CLIENT_ERROR bad token in command line format"
+#define E_DECODE    "CLIENT_ERROR error decoding key"
+#define E_MODE      "CLIENT_ERROR invalid mode for ms M token"
+
+#define OPAQUE_MAX 32
+
+/* The flags each command accepts (P and L are accepted everywhere and
+ * ignored: proxy hints). */
+static const char *
+allowed(enum req_cmd cmd)
+{
+    switch (cmd) {
+    case CMD_MG: return "bcfhklOqstuvENRTCPL";
+    case CMD_MS: return "bcCEFIkOqsTMNPL";
+    case CMD_MD: return "bCEIkOqTxPL";
+    case CMD_MA: return "bCENJDTMOqtcvkPL";
+    default:     return "";
+    }
+}
+
+static int
+b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* Decode base64 s[0..n) into out (cap bytes); returns the length, or -1. */
+static long
+b64_decode(const char *s, size_t n, char *out, size_t cap)
+{
+    if (n == 0 || n % 4 != 0)
+        return -1;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4], pad = 0;
+        for (int j = 0; j < 4; j++) {
+            unsigned char c = (unsigned char)s[i + j];
+            if (c == '=' && i + 4 == n && j >= 2) {
+                v[j] = 0;
+                pad++;
+            } else if (pad > 0 || (v[j] = b64_value(c)) < 0) {
+                return -1;
+            }
+        }
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        char b[3] = { (char)(w >> 16), (char)(w >> 8), (char)w };
+        for (int j = 0; j < 3 - pad; j++) {
+            if (o == cap)
+                return -1;
+            out[o++] = b[j];
+        }
+    }
+    return (long)o;
+}
+
+size_t
+meta_b64_encode(const char *in, size_t n, char *out)
+{
+    static const char tab[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t w = (uint32_t)(unsigned char)in[i] << 16;
+        if (i + 1 < n) w |= (uint32_t)(unsigned char)in[i + 1] << 8;
+        if (i + 2 < n) w |= (uint32_t)(unsigned char)in[i + 2];
+        out[o++] = tab[(w >> 18) & 63];
+        out[o++] = tab[(w >> 12) & 63];
+        out[o++] = i + 1 < n ? tab[(w >> 6) & 63] : '=';
+        out[o++] = i + 2 < n ? tab[w & 63] : '=';
+    }
+    return o;
+}
+
+/* Numbers in flag tokens: all digits (an optional '-' for signed ones),
+ * as memcached's safe_strto* accept them. */
+static bool
+tok_num(const char *s, size_t n, bool sign, int64_t *out_s, uint64_t *out_u)
+{
+    char buf[32], *end;
+    if (n == 0 || n >= sizeof(buf))
+        return false;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    errno = 0;
+    if (sign) {
+        long long v = strtoll(buf, &end, 10);
+        if (errno == ERANGE || *end != '\0')
+            return false;
+        *out_s = v;
+    } else {
+        if (buf[0] == '-')
+            return false;
+        unsigned long long v = strtoull(buf, &end, 10);
+        if (errno == ERANGE || *end != '\0')
+            return false;
+        *out_u = v;
+    }
+    return true;
+}
+
+/* One flag token t (flag letter + argument) into r->meta. */
+static const char *
+parse_flag(struct request *r, const struct token *t)
+{
+    struct meta_req *m = &r->meta;
+    char f = t->s[0];
+    const char *arg = t->s + 1;
+    size_t n = t->n - 1;
+    if (strchr(allowed(r->cmd), f) == NULL || f == '\0')
+        return E_FLAG;
+    uint64_t bit = META_BIT(f);
+    if (m->seen & bit)
+        return E_DUP;
+    m->seen |= bit;
+    if (m->norder < (int)sizeof(m->order))
+        m->order[m->norder++] = f;
+    int64_t sv = 0;
+    uint64_t uv = 0;
+    switch (f) {
+    case 'O':
+        if (n > OPAQUE_MAX)
+            return E_OPAQUE;
+        m->opaque.s = arg;
+        m->opaque.n = n;
+        break;
+    case 'T': case 'N': case 'R':
+        if (!tok_num(arg, n, true, &sv, NULL) || sv < INT32_MIN || sv > INT32_MAX)
+            return E_TOKEN;
+        if (f == 'T')
+            m->ttl = sv;
+        else if (f == 'N')
+            m->vivify_ttl = sv;
+        else
+            m->recache_ttl = sv;
+        break;
+    case 'C': case 'E': case 'D': case 'J':
+        if (!tok_num(arg, n, false, NULL, &uv))
+            return E_TOKEN;
+        if (f == 'C')
+            m->cas = uv;
+        else if (f == 'E')
+            m->new_cas = uv;
+        else if (f == 'D')
+            m->delta = uv;
+        else
+            m->initial = uv;
+        break;
+    case 'F':
+        if (!tok_num(arg, n, false, NULL, &uv) || uv > UINT32_MAX)
+            return E_TOKEN;
+        m->client_flags = (uint32_t)uv;
+        break;
+    case 'M':
+        if (n != 1)
+            return E_TOKEN;
+        m->mode = arg[0];
+        break;
+    default:
+        break;
+    }
+    return NULL;
+}
+
+void
+meta_parse(enum req_cmd cmd, const char *line, size_t len, struct request *r)
+{
+    (void)line;
+    (void)len;
+    struct meta_req *m = &r->meta;
+    memset(m, 0, sizeof(*m));
+    m->delta = 1;
+    const struct token *t = r->tokens;
+    int n = r->ntokens;
+    r->cmd = cmd;
+    if (cmd == CMD_MN)
+        return;
+    if (n < 2) {
+        r->cmd = CMD_UNKNOWN;
+        r->error = "ERROR";
+        return;
+    }
+    if (t[1].n > ITEM_KEY_MAX) {
+        r->error = E_FORMAT;
+        return;
+    }
+    int first = 2;
+    if (cmd == CMD_MS) {
+        uint64_t v;
+        if (n < 3 || !tok_num(t[2].s, t[2].n, false, NULL, &v) || v > INT32_MAX - 2) {
+            r->error = E_FORMAT;
+            return;
+        }
+        r->vlen = (int64_t)v;
+        first = 3;
+    }
+    if (cmd == CMD_ME) {
+        /* me <key> [b] */
+        for (int i = 2; i < n; i++)
+            if (token_is(&t[i], "b"))
+                m->seen |= META_BIT('b');
+    } else {
+        for (int i = first; i < n; i++) {
+            const char *e = parse_flag(r, &t[i]);
+            if (e != NULL) {
+                r->error = e;
+                return;
+            }
+        }
+    }
+    r->noreply = (m->seen & META_BIT('q')) != 0;
+    if (m->seen & META_BIT('b')) {
+        long k = b64_decode(t[1].s, t[1].n, m->keybuf, ITEM_KEY_MAX);
+        if (k <= 0) {
+            r->error = E_DECODE;
+            return;
+        }
+        r->key = m->keybuf;
+        r->nkey = (size_t)k;
+    } else {
+        if (!text_key_valid(t[1].s, t[1].n)) {
+            r->error = E_FORMAT;
+            return;
+        }
+        r->key = t[1].s;
+        r->nkey = t[1].n;
+    }
+    if (cmd == CMD_MS && (m->seen & META_BIT('M'))) {
+        if (strchr("EAPRSeaprs", m->mode) == NULL)
+            r->error = E_MODE;
+    }
+    if (cmd == CMD_MA && (m->seen & META_BIT('M'))) {
+        if (strchr("I+iD-d", m->mode) == NULL)
+            r->error = "CLIENT_ERROR invalid mode for ma M token";
+    }
+}

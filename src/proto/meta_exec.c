@@ -1,0 +1,412 @@
+/*
+ * meta_exec.c -- run meta requests (mg ms md ma me) through item.h and
+ * compose their replies: "<CD> <flags>*\r\n" [data "\r\n"].  Return flags
+ * come in the order the request gave them; then Z, X, W (as memcached).
+ * q hides EN for mg and HD for ms, md and ma (1.6.18 still sends NF).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "clock.h"
+#include "exec.h"
+#include "item.h"
+#include "proto.h"
+
+#define HAS(m, c) (((m)->seen & META_BIT(c)) != 0)
+
+/* Append " <c><decimal>" (signed); c == 0: " <decimal>". */
+static void
+meta_num(struct obuf *o, char c, int64_t v)
+{
+    char buf[24];
+    size_t n = 0;
+    buf[n++] = ' ';
+    if (c != 0)
+        buf[n++] = c;
+    if (v < 0) {
+        buf[n++] = '-';
+        n += proto_u64_dec((uint64_t)(-(v + 1)) + 1, buf + n);
+    } else {
+        n += proto_u64_dec((uint64_t)v, buf + n);
+    }
+    obuf_add(o, buf, n);
+}
+
+/* " k<key>", base64 again when the request's key was. */
+static void
+meta_key(struct obuf *o, const char *k, size_t nk, bool b64)
+{
+    char buf[2 + 4 * ((ITEM_KEY_MAX + 2) / 3)];
+    buf[0] = ' ';
+    buf[1] = 'k';
+    size_t n;
+    if (b64) {
+        n = meta_b64_encode(k, nk, buf + 2);
+    } else {
+        memcpy(buf + 2, k, nk);
+        n = nk;
+    }
+    obuf_add(o, buf, n + 2);
+}
+
+static int64_t
+ttl_of(rel_time_t exptime)
+{
+    if (exptime == 0)
+        return -1;
+    rel_time_t now = clock_now();
+    return exptime > now ? (int64_t)(exptime - now) : 0;
+}
+
+/* What a reply's flags are made of. */
+struct ret {
+    const char *order;              /* request flags, in order */
+    int         norder;
+    const char *key;
+    size_t      nkey;
+    bool        b64;
+    const char *opaque;
+    size_t      nopaque;
+    bool        with_cas;           /* c may be answered */
+    uint64_t    cas;
+    bool        with_ttl;           /* t may be answered */
+    int64_t     ttl;
+};
+
+/* The return flags ms, md and ma share (k O b c t), in request order. */
+static void
+ret_flags(struct obuf *o, const struct ret *r)
+{
+    for (int i = 0; i < r->norder; i++) {
+        switch (r->order[i]) {
+        case 'k':
+            meta_key(o, r->key, r->nkey, r->b64);
+            break;
+        case 'O':
+            obuf_add(o, " O", 2);
+            obuf_add(o, r->opaque, r->nopaque);
+            break;
+        case 'b':
+            if (memchr(r->order, 'k', (size_t)r->norder) != NULL)
+                obuf_add(o, " b", 2);
+            break;
+        case 'c':
+            if (r->with_cas)
+                meta_num(o, 'c', (int64_t)r->cas);
+            break;
+        case 't':
+            if (r->with_ttl)
+                meta_num(o, 't', r->ttl);
+            break;
+        }
+    }
+}
+
+void
+meta_get(struct proto_conn *pc, const struct request *r)
+{
+    const struct meta_req *m = &r->meta;
+    struct thread_stats *ts = pc->stats;
+    struct item_mget g;
+    memset(&g, 0, sizeof(g));
+    g.no_bump = HAS(m, 'u');
+    g.touch = HAS(m, 'T');
+    if (g.touch)
+        g.exptime = clock_exptime(m->ttl);
+    g.vivify = HAS(m, 'N');
+    if (g.vivify)
+        g.vivify_exptime = clock_exptime(m->vivify_ttl);
+    g.recache = HAS(m, 'R');
+    if (g.recache)
+        g.recache_secs = m->recache_ttl < 0 ? 0 : (uint32_t)m->recache_ttl;
+    struct item *it = item_mget(r->key, r->nkey, &g);
+    /* an item N just created is a miss for the counters */
+    bool hit = it != NULL && !g.created;
+    if (g.touch) {
+        STAT_INC(ts, cmd_touch);
+        if (hit)
+            STAT_INC(ts, touch_hits);
+        else
+            STAT_INC(ts, touch_misses);
+    } else {
+        STAT_INC(ts, cmd_get);
+        if (hit) {
+            STAT_INC(ts, get_hits);
+            STAT_CLS_INC(ts, item_class(it), get_hits);
+        } else {
+            STAT_INC(ts, get_misses);
+        }
+    }
+    if (it == NULL) {
+        proto_reply(pc, r->noreply, "EN");
+        return;
+    }
+    /* 1.6.45: with C<cas> and v, no value when the client's copy is current */
+    bool value = HAS(m, 'v') && !(HAS(m, 'C') && item_cas(it) == m->cas);
+    struct obuf *o = pc->out;
+    if (value) {
+        obuf_add(o, "VA", 2);
+        meta_num(o, 0, item_nbytes(it));
+    } else {
+        obuf_add(o, "HD", 2);
+    }
+    rel_time_t now = clock_now();
+    struct ret rt = { .key = r->key, .nkey = r->nkey, .b64 = HAS(m, 'b'),
+                      .opaque = m->opaque.s, .nopaque = m->opaque.n };
+    for (int i = 0; i < m->norder; i++) {
+        switch (m->order[i]) {
+        case 'c': meta_num(o, 'c', (int64_t)item_cas(it)); break;
+        case 'f': meta_num(o, 'f', item_flags(it)); break;
+        case 'h': meta_num(o, 'h', g.fetched_before ? 1 : 0); break;
+        case 'l': meta_num(o, 'l', now > g.atime_before ? now - g.atime_before : 0); break;
+        case 's': meta_num(o, 's', item_nbytes(it)); break;
+        case 't': meta_num(o, 't', ttl_of(item_exptime(it))); break;
+        case 'k': case 'O': case 'b':
+            rt.order = &m->order[i];
+            rt.norder = 1;
+            if (m->order[i] == 'b' && HAS(m, 'k'))
+                obuf_add(o, " b", 2);
+            else
+                ret_flags(o, &rt);
+            break;
+        }
+    }
+    if (g.win_sent)
+        obuf_add(o, " Z", 2);
+    if (g.stale)
+        obuf_add(o, " X", 2);
+    if (g.won)
+        obuf_add(o, " W", 2);
+    obuf_add(o, "\r\n", 2);
+    if (value)
+        proto_emit_data(pc, it);
+    else
+        item_release(it);
+}
+
+static enum item_store_op
+ms_mode(char mode)
+{
+    switch (mode) {
+    case 'E': case 'e': return ITEM_ADD;
+    case 'A': case 'a': return ITEM_APPEND;
+    case 'P': case 'p': return ITEM_PREPEND;
+    case 'R': case 'r': return ITEM_REPLACE;
+    default:            return ITEM_SET;
+    }
+}
+
+enum proto_action
+meta_set(struct proto_conn *pc, struct request *r)
+{
+    const struct meta_req *m = &r->meta;
+    r->flags = m->client_flags;
+    r->exptime = HAS(m, 'T') ? m->ttl : 0;
+    enum proto_action a = proto_store(pc, r);
+    if (a != PROTO_READ_VALUE)
+        return a;
+    struct item_mset *s = &pc->mset;
+    memset(s, 0, sizeof(*s));
+    s->op = HAS(m, 'M') ? ms_mode(m->mode) : ITEM_SET;
+    s->compare = HAS(m, 'C');
+    s->cas_in = m->cas;
+    s->invalidate = HAS(m, 'I');
+    s->new_cas = HAS(m, 'E') ? m->new_cas : 0;
+    s->vivify = HAS(m, 'N');
+    if (s->vivify)
+        s->vivify_exptime = clock_exptime(m->vivify_ttl);
+    memcpy(pc->morder, m->order, sizeof(pc->morder));
+    pc->mnorder = m->norder;
+    memcpy(pc->mopaque, m->opaque.s, m->opaque.n);
+    pc->mnopaque = (uint8_t)m->opaque.n;
+    pc->mb64 = HAS(m, 'b');
+    return a;
+}
+
+void
+meta_store_done(struct proto_conn *pc, struct item *it)
+{
+    uint64_t cas = 0;
+    enum item_status st = item_mstore(it, &pc->mset, &cas);
+    struct thread_stats *ts = pc->stats;
+    bool concat = pc->mset.op == ITEM_APPEND || pc->mset.op == ITEM_PREPEND;
+    if (concat && (st == ITEM_ENOMEM || st == ITEM_EOVERSIZED))
+        st = ITEM_NOT_STORED;
+    const char *code;
+    switch (st) {
+    case ITEM_OK:
+        if (pc->mset.compare)
+            STAT_INC(ts, cas_hits);
+        code = "HD";
+        break;
+    case ITEM_EXISTS:
+        STAT_INC(ts, cas_badval);
+        code = "EX";
+        break;
+    case ITEM_NOT_FOUND:
+        STAT_INC(ts, cas_misses);
+        code = "NF";
+        break;
+    case ITEM_ENOMEM:
+        STAT_INC(ts, store_no_memory);
+        proto_reply(pc, false, "SERVER_ERROR out of memory storing object");
+        return;
+    default:
+        code = "NS";
+        break;
+    }
+    if (st == ITEM_OK && pc->snoreply)
+        return;
+    struct ret rt = { .order = pc->morder, .norder = pc->mnorder,
+                      .key = item_key(it), .nkey = item_nkey(it), .b64 = pc->mb64,
+                      .opaque = pc->mopaque, .nopaque = pc->mnopaque,
+                      .with_cas = true, .cas = st == ITEM_OK ? cas : 0 };
+    obuf_add(pc->out, code, 2);
+    ret_flags(pc->out, &rt);
+    obuf_add(pc->out, "\r\n", 2);
+}
+
+void
+meta_delete(struct proto_conn *pc, const struct request *r)
+{
+    const struct meta_req *m = &r->meta;
+    struct item_mdel d;
+    memset(&d, 0, sizeof(d));
+    d.compare = HAS(m, 'C');
+    d.cas_in = m->cas;
+    d.invalidate = HAS(m, 'I');
+    d.touch = HAS(m, 'T');
+    if (d.touch)
+        d.exptime = clock_exptime(m->ttl);
+    d.new_cas = HAS(m, 'E') ? m->new_cas : 0;
+    d.empty = HAS(m, 'x');
+    enum item_status st = item_mdelete(r->key, r->nkey, &d);
+    const char *code;
+    switch (st) {
+    case ITEM_OK:
+        STAT_INC(pc->stats, delete_hits);
+        code = "HD";
+        break;
+    case ITEM_EXISTS:
+        code = "EX";
+        break;
+    case ITEM_ENOMEM:
+        proto_reply(pc, false, "SERVER_ERROR out of memory");
+        return;
+    default:
+        STAT_INC(pc->stats, delete_misses);
+        code = "NF";
+        break;
+    }
+    if (r->noreply && st == ITEM_OK)
+        return;
+    struct ret rt = { .order = m->order, .norder = m->norder, .key = r->key,
+                      .nkey = r->nkey, .b64 = HAS(m, 'b'),
+                      .opaque = m->opaque.s, .nopaque = m->opaque.n };
+    obuf_add(pc->out, code, 2);
+    ret_flags(pc->out, &rt);
+    obuf_add(pc->out, "\r\n", 2);
+}
+
+void
+meta_arith(struct proto_conn *pc, const struct request *r)
+{
+    const struct meta_req *m = &r->meta;
+    struct item_marith a;
+    memset(&a, 0, sizeof(a));
+    a.incr = !(HAS(m, 'M') && strchr("Dd-", m->mode) != NULL);
+    a.delta = m->delta;
+    a.compare = HAS(m, 'C');
+    a.cas_in = m->cas;
+    a.new_cas = HAS(m, 'E') ? m->new_cas : 0;
+    a.vivify = HAS(m, 'N');
+    if (a.vivify)
+        a.vivify_exptime = clock_exptime(m->vivify_ttl);
+    a.initial = m->initial;
+    a.touch = HAS(m, 'T');
+    if (a.touch)
+        a.exptime = clock_exptime(m->ttl);
+    uint64_t v = 0, cas = 0;
+    rel_time_t exp = 0;
+    bool created = false;
+    enum item_status st = item_marith(r->key, r->nkey, &a, &v, &cas, &exp, &created);
+    struct thread_stats *ts = pc->stats;
+    const char *code;
+    switch (st) {
+    case ITEM_OK:
+        if (a.incr)
+            STAT_INC(ts, incr_hits);
+        else
+            STAT_INC(ts, decr_hits);
+        code = HAS(m, 'v') ? "VA" : "HD";
+        break;
+    case ITEM_NOT_FOUND:
+        if (a.incr)
+            STAT_INC(ts, incr_misses);
+        else
+            STAT_INC(ts, decr_misses);
+        code = "NF";
+        break;
+    case ITEM_NOT_STORED:
+        code = "NS";
+        break;
+    case ITEM_EXISTS:
+        code = "EX";
+        break;
+    case ITEM_ENONNUMERIC:
+        proto_reply(pc, false, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+        return;
+    default:
+        STAT_INC(ts, out_of_memory);
+        proto_reply(pc, false, "SERVER_ERROR out of memory");
+        return;
+    }
+    bool value = st == ITEM_OK && HAS(m, 'v');
+    if (r->noreply && !value && st == ITEM_OK)
+        return;
+    char num[24];
+    size_t nlen = proto_u64_dec(v, num);
+    obuf_add(pc->out, code, 2);
+    if (value)
+        meta_num(pc->out, 0, (int64_t)nlen);
+    struct ret rt = { .order = m->order, .norder = m->norder, .key = r->key,
+                      .nkey = r->nkey, .b64 = HAS(m, 'b'),
+                      .opaque = m->opaque.s, .nopaque = m->opaque.n,
+                      .with_cas = st == ITEM_OK, .cas = cas,
+                      .with_ttl = st == ITEM_OK, .ttl = ttl_of(exp) };
+    ret_flags(pc->out, &rt);
+    obuf_add(pc->out, "\r\n", 2);
+    if (value) {
+        obuf_add(pc->out, num, nlen);
+        obuf_add(pc->out, "\r\n", 2);
+    }
+}
+
+/* me: memcached's debug line.  size is our item's size (doc/protocol.md). */
+void
+meta_debug(struct proto_conn *pc, const struct request *r)
+{
+    struct item_mget g;
+    memset(&g, 0, sizeof(g));
+    g.no_bump = true;
+    struct item *it = item_mget(r->key, r->nkey, &g);
+    if (it == NULL) {
+        proto_reply(pc, false, "EN");
+        return;
+    }
+    rel_time_t now = clock_now();
+    struct obuf *o = pc->out;
+    obuf_add(o, "ME ", 3);
+    if (HAS(&r->meta, 'b')) {
+        char buf[4 * ((ITEM_KEY_MAX + 2) / 3)];
+        obuf_add(o, buf, meta_b64_encode(r->key, r->nkey, buf));
+    } else {
+        obuf_add(o, r->key, r->nkey);
+    }
+    obuf_printf(o, " exp=%lld la=%u cas=%" PRIu64 " fetch=%s cls=%u size=%zu\r\n",
+                (long long)ttl_of(item_exptime(it)),
+                now > g.atime_before ? now - g.atime_before : 0, item_cas(it),
+                g.fetched_before ? "yes" : "no", item_class(it), item_total_size(it));
+    item_release(it);
+}
