@@ -218,7 +218,8 @@ meta_set(struct proto_conn *pc, struct request *r)
         s->vivify_exptime = clock_exptime(m->vivify_ttl);
     memcpy(pc->morder, m->order, sizeof(pc->morder));
     pc->mnorder = m->norder;
-    memcpy(pc->mopaque, m->opaque.s, m->opaque.n);
+    if (m->opaque.n > 0)
+        memcpy(pc->mopaque, m->opaque.s, m->opaque.n);
     pc->mnopaque = (uint8_t)m->opaque.n;
     pc->mb64 = HAS(m, 'b');
     return a;

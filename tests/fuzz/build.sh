@@ -11,7 +11,7 @@ secs=${1:-60}
 [ -f build/config.h ] || make build
 
 out=build/fuzz_text
-clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -Ibuild \
+clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iinclude -Ibuild \
     $(pkg-config --cflags libevent libxxhash) \
     tests/fuzz/fuzz_text.c src/proto/*.c src/storage/*.c src/util/*.c src/stats/*.c \
     $(pkg-config --libs libxxhash) -lpthread -o "$out"
