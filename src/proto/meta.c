@@ -3,9 +3,10 @@
  * into the struct request the text parser fills (see proto.h).
  *
  * Syntax: "<cm> <key> [<datalen>] <flag>*", each flag one letter with an
- * optional token glued to it ("T30", "Oabc").  The flags a command takes,
- * and the errors for bad ones, are memcached 1.6.18's; the flags only
- * 1.6.45 has (E, ms s and append-mode N, md x, mg C) are 1.6.45's.  No side
+ * optional token glued to it ("T30", "Oabc").  The flags accepted, and the
+ * errors for bad ones, are memcached 1.6.18's (one common set of letters;
+ * mg and ms name the problem, md and ma answer "invalid or duplicate
+ * flag" to all); the flags only 1.6.45 has (E, x) are 1.6.45's.  No side
  * effects: errors are reported in r->error as the line the client gets.
  */
 #include <errno.h>
@@ -26,17 +27,24 @@
 
 #define OPAQUE_MAX 32
 
-/* The flags each command accepts (P and L are accepted everywhere and
- * ignored: proxy hints). */
-static const char *
-allowed(enum req_cmd cmd)
+/* The flag letters every meta command accepts (memcached 1.6.18's common
+ * set, plus 1.6.45's E and x).  A command ignores the ones it has no use
+ * for; P and L are proxy hints. */
+#define ACCEPTED "bcCDEfFhIJklMNOqRstTuvxPL"
+
+/* md and ma answer every flag problem with one message (1.6.18). */
+#define E_MDMA "CLIENT_ERROR invalid or duplicate flag"
+
+/* Does cmd read flag f's numeric token? */
+static bool
+uses_token(enum req_cmd cmd, char f)
 {
     switch (cmd) {
-    case CMD_MG: return "bcfhklOqstuvENRTCPL";
-    case CMD_MS: return "bcCEFIkOqsTMNPL";
-    case CMD_MD: return "bCEIkOqTxPL";
-    case CMD_MA: return "bCENJDTMOqtcvkPL";
-    default:     return "";
+    case CMD_MG: return strchr("TNRCE", f) != NULL;
+    case CMD_MS: return strchr("TFCEN", f) != NULL;
+    case CMD_MD: return strchr("TCE", f) != NULL;
+    case CMD_MA: return strchr("NJDTCE", f) != NULL;
+    default:     return false;
     }
 }
 
@@ -130,29 +138,40 @@ static const char *
 parse_flag(struct request *r, const struct token *t)
 {
     struct meta_req *m = &r->meta;
+    bool mdma = r->cmd == CMD_MD || r->cmd == CMD_MA;
     char f = t->s[0];
     const char *arg = t->s + 1;
     size_t n = t->n - 1;
-    if (strchr(allowed(r->cmd), f) == NULL || f == '\0')
-        return E_FLAG;
+    if (strchr(ACCEPTED, f) == NULL || f == '\0')
+        return mdma ? E_MDMA : E_FLAG;
     uint64_t bit = META_BIT(f);
     if (m->seen & bit)
-        return E_DUP;
+        return mdma ? E_MDMA : E_DUP;
     m->seen |= bit;
     if (m->norder < (int)sizeof(m->order))
         m->order[m->norder++] = f;
-    int64_t sv = 0;
-    uint64_t uv = 0;
-    switch (f) {
-    case 'O':
+    if (f == 'O') {
         if (n > OPAQUE_MAX)
             return E_OPAQUE;
         m->opaque.s = arg;
         m->opaque.n = n;
-        break;
+        return NULL;
+    }
+    if (f == 'M') {
+        if (n != 1)
+            return mdma ? E_MDMA : E_TOKEN;
+        m->mode = arg[0];
+        return NULL;
+    }
+    if (!uses_token(r->cmd, f))
+        return NULL;
+    const char *bad = mdma ? E_MDMA : (f == 'F' ? E_FORMAT : E_TOKEN);
+    int64_t sv = 0;
+    uint64_t uv = 0;
+    switch (f) {
     case 'T': case 'N': case 'R':
         if (!tok_num(arg, n, true, &sv, NULL) || sv < INT32_MIN || sv > INT32_MAX)
-            return E_TOKEN;
+            return bad;
         if (f == 'T')
             m->ttl = sv;
         else if (f == 'N')
@@ -160,9 +179,14 @@ parse_flag(struct request *r, const struct token *t)
         else
             m->recache_ttl = sv;
         break;
-    case 'C': case 'E': case 'D': case 'J':
+    case 'F':
+        if (!tok_num(arg, n, false, NULL, &uv) || uv > UINT32_MAX)
+            return bad;
+        m->client_flags = (uint32_t)uv;
+        break;
+    default:                        /* C E D J */
         if (!tok_num(arg, n, false, NULL, &uv))
-            return E_TOKEN;
+            return bad;
         if (f == 'C')
             m->cas = uv;
         else if (f == 'E')
@@ -171,18 +195,6 @@ parse_flag(struct request *r, const struct token *t)
             m->delta = uv;
         else
             m->initial = uv;
-        break;
-    case 'F':
-        if (!tok_num(arg, n, false, NULL, &uv) || uv > UINT32_MAX)
-            return E_TOKEN;
-        m->client_flags = (uint32_t)uv;
-        break;
-    case 'M':
-        if (n != 1)
-            return E_TOKEN;
-        m->mode = arg[0];
-        break;
-    default:
         break;
     }
     return NULL;
@@ -238,7 +250,7 @@ meta_parse(enum req_cmd cmd, const char *line, size_t len, struct request *r)
     if (m->seen & META_BIT('b')) {
         long k = b64_decode(t[1].s, t[1].n, m->keybuf, ITEM_KEY_MAX);
         if (k <= 0) {
-            r->error = E_DECODE;
+            r->error = cmd == CMD_MD || cmd == CMD_MA ? E_MDMA : E_DECODE;
             return;
         }
         r->key = m->keybuf;

@@ -72,6 +72,8 @@ struct ret {
     uint64_t    cas;
     bool        with_ttl;           /* t may be answered */
     int64_t     ttl;
+    bool        with_size;          /* s may be answered (ms, 1.6.45) */
+    uint32_t    size;
 };
 
 /* The return flags ms, md and ma share (k O b c t), in request order. */
@@ -98,6 +100,10 @@ ret_flags(struct obuf *o, const struct ret *r)
         case 't':
             if (r->with_ttl)
                 meta_num(o, 't', r->ttl);
+            break;
+        case 's':
+            if (r->with_size)
+                meta_num(o, 's', r->size);
             break;
         }
     }
@@ -262,7 +268,8 @@ meta_store_done(struct proto_conn *pc, struct item *it)
     struct ret rt = { .order = pc->morder, .norder = pc->mnorder,
                       .key = item_key(it), .nkey = item_nkey(it), .b64 = pc->mb64,
                       .opaque = pc->mopaque, .nopaque = pc->mnopaque,
-                      .with_cas = true, .cas = st == ITEM_OK ? cas : 0 };
+                      .with_cas = true, .cas = st == ITEM_OK ? cas : 0,
+                      .with_size = true, .size = item_nbytes(it) };
     obuf_add(pc->out, code, 2);
     ret_flags(pc->out, &rt);
     obuf_add(pc->out, "\r\n", 2);
