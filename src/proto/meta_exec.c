@@ -127,17 +127,14 @@ meta_get(struct proto_conn *pc, const struct request *r)
     if (g.recache)
         g.recache_secs = m->recache_ttl < 0 ? 0 : (uint32_t)m->recache_ttl;
     struct item *it = item_mget(r->key, r->nkey, &g);
-    /* an item N just created is a miss for the counters */
-    bool hit = it != NULL && !g.created;
-    if (g.touch) {
+    /* As memcached 1.6.18 counts: a hit with T is a touch, anything else
+     * (a miss with T too) a get; an item N just created counts as a hit. */
+    if (g.touch && it != NULL) {
         STAT_INC(ts, cmd_touch);
-        if (hit)
-            STAT_INC(ts, touch_hits);
-        else
-            STAT_INC(ts, touch_misses);
+        STAT_INC(ts, touch_hits);
     } else {
         STAT_INC(ts, cmd_get);
-        if (hit) {
+        if (it != NULL) {
             STAT_INC(ts, get_hits);
             STAT_CLS_INC(ts, item_class(it), get_hits);
         } else {
@@ -293,7 +290,8 @@ meta_delete(struct proto_conn *pc, const struct request *r)
     const char *code;
     switch (st) {
     case ITEM_OK:
-        STAT_INC(pc->stats, delete_hits);
+        if (!d.invalidate)          /* memcached counts no delete for I */
+            STAT_INC(pc->stats, delete_hits);
         code = "HD";
         break;
     case ITEM_EXISTS:
@@ -343,7 +341,9 @@ meta_arith(struct proto_conn *pc, const struct request *r)
     const char *code;
     switch (st) {
     case ITEM_OK:
-        if (a.incr)
+        if (created)
+            ;                       /* memcached counts nothing for N */
+        else if (a.incr)
             STAT_INC(ts, incr_hits);
         else
             STAT_INC(ts, decr_hits);

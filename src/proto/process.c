@@ -897,6 +897,7 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
         meta_arith(pc, &r);
         break;
     case CMD_ME:
+        STAT_INC(pc->stats, cmd_meta);  /* the one meta command 1.6.18 counts */
         meta_debug(pc, &r);
         break;
     case CMD_UNKNOWN:
