@@ -33,7 +33,8 @@ meta_num(struct obuf *o, char c, int64_t v)
     obuf_add(o, buf, n);
 }
 
-/* " k<key>", base64 again when the request's key was. */
+/* " k<key>"; base64 again when the request's key was, then " b" (as
+ * memcached: the b comes right after the key, wherever b was asked). */
 static void
 meta_key(struct obuf *o, const char *k, size_t nk, bool b64)
 {
@@ -48,6 +49,8 @@ meta_key(struct obuf *o, const char *k, size_t nk, bool b64)
         n = nk;
     }
     obuf_add(o, buf, n + 2);
+    if (b64)
+        obuf_add(o, " b", 2);
 }
 
 static int64_t
@@ -76,7 +79,7 @@ struct ret {
     uint32_t    size;
 };
 
-/* The return flags ms, md and ma share (k O b c t), in request order. */
+/* The return flags ms, md and ma share (k O c t s), in request order. */
 static void
 ret_flags(struct obuf *o, const struct ret *r)
 {
@@ -88,10 +91,6 @@ ret_flags(struct obuf *o, const struct ret *r)
         case 'O':
             obuf_add(o, " O", 2);
             obuf_add(o, r->opaque, r->nopaque);
-            break;
-        case 'b':
-            if (memchr(r->order, 'k', (size_t)r->norder) != NULL)
-                obuf_add(o, " b", 2);
             break;
         case 'c':
             if (r->with_cas)
@@ -165,13 +164,10 @@ meta_get(struct proto_conn *pc, const struct request *r)
         case 'l': meta_num(o, 'l', now > g.atime_before ? now - g.atime_before : 0); break;
         case 's': meta_num(o, 's', item_nbytes(it)); break;
         case 't': meta_num(o, 't', ttl_of(item_exptime(it))); break;
-        case 'k': case 'O': case 'b':
+        case 'k': case 'O':
             rt.order = &m->order[i];
             rt.norder = 1;
-            if (m->order[i] == 'b' && HAS(m, 'k'))
-                obuf_add(o, " b", 2);
-            else
-                ret_flags(o, &rt);
+            ret_flags(o, &rt);
             break;
         }
     }
@@ -406,12 +402,7 @@ meta_debug(struct proto_conn *pc, const struct request *r)
     rel_time_t now = clock_now();
     struct obuf *o = pc->out;
     obuf_add(o, "ME ", 3);
-    if (HAS(&r->meta, 'b')) {
-        char buf[4 * ((ITEM_KEY_MAX + 2) / 3)];
-        obuf_add(o, buf, meta_b64_encode(r->key, r->nkey, buf));
-    } else {
-        obuf_add(o, r->key, r->nkey);
-    }
+    obuf_add(o, r->key, r->nkey);   /* decoded, as memcached prints it */
     obuf_printf(o, " exp=%lld la=%u cas=%" PRIu64 " fetch=%s cls=%u size=%zu\r\n",
                 (long long)ttl_of(item_exptime(it)),
                 now > g.atime_before ? now - g.atime_before : 0, item_cas(it),
