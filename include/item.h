@@ -218,8 +218,8 @@ struct item_mdel {
     bool       touch;               /* T (with I): new exptime */
     rel_time_t exptime;
     uint64_t   new_cas;             /* E */
-    bool       empty;               /* x: keep the item with an empty value
-                                     * and client flags 0 */
+    bool       empty;               /* x: keep the item with an empty value,
+                                     * client flags 0 and no expiry */
 };
 /* Returns OK, NOT_FOUND, EXISTS (C mismatch), ENOMEM (x). */
 enum item_status item_mdelete(const char *key, size_t nkey, const struct item_mdel *m);

@@ -766,7 +766,7 @@ item_mdelete(const char *key, size_t nkey, const struct item_mdel *m)
         if (m->touch)
             atomic_store_explicit(&it->exptime, m->exptime, memory_order_relaxed);
     } else if (ni != NULL) {
-        atomic_store_explicit(&ni->exptime, item_exptime(it), memory_order_relaxed);
+        /* x: an empty value, client flags 0, no expiry (as 1.6.45) */
         replace_cas_locked(it, ni, hv, m->new_cas);
     } else {
         unlink_release_locked(it, hv);
