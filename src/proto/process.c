@@ -752,20 +752,23 @@ void proto_stats(struct proto_conn *pc, const struct request *r);
 
 /* A line memcached takes for an HTTP request and hangs up on: its last
  * token (memcached splits at most 23) starts with "HTTP/" and its first is
- * no command (memcached answers ERROR instead for a word shorter than 2
- * bytes, any word of its command families by first letter, and its other
- * commands with the wrong number of tokens). */
+ * no command.  1.6.18 answers ERROR instead for a word shorter than 2
+ * bytes, any word of its command families by first letter (g s a c i d t,
+ * and the 2-byte m words), and its other commands with the wrong number of
+ * tokens. */
 static bool
 http_request(const struct request *r)
 {
     static const char *const cmds[] = {
-        "flush_all", "verbosity", "lru", "watch", "refresh_certs",
+        "replace", "prepend", "flush_all", "verbosity", "lru", "watch",
+        "extstore", "refresh_certs",
     };
     if (r->ntokens == 0)
         return false;
     const struct token *cmd = &r->tokens[0];
     const struct token *last = &r->tokens[(r->ntokens < 23 ? r->ntokens : 23) - 1];
-    if (cmd->n < 2 || memchr("gsacidtm", cmd->s[0], 8) != NULL)
+    if (cmd->n < 2 || memchr("gsacidt", cmd->s[0], 7) != NULL ||
+        (cmd->s[0] == 'm' && cmd->n == 2))
         return false;
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
         if (token_is(cmd, cmds[i]))
