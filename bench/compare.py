@@ -36,6 +36,14 @@ WORKLOADS = {
     "e": ("9:1, 32 B, 1000 conns (800 idle)",
           ["--ratio", "9:1", "--value-size", "32", "--conns", "200", "--idle-conns", "800",
            "--pipeline", "1"]),
+    # meta protocol, quiet style: b and c with `mg <key> v q k` / `ms <key> <len> q`,
+    # every window (16 requests in f, one 100-key multiget in g) closed by `mn`
+    "f": ("meta q: 9:1 mg/ms, 32 B, depth 16 + mn",
+          ["--ratio", "9:1", "--value-size", "32", "--conns", "50", "--pipeline", "16",
+           "--meta-quiet"]),
+    "g": ("meta q: 100-key mg + mn (9:1), 32 B",
+          ["--ratio", "9:1", "--value-size", "32", "--conns", "50", "--pipeline", "1",
+           "--multiget", "100", "--meta-quiet"]),
 }
 
 
@@ -51,7 +59,9 @@ def parse_args():
     ap.add_argument("--rounds", type=int, default=3, help="A/B rounds per workload (3)")
     ap.add_argument("--secs", type=float, default=5, help="seconds per run (5)")
     ap.add_argument("--quick", action="store_true", help="2 rounds x 2 s (about 1 minute)")
-    ap.add_argument("--workloads", default="abcde", help="subset, e.g. 'ab' (abcde)")
+    ap.add_argument("--workloads", default="abcde",
+                    help="subset of %s, e.g. 'bcfg' (abcde; f and g are the meta "
+                    "protocol)" % "".join(WORKLOADS))
     ap.add_argument("--server-threads", type=int, default=1, help="server -t (1)")
     ap.add_argument("--client-threads", type=int, default=1, help="mcload --threads (1)")
     ap.add_argument("--server-args", default="", help="extra flags for both servers")

@@ -1,6 +1,6 @@
 /*
  * mcload -- a validating load generator for memcached-compatible servers
- * (text protocol).
+ * (text protocol, or the meta protocol with --proto meta).
  *
  * One epoll event loop per thread, nonblocking sockets, a fixed number of
  * requests kept in flight on every connection (--pipeline).  Every reply is
@@ -9,6 +9,16 @@
  * deterministic function of (key, version, length); the version is stored in
  * the item's 32-bit client flags, so any value read back can be recomputed
  * and compared byte by byte.
+ *
+ * Meta mode (--proto meta): a get is `mg <key> v` per key (`VA <len>` + data
+ * or `EN`), a set `ms <key> <len> T0` (`HD`).  Plain meta replies carry no
+ * client flags, so the version is written into the first 6 bytes of the value
+ * itself (see meta_value_fill); the rest is the same function as in text
+ * mode.  With --meta-quiet, gets are `mg <key> v q k` (misses answer
+ * nothing, hits `VA <len> k<key>`), sets `ms <key> <len> q` (success answers
+ * nothing), and every window of up to --pipeline requests ends with `mn`,
+ * whose `MN` completes the whole window.  Hits are matched to the window's
+ * requested keys by their k flag, in request order.
  *
  * Output: human-readable summary, then one final JSON line on stdout.
  * Exit status: 0 ok, 1 if any error was counted, 2 on usage/setup failure.
@@ -58,6 +68,8 @@ static struct {
     uint64_t seed;
     double drain_timeout;
     bool quiet;
+    bool meta;       /* --proto meta */
+    bool meta_quiet; /* --meta-quiet: q+k flags, mn ends each window */
 } opt = {
     .host = "127.0.0.1", .port = "11211", .threads = 1, .conns = 50,
     .pipeline = 1, .keys = 10000, .prefix = "mcl:", .vmin = 32, .vmax = 32,
@@ -124,6 +136,53 @@ static void value_fill(char *dst, uint32_t key, uint32_t version, uint32_t len)
         for (int b = 0; b < 10 && i < len; b++, r >>= 6)
             dst[i++] = ALPHA[r & 63];
     }
+}
+
+/* Meta mode: plain mg replies carry no client flags, so the version travels
+ * in the value: its first META_VHDR bytes are the 32-bit version in base 64
+ * (ALPHA, most significant digit first), the rest is value_fill's output.
+ * A value is therefore still a function of (key, version, length) and can
+ * be checked byte for byte; values need at least META_VHDR bytes. */
+#define META_VHDR 6
+
+static void meta_value_fill(char *dst, uint32_t key, uint32_t version, uint32_t len)
+{
+    value_fill(dst, key, version, len);
+    for (int i = 0; i < META_VHDR; i++)
+        dst[i] = ALPHA[(version >> (6 * (META_VHDR - 1 - i))) & 63];
+}
+
+static inline int alpha_index(char ch)
+{
+    if (ch >= 'A' && ch <= 'Z')
+        return ch - 'A';
+    if (ch >= 'a' && ch <= 'z')
+        return ch - 'a' + 26;
+    if (ch >= '0' && ch <= '9')
+        return ch - '0' + 52;
+    if (ch == '-')
+        return 62;
+    if (ch == '_')
+        return 63;
+    return -1;
+}
+
+/* Decode the version header of a meta-mode value. */
+static bool meta_value_version(const char *data, uint32_t len, uint32_t *version)
+{
+    if (len < META_VHDR)
+        return false;
+    uint64_t v = 0;
+    for (int i = 0; i < META_VHDR; i++) {
+        int d = alpha_index(data[i]);
+        if (d < 0)
+            return false;
+        v = (v << 6) | (uint64_t)d;
+    }
+    if (v > 0xffffffffull)
+        return false;
+    *version = (uint32_t)v;
+    return true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -206,7 +265,8 @@ enum { PH_WARMUP, PH_WAIT, PH_RUN, PH_DRAIN, PH_DONE };
 struct req {
     uint8_t type;
     uint16_t nkeys;
-    uint16_t pos; /* GET: next requested key a VALUE may match */
+    uint16_t pos; /* GET: next requested key a VALUE may match (meta
+                   * without q: replies received so far) */
     uint64_t t0;
 };
 
@@ -234,6 +294,8 @@ struct conn {
     struct req *q; /* ring, capacity opt.pipeline */
     uint32_t *qkeys;
     int qhead, qn;
+    bool mn_sent; /* meta quiet: this window is closed by an mn */
+    int wcur;     /* meta quiet: window request (from qhead) to match next */
 };
 
 struct thread {
@@ -365,11 +427,58 @@ static void conn_flush(struct conn *c)
     update_events(c);
 }
 
+/* Meta form of one request at p; returns the new end. */
+static char *gen_meta(struct conn *c, char *p, int type, uint32_t key, uint32_t *keys,
+                      struct req *rq)
+{
+    if (type == R_GET) {
+        rq->nkeys = (uint16_t)opt.multiget;
+        for (int i = 0; i < opt.multiget; i++) {
+            uint32_t k = rng_below(&c->rng, opt.keys);
+            keys[i] = k;
+            memcpy(p, "mg ", 3);
+            p += 3;
+            p += key_fmt(p, k);
+            if (opt.meta_quiet) {
+                memcpy(p, " v q k\r\n", 8);
+                p += 8;
+            } else {
+                memcpy(p, " v\r\n", 4);
+                p += 4;
+            }
+        }
+        return p;
+    }
+    if (c->t->phase != PH_WARMUP)
+        key = rng_below(&c->rng, opt.keys);
+    rq->nkeys = 1;
+    keys[0] = key;
+    uint32_t ver = (uint32_t)(rng_next(&c->rng) >> 32);
+    uint32_t len = value_len(key, ver);
+    memcpy(p, "ms ", 3);
+    p += 3;
+    p += key_fmt(p, key);
+    *p++ = ' ';
+    p = u32_fmt(p, len);
+    if (opt.meta_quiet) {
+        memcpy(p, " q\r\n", 4);
+        p += 4;
+    } else {
+        memcpy(p, " T0\r\n", 5);
+        p += 5;
+    }
+    meta_value_fill(p, key, ver, len);
+    p += len;
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
 /* Queue one request into c->out.  Returns false if nothing to issue. */
 static bool gen_request(struct conn *c, uint64_t now)
 {
     struct thread *t = c->t;
-    if (c->qn >= opt.pipeline)
+    if (c->qn >= opt.pipeline || c->mn_sent)
         return false;
     if (c->ocap - c->olen < g_max_req) {
         if (c->ooff > 0) { /* compact */
@@ -407,7 +516,9 @@ static bool gen_request(struct conn *c, uint64_t now)
     rq->type = (uint8_t)type;
     rq->pos = 0;
     rq->t0 = now;
-    if (type == R_GET) {
+    if (opt.meta) {
+        p = gen_meta(c, p, type, key, keys, rq);
+    } else if (type == R_GET) {
         rq->nkeys = (uint16_t)opt.multiget;
         memcpy(p, "get", 3);
         p += 3;
@@ -453,6 +564,13 @@ static void fill_and_flush(struct conn *c)
     uint64_t now = now_ns();
     while (gen_request(c, now))
         ;
+    if (opt.meta_quiet && c->qn > 0 && !c->mn_sent) {
+        /* close the window; g_max_req reserves room for these 4 bytes */
+        memcpy(c->out + c->olen, "mn\r\n", 4);
+        c->olen += 4;
+        c->mn_sent = true;
+        c->wcur = 0;
+    }
     conn_flush(c);
 }
 
@@ -511,8 +629,8 @@ static void report_bad(struct conn *c, const char *what, const char *line, size_
     }
 }
 
-/* Parse as many complete replies as are buffered. */
-static void parse_replies(struct conn *c, uint64_t now)
+/* Text protocol: parse as many complete replies as are buffered. */
+static void parse_text(struct conn *c, uint64_t now)
 {
     struct stats *st = cur_stats(c->t);
     while (!c->dead && c->ioff < c->ilen) {
@@ -632,6 +750,176 @@ static void parse_replies(struct conn *c, uint64_t now)
         }
         c->ioff += llen + len + 2;
     }
+}
+
+/* Meta quiet: find key in the open window, at or after the match cursor
+ * (hits come back in request order; misses and sets answer nothing). */
+static bool window_match(struct conn *c, uint32_t key)
+{
+    while (c->wcur < c->qn) {
+        int slot = (c->qhead + c->wcur) % opt.pipeline;
+        struct req *r = &c->q[slot];
+        if (r->type == R_GET) {
+            const uint32_t *keys = &c->qkeys[(size_t)slot * (size_t)opt.multiget];
+            while (r->pos < r->nkeys)
+                if (keys[r->pos++] == key)
+                    return true;
+        }
+        c->wcur++;
+    }
+    return false;
+}
+
+/* Meta protocol: parse as many complete replies as are buffered. */
+static void parse_meta(struct conn *c, uint64_t now)
+{
+    struct stats *st = cur_stats(c->t);
+    while (!c->dead && c->ioff < c->ilen) {
+        char *b = c->in + c->ioff;
+        size_t avail = c->ilen - c->ioff;
+        char *nl = memchr(b, '\n', avail);
+        if (!nl) {
+            if (avail > 2048) {
+                report_bad(c, "overlong line", b, avail);
+                conn_kill(c, &st->err_proto);
+            }
+            return;
+        }
+        size_t llen = (size_t)(nl - b) + 1;
+        if (llen < 2 || nl[-1] != '\r') {
+            report_bad(c, "line without CRLF", b, llen);
+            conn_kill(c, &st->err_proto);
+            return;
+        }
+        size_t n = llen - 2;
+        if (c->qn == 0 || (opt.meta_quiet && !c->mn_sent)) {
+            report_bad(c, "unsolicited reply", b, n);
+            conn_kill(c, &st->err_proto);
+            return;
+        }
+        struct req *rq = &c->q[c->qhead];
+        if (is_error_line(b, n)) {
+            /* one reply per mg/ms line; in a quiet window it answers some
+             * request we cannot tell, the window still ends at MN */
+            report_bad(c, "error reply", b, n);
+            st->err_server++;
+            c->ioff += llen;
+            if (!opt.meta_quiet && (rq->type != R_GET || ++rq->pos >= rq->nkeys))
+                complete_req(c, now);
+            continue;
+        }
+        if (opt.meta_quiet) {
+            if (n == 2 && memcmp(b, "MN", 2) == 0) {
+                c->ioff += llen;
+                while (c->qn) {
+                    if (c->q[c->qhead].type == R_SET)
+                        st->stored++; /* a failed quiet set would have answered */
+                    complete_req(c, now);
+                }
+                c->mn_sent = false;
+                c->wcur = 0;
+                continue;
+            }
+        } else if (rq->type == R_SET) {
+            if (n == 2 && memcmp(b, "HD", 2) == 0) {
+                st->stored++;
+                c->ioff += llen;
+                complete_req(c, now);
+                continue;
+            }
+            report_bad(c, "unexpected reply to ms", b, n);
+            conn_kill(c, &st->err_proto);
+            return;
+        } else if (n == 2 && memcmp(b, "EN", 2) == 0) {
+            c->ioff += llen;
+            if (++rq->pos >= rq->nkeys)
+                complete_req(c, now);
+            continue;
+        }
+        if (n < 3 || memcmp(b, "VA ", 3) != 0) {
+            report_bad(c, opt.meta_quiet ? "unexpected reply in a q window"
+                                         : "unexpected reply to mg", b, n);
+            conn_kill(c, &st->err_proto);
+            return;
+        }
+        const char *p = b + 3, *e = b + n;
+        const char *ks = NULL, *ke = NULL;
+        uint32_t len;
+        bool ok = parse_u32(&p, e, &len);
+        if (ok && opt.meta_quiet) { /* exactly one return flag: k<key> */
+            ok = e - p > 2 && p[0] == ' ' && p[1] == 'k';
+            if (ok) {
+                ks = p += 2;
+                while (p < e && *p != ' ')
+                    p++;
+                ke = p;
+            }
+        }
+        if (!ok || p != e) { /* we ask for no other flags */
+            report_bad(c, "malformed VA line", b, n);
+            conn_kill(c, &st->err_proto);
+            return;
+        }
+        if (len > MAX_VALUE) {
+            report_bad(c, "value too large", b, n);
+            conn_kill(c, &st->err_proto);
+            return;
+        }
+        if (avail < llen + len + 2)
+            return; /* wait for the data block */
+        const char *data = b + llen;
+        if (data[len] != '\r' || data[len + 1] != '\n') {
+            report_bad(c, "data block not terminated by CRLF", b, n);
+            conn_kill(c, &st->err_proto);
+            return;
+        }
+        uint32_t key = 0, ver = 0;
+        bool keyok;
+        if (opt.meta_quiet) {
+            /* k flag: prefix + decimal index, a requested key of this window,
+             * in request order (misses skipped) */
+            keyok = (size_t)(ke - ks) > g_prefix_len &&
+                    memcmp(ks, opt.prefix, g_prefix_len) == 0;
+            if (keyok) {
+                const char *kp = ks + g_prefix_len;
+                keyok = parse_u32(&kp, ke, &key) && kp == ke;
+            }
+            if (keyok)
+                keyok = window_match(c, key);
+        } else { /* one reply per mg line, in order */
+            key = c->qkeys[(size_t)c->qhead * (size_t)opt.multiget + rq->pos];
+            keyok = true;
+        }
+        if (!keyok) {
+            report_bad(c, "VA for a key not requested (or out of order)", b, n);
+            st->err_value++;
+        } else if (!meta_value_version(data, len, &ver)) {
+            report_bad(c, "value without a version header", data, len);
+            st->err_value++;
+        } else if (len != value_len(key, ver)) {
+            report_bad(c, "value length mismatch", b, n);
+            st->err_value++;
+        } else {
+            meta_value_fill(c->t->scratch, key, ver, len);
+            if (memcmp(c->t->scratch, data, len) != 0) {
+                report_bad(c, "value bytes mismatch", data, len);
+                st->err_value++;
+            } else {
+                st->hits++;
+            }
+        }
+        c->ioff += llen + len + 2;
+        if (!opt.meta_quiet && ++rq->pos >= rq->nkeys)
+            complete_req(c, now);
+    }
+}
+
+static void parse_replies(struct conn *c, uint64_t now)
+{
+    if (opt.meta)
+        parse_meta(c, now);
+    else
+        parse_text(c, now);
 }
 
 static void conn_read(struct conn *c)
@@ -842,6 +1130,20 @@ static int selftest(void)
     for (int i = 0; i < 300; i++)
         if (!memchr(ALPHA, a[i], 64))
             bad++;
+    /* meta values: the version header round-trips, the tail is unchanged */
+    static const uint32_t vers[] = {0, 1, 63, 64, 0x12345678u, 0xffffffffu};
+    for (size_t i = 0; i < sizeof vers / sizeof vers[0]; i++) {
+        uint32_t got = 0;
+        value_fill(a, 9, vers[i], 40);
+        meta_value_fill(b, 9, vers[i], 40);
+        if (!meta_value_version(b, 40, &got) || got != vers[i] ||
+            memcmp(a + META_VHDR, b + META_VHDR, 40 - META_VHDR))
+            bad++;
+    }
+    if (meta_value_version("_AAAAA", 6, &(uint32_t){0}) || /* > 32 bits */
+        meta_value_version("AAA AA", 6, &(uint32_t){0}) ||
+        meta_value_version("AAAAA", 5, &(uint32_t){0}))
+        bad++;
     printf("selftest: %s (p50 %.0f ns, p99 %.0f ns)\n", bad ? "FAILED" : "ok", p50, p99);
     return bad ? 1 : 0;
 }
@@ -874,6 +1176,9 @@ static void usage(FILE *f)
 "      --drain-timeout SECS wait this long for replies after stop (5)\n"
 "  -q, --quiet              only print the final JSON line\n"
 "      --selftest           check histogram and value generator, then exit\n"
+"      --proto text|meta    text: get/set; meta: mg <key> v / ms <key> <len> T0 (text)\n"
+"      --meta-quiet         meta with q flags: mg <key> v q k, ms <key> <len> q,\n"
+"                           each window of --pipeline requests ends with mn\n"
 "Exit status: 0 ok, 1 if any reply was invalid/missing, 2 on setup failure.\n"
 "The last stdout line is a JSON object with all results.\n");
 }
@@ -921,11 +1226,14 @@ int main(int argc, char **argv)
         {"drain-timeout", required_argument, 0, 1002},
         {"quiet", no_argument, 0, 'q'},
         {"selftest", no_argument, 0, 1003},
+        {"proto", required_argument, 0, 1004},
+        {"meta-quiet", no_argument, 0, 1005},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     int ch;
     uint64_t u;
+    bool proto_text = false;
     while ((ch = getopt_long(argc, argv, "s:p:t:c:P:k:v:r:m:d:n:wi:qh", lo, NULL)) != -1) {
         switch (ch) {
         case 's': opt.host = optarg; break;
@@ -993,12 +1301,32 @@ int main(int argc, char **argv)
         }
         case 'q': opt.quiet = true; break;
         case 1003: return selftest();
+        case 1004:
+            if (strcmp(optarg, "text") == 0) {
+                proto_text = true;
+            } else if (strcmp(optarg, "meta") == 0) {
+                opt.meta = true;
+            } else {
+                fprintf(stderr, "mcload: bad --proto '%s' (text or meta)\n", optarg);
+                return 2;
+            }
+            break;
+        case 1005: opt.meta_quiet = opt.meta = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
     if (optind != argc) {
         usage(stderr);
+        return 2;
+    }
+    if (proto_text && opt.meta) {
+        fprintf(stderr, "mcload: --meta-quiet needs --proto meta\n");
+        return 2;
+    }
+    if (opt.meta && opt.vmin < META_VHDR) {
+        fprintf(stderr, "mcload: --proto meta needs values of at least %d bytes "
+                "(they carry their version)\n", META_VHDR);
         return 2;
     }
     if (!opt.duration && !opt.requests)
@@ -1021,6 +1349,10 @@ int main(int argc, char **argv)
     size_t keymax = g_prefix_len + 10;
     size_t getmax = 3 + (size_t)opt.multiget * (keymax + 1) + 2;
     size_t setmax = 4 + keymax + 1 + 10 + 3 + 10 + 2 + opt.vmax + 2;
+    if (opt.meta) { /* "mg K v q k\r\n" per key; "ms K LEN T0\r\n" data; + "mn\r\n" */
+        getmax = (size_t)opt.multiget * (3 + keymax + 8) + 4;
+        setmax = 3 + keymax + 1 + 10 + 5 + opt.vmax + 2 + 4;
+    }
     g_max_req = getmax > setmax ? getmax : setmax;
 
     struct rlimit rl;
@@ -1157,10 +1489,10 @@ int main(int argc, char **argv)
 
     if (!opt.quiet) {
         printf("mcload %s:%s threads=%d conns=%d idle=%d pipeline=%d keys=%u "
-               "value=%u-%u ratio=%u:%u multiget=%d\n",
+               "value=%u-%u ratio=%u:%u multiget=%d proto=%s\n",
                opt.host, opt.port, opt.threads, opt.conns, opt.idle_conns,
                opt.pipeline, opt.keys, opt.vmin, opt.vmax, opt.get_w, opt.set_w,
-               opt.multiget);
+               opt.multiget, opt.meta_quiet ? "meta-quiet" : opt.meta ? "meta" : "text");
         if (opt.warmup)
             printf("  warmup     %.2f s, %" PRIu64 " keys stored\n", warm_secs, W.stored);
         printf("  duration   %.3f s\n", secs);
@@ -1192,14 +1524,16 @@ int main(int argc, char **argv)
            ",\"err_timeout\":%" PRIu64 ",\"warmup_secs\":%.3f,\"warmup_stored\":%" PRIu64
            ",\"threads\":%d,\"conns\":%d,\"idle_conns\":%d,\"pipeline\":%d,"
            "\"multiget\":%d,\"keys\":%u,\"value_min\":%u,\"value_max\":%u,"
-           "\"client_cpu_s\":%.3f,\"client_util\":%.3f}\n",
+           "\"client_cpu_s\":%.3f,\"client_util\":%.3f,\"proto\":\"%s\","
+           "\"meta_quiet\":%s}\n",
            (double)keyops / secs, (double)reqs / secs, secs, reqs, S.get_reqs, S.set_reqs,
            S.get_keys, S.hits, hit_rate, p50, p90, p99, p999, pmax, mean, errors,
            S.err_server + W.err_server, S.err_proto + W.err_proto,
            S.err_value + W.err_value, S.err_conn + W.err_conn,
            S.err_timeout + W.err_timeout, warm_secs, W.stored, opt.threads, opt.conns,
            opt.idle_conns, opt.pipeline, opt.multiget, opt.keys, opt.vmin, opt.vmax,
-           (double)cpu / 1e9, cli_util);
+           (double)cpu / 1e9, cli_util, opt.meta ? "meta" : "text",
+           opt.meta_quiet ? "true" : "false");
     fflush(stdout);
     for (int i = 0; i < opt.threads; i++) {
         struct thread *t = &th[i];
