@@ -181,6 +181,11 @@ struct item_mget {
     rel_time_t vivify_exptime;
     bool       recache;             /* R: win when the TTL left is below */
     uint32_t   recache_secs;
+    uint64_t   new_cas;             /* E: the CAS of an item N creates */
+    bool       no_win;              /* decide W/Z but record no win (the
+                                     * reply carrying W will not be sent) */
+    /* out, as they were before this command */
+    rel_time_t exptime_before;      /* (T may change it) */
     /* out, as they were before this command */
     bool       fetched_before;      /* h */
     rel_time_t atime_before;        /* l */
@@ -204,10 +209,11 @@ struct item_mset {
     uint64_t new_cas;               /* E: this CAS instead of a fresh one (0 = fresh) */
     bool     vivify;                /* N (append/prepend): create when missing */
     rel_time_t vivify_exptime;
+    uint32_t nbytes_out;            /* out: the stored value's length */
 };
 /* Returns OK, NOT_STORED, EXISTS (C mismatch), NOT_FOUND (C on a missing
  * key), ENOMEM, EOVERSIZED.  *cas_out gets the stored CAS on OK. */
-enum item_status item_mstore(struct item *it, const struct item_mset *m,
+enum item_status item_mstore(struct item *it, struct item_mset *m,
                              uint64_t *cas_out);
 
 /* md: delete, or invalidate (mark stale, new CAS), or empty the value. */
@@ -219,7 +225,7 @@ struct item_mdel {
     rel_time_t exptime;
     uint64_t   new_cas;             /* E */
     bool       empty;               /* x: keep the item with an empty value,
-                                     * client flags 0 and no expiry */
+                                     * client flags 0, no expiry, its CAS */
 };
 /* Returns OK, NOT_FOUND, EXISTS (C mismatch), ENOMEM (x). */
 enum item_status item_mdelete(const char *key, size_t nkey, const struct item_mdel *m);
@@ -234,12 +240,14 @@ struct item_marith {
     bool       vivify;              /* N: create with `initial` when missing */
     rel_time_t vivify_exptime;
     uint64_t   initial;             /* J */
-    bool       touch;               /* T: new exptime on success */
+    bool       touch;               /* T: new exptime, applied (as memcached
+                                     * 1.6.18) only when the value is
+                                     * rewritten in place */
     rel_time_t exptime;
 };
-/* Returns OK (*value, *cas_out, *exptime_out set; created=true if it was
- * made by N), NOT_FOUND, NOT_STORED (N could not create), EXISTS (C),
- * ENONNUMERIC, ENOMEM. */
+/* Returns OK (*value, *cas_out set; *exptime_out = the exptime before T;
+ * created=true if it was made by N), NOT_FOUND, NOT_STORED (N could not
+ * create), EXISTS (C), ENONNUMERIC, ENOMEM. */
 enum item_status item_marith(const char *key, size_t nkey, const struct item_marith *m,
                              uint64_t *value, uint64_t *cas_out,
                              rel_time_t *exptime_out, bool *created);

@@ -82,6 +82,9 @@ struct meta_req {
     uint64_t     initial;           /* J */
     uint32_t     client_flags;      /* F */
     char         mode;              /* M */
+    const char  *late_error;        /* an error memcached reports after the
+                                     * command ran (mg, ma: O too long):
+                                     * r->error, with r->key set */
     char         keybuf[ITEM_KEY_MAX_DECODED]; /* b: the decoded key */
 };
 

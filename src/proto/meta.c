@@ -25,7 +25,7 @@
 #define E_DECODE    "CLIENT_ERROR error decoding key"
 #define E_MODE      "CLIENT_ERROR invalid mode for ms M token"
 
-#define OPAQUE_MAX 32
+#define OPAQUE_MAX 31                /* bytes after the O (the token is <= 32) */
 
 /* The flag letters every meta command accepts (memcached 1.6.18's common
  * set, plus 1.6.45's E and x).  A command ignores the ones it has no use
@@ -145,8 +145,8 @@ parse_flag(struct request *r, const struct token *t)
     if (strchr(ACCEPTED, f) == NULL || f == '\0')
         return mdma ? E_MDMA : E_FLAG;
     uint64_t bit = META_BIT(f);
-    if (m->seen & bit)
-        return mdma ? E_MDMA : E_DUP;
+    if (m->seen & bit)             /* E and x exist only in 1.6.45: its message */
+        return mdma && f != 'E' && f != 'x' ? E_MDMA : E_DUP;
     m->seen |= bit;
     if (m->norder < (int)sizeof(m->order))
         m->order[m->norder++] = f;
@@ -159,7 +159,7 @@ parse_flag(struct request *r, const struct token *t)
     }
     if (f == 'M') {
         if (n != 1)
-            return mdma ? E_MDMA : E_TOKEN;
+            return mdma ? E_MDMA : "CLIENT_ERROR incorrect length for M token";
         m->mode = arg[0];
         return NULL;
     }
@@ -179,8 +179,8 @@ parse_flag(struct request *r, const struct token *t)
         else
             m->recache_ttl = sv;
         break;
-    case 'F':
-        if (!tok_num(arg, n, false, NULL, &uv) || uv > UINT32_MAX)
+    case 'F':                       /* 32 bits; larger values wrap (1.6.18) */
+        if (!tok_num(arg, n, false, NULL, &uv))
             return bad;
         m->client_flags = (uint32_t)uv;
         break;
@@ -224,12 +224,19 @@ meta_parse(enum req_cmd cmd, const char *line, size_t len, struct request *r)
     }
     int first = 2;
     if (cmd == CMD_MS) {
-        uint64_t v;
-        if (n < 3 || !tok_num(t[2].s, t[2].n, false, NULL, &v) || v > INT32_MAX - 2) {
+        /* memcached 1.6.18 reads the length as a 32-bit int: larger
+         * numbers wrap (4294967297 is 1), negative ones are refused */
+        int64_t v;
+        if (n < 3 || !tok_num(t[2].s, t[2].n, true, &v, NULL)) {
             r->error = E_FORMAT;
             return;
         }
-        r->vlen = (int64_t)v;
+        int32_t len = (int32_t)(uint32_t)(uint64_t)v;
+        if (len < 0 || len > INT32_MAX - 2) {
+            r->error = E_FORMAT;
+            return;
+        }
+        r->vlen = len;
         first = 3;
     }
     if (cmd == CMD_ME) {
@@ -240,6 +247,13 @@ meta_parse(enum req_cmd cmd, const char *line, size_t len, struct request *r)
     } else {
         for (int i = first; i < n; i++) {
             const char *e = parse_flag(r, &t[i]);
+            if (e != NULL && strcmp(e, E_OPAQUE) == 0 &&
+                (cmd == CMD_MG || cmd == CMD_MA) && m->late_error == NULL) {
+                /* memcached 1.6.18 finds this after the lookup (mg) or
+                 * the increment (ma) */
+                m->late_error = e;
+                continue;
+            }
             if (e != NULL) {
                 r->error = e;
                 return;
@@ -263,12 +277,16 @@ meta_parse(enum req_cmd cmd, const char *line, size_t len, struct request *r)
         r->key = t[1].s;
         r->nkey = t[1].n;
     }
+    if (m->late_error != NULL) {
+        r->error = m->late_error;
+        return;
+    }
     if (cmd == CMD_MS && (m->seen & META_BIT('M'))) {
-        if (strchr("EAPRSeaprs", m->mode) == NULL)
+        if (strchr("EAPRS", m->mode) == NULL)
             r->error = E_MODE;
     }
     if (cmd == CMD_MA && (m->seen & META_BIT('M'))) {
-        if (strchr("I+iD-d", m->mode) == NULL)
+        if (strchr("I+D-", m->mode) == NULL)
             r->error = "CLIENT_ERROR invalid mode for ma M token";
     }
 }

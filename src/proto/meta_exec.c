@@ -15,6 +15,16 @@
 
 #define HAS(m, c) (((m)->seen & META_BIT(c)) != 0)
 
+/* Append " <c><u64>" (a CAS). */
+static void
+meta_u64(struct obuf *o, char c, uint64_t v)
+{
+    char buf[24];
+    buf[0] = ' ';
+    buf[1] = c;
+    obuf_add(o, buf, 2 + proto_u64_dec(v, buf + 2));
+}
+
 /* Append " <c><decimal>" (signed); c == 0: " <decimal>". */
 static void
 meta_num(struct obuf *o, char c, int64_t v)
@@ -94,7 +104,7 @@ ret_flags(struct obuf *o, const struct ret *r)
             break;
         case 'c':
             if (r->with_cas)
-                meta_num(o, 'c', (int64_t)r->cas);
+                meta_u64(o, 'c', r->cas);
             break;
         case 't':
             if (r->with_ttl)
@@ -125,6 +135,8 @@ meta_get(struct proto_conn *pc, const struct request *r)
     g.recache = HAS(m, 'R');
     if (g.recache)
         g.recache_secs = m->recache_ttl < 0 ? 0 : (uint32_t)m->recache_ttl;
+    g.new_cas = HAS(m, 'E') ? m->new_cas : 0;
+    g.no_win = m->late_error != NULL;   /* (meta_run_silently) */
     struct item *it = item_mget(r->key, r->nkey, &g);
     /* As memcached 1.6.18 counts: a hit with T is a touch, anything else
      * (a miss with T too) a get; an item N just created counts as a hit. */
@@ -141,7 +153,15 @@ meta_get(struct proto_conn *pc, const struct request *r)
         }
     }
     if (it == NULL) {
-        proto_reply(pc, r->noreply, "EN");
+        /* a miss echoes k and O (so a pipelined client knows which) */
+        if (r->noreply)
+            return;
+        struct ret rt = { .order = m->order, .norder = m->norder, .key = r->key,
+                          .nkey = r->nkey, .b64 = HAS(m, 'b'),
+                          .opaque = m->opaque.s, .nopaque = m->opaque.n };
+        obuf_add(pc->out, "EN", 2);
+        ret_flags(pc->out, &rt);
+        obuf_add(pc->out, "\r\n", 2);
         return;
     }
     /* 1.6.45: with C<cas> and v, no value when the client's copy is current */
@@ -158,12 +178,16 @@ meta_get(struct proto_conn *pc, const struct request *r)
                       .opaque = m->opaque.s, .nopaque = m->opaque.n };
     for (int i = 0; i < m->norder; i++) {
         switch (m->order[i]) {
-        case 'c': meta_num(o, 'c', (int64_t)item_cas(it)); break;
+        case 'c': meta_u64(o, 'c', item_cas(it)); break;
         case 'f': meta_num(o, 'f', item_flags(it)); break;
         case 'h': meta_num(o, 'h', g.fetched_before ? 1 : 0); break;
         case 'l': meta_num(o, 'l', now > g.atime_before ? now - g.atime_before : 0); break;
         case 's': meta_num(o, 's', item_nbytes(it)); break;
-        case 't': meta_num(o, 't', ttl_of(item_exptime(it))); break;
+        case 't':
+            /* T takes effect where it stands: a t before it sees the old TTL */
+            meta_num(o, 't', ttl_of(memchr(m->order, 'T', (size_t)i) != NULL ||
+                                    !g.touch ? item_exptime(it) : g.exptime_before));
+            break;
         case 'k': case 'O':
             rt.order = &m->order[i];
             rt.norder = 1;
@@ -262,7 +286,7 @@ meta_store_done(struct proto_conn *pc, struct item *it)
                       .key = item_key(it), .nkey = item_nkey(it), .b64 = pc->mb64,
                       .opaque = pc->mopaque, .nopaque = pc->mnopaque,
                       .with_cas = true, .cas = st == ITEM_OK ? cas : 0,
-                      .with_size = true, .size = item_nbytes(it) };
+                      .with_size = true, .size = pc->mset.nbytes_out };
     obuf_add(pc->out, code, 2);
     ret_flags(pc->out, &rt);
     obuf_add(pc->out, "\r\n", 2);
@@ -291,6 +315,7 @@ meta_delete(struct proto_conn *pc, const struct request *r)
         code = "HD";
         break;
     case ITEM_EXISTS:
+        STAT_INC(pc->stats, delete_misses);     /* as memcached counts it */
         code = "EX";
         break;
     case ITEM_ENOMEM:
@@ -367,8 +392,13 @@ meta_arith(struct proto_conn *pc, const struct request *r)
         return;
     }
     bool value = st == ITEM_OK && HAS(m, 'v');
-    if (r->noreply && !value && st == ITEM_OK)
-        return;
+    if (r->noreply && st == ITEM_OK && !created)
+        return;                     /* (1.6.18 still answers an N creation) */
+    /* t where it stands: after T, T's TTL (even when T was lost) */
+    const char *tpos = memchr(m->order, 't', (size_t)m->norder);
+    bool t_after_T = a.touch && tpos != NULL &&
+                     memchr(m->order, 'T', (size_t)(tpos - m->order)) != NULL;
+    int64_t ttl = ttl_of(t_after_T ? a.exptime : exp);
     char num[24];
     size_t nlen = proto_u64_dec(v, num);
     obuf_add(pc->out, code, 2);
@@ -378,13 +408,35 @@ meta_arith(struct proto_conn *pc, const struct request *r)
                       .nkey = r->nkey, .b64 = HAS(m, 'b'),
                       .opaque = m->opaque.s, .nopaque = m->opaque.n,
                       .with_cas = st == ITEM_OK, .cas = cas,
-                      .with_ttl = st == ITEM_OK, .ttl = ttl_of(exp) };
+                      .with_ttl = st == ITEM_OK, .ttl = ttl };
     ret_flags(pc->out, &rt);
     obuf_add(pc->out, "\r\n", 2);
     if (value) {
         obuf_add(pc->out, num, nlen);
         obuf_add(pc->out, "\r\n", 2);
     }
+}
+
+void
+meta_run_silently(struct proto_conn *pc, const struct request *r)
+{
+    struct request run = *r;
+    struct meta_req *m = &run.meta;
+    const char *o = memchr(m->order, 'O', (size_t)m->norder);
+    const char *t = memchr(m->order, 'T', (size_t)m->norder);
+    if (run.cmd == CMD_MG && t != NULL && o != NULL && t > o)
+        m->seen &= ~META_BIT('T');  /* came after the bad O: never applied */
+    m->opaque.n = 0;
+    run.error = NULL;
+    struct obuf scratch, *out = pc->out;
+    obuf_init(&scratch);
+    pc->out = &scratch;
+    if (run.cmd == CMD_MG)
+        meta_get(pc, &run);
+    else
+        meta_arith(pc, &run);
+    pc->out = out;
+    obuf_deinit(&scratch);
 }
 
 /* me: memcached's debug line.  size is our item's size (doc/protocol.md). */
@@ -402,9 +454,16 @@ meta_debug(struct proto_conn *pc, const struct request *r)
     rel_time_t now = clock_now();
     struct obuf *o = pc->out;
     obuf_add(o, "ME ", 3);
-    obuf_add(o, r->key, r->nkey);   /* decoded, as memcached prints it */
+    if (HAS(&r->meta, 'b')) {
+        char buf[4 * ((ITEM_KEY_MAX + 2) / 3)];
+        obuf_add(o, buf, meta_b64_encode(r->key, r->nkey, buf));
+    } else {
+        obuf_add(o, r->key, r->nkey);
+    }
+    /* exp is memcached's: now - exptime (negative while it lives) */
+    rel_time_t e = item_exptime(it);
     obuf_printf(o, " exp=%lld la=%u cas=%" PRIu64 " fetch=%s cls=%u size=%zu\r\n",
-                (long long)ttl_of(item_exptime(it)),
+                e == 0 ? -1LL : (long long)now - (long long)e,
                 now > g.atime_before ? now - g.atime_before : 0, item_cas(it),
                 g.fetched_before ? "yes" : "no", item_class(it), item_total_size(it));
     item_release(it);

@@ -323,16 +323,18 @@ proto_store(struct proto_conn *pc, const struct request *r)
                                  clock_exptime(r->exptime),
                                  (uint32_t)r->vlen, &st);
     if (it == NULL) {
+        bool quiet = r->noreply && r->cmd != CMD_MS;  /* ms q hides success only */
         if (st == ITEM_EOVERSIZED) {
             STAT_INC(pc->stats, store_too_large);
-            proto_reply(pc, r->noreply, "SERVER_ERROR object too large for cache");
+            proto_reply(pc, quiet, "SERVER_ERROR object too large for cache");
         } else {
             STAT_INC(pc->stats, store_no_memory);
-            proto_reply(pc, r->noreply, "SERVER_ERROR out of memory storing object");
+            proto_reply(pc, quiet, "SERVER_ERROR out of memory storing object");
         }
         /* Like memcached: a failed set must not leave the old value
          * readable. */
-        if (r->cmd == CMD_SET)
+        if (r->cmd == CMD_SET ||
+            (r->cmd == CMD_MS && (!(r->meta.seen & META_BIT('M')) || r->meta.mode == 'S')))
             item_delete(r->key, r->nkey);
         pc->swallow = (uint64_t)r->vlen + 2;
         return PROTO_SWALLOW;
@@ -380,7 +382,8 @@ proto_value_done(struct proto_conn *pc, bool term_ok)
     STAT_INC(ts, cmd_set);
     STAT_CLS_INC(ts, cls, cmd_set);
     if (!term_ok) {
-        proto_reply(pc, noreply, "CLIENT_ERROR bad data chunk");
+        /* (q hides only success for ms: errors are always sent) */
+        proto_reply(pc, noreply && pc->scmd != CMD_MS, "CLIENT_ERROR bad data chunk");
         drop_pending(pc);
         return;
     }
@@ -794,7 +797,11 @@ parse_error(struct proto_conn *pc, const struct request *r)
             return PROTO_NEXT;
         }
     }
-    proto_reply(pc, r->noreply, r->error);
+    if (r->meta.late_error != NULL && (r->cmd == CMD_MG || r->cmd == CMD_MA))
+        meta_run_silently(pc, r);
+    /* q never hides a meta command's error */
+    bool meta = r->cmd >= CMD_MG && r->cmd <= CMD_ME;
+    proto_reply(pc, r->noreply && !meta, r->error);
     if (r->cmd == CMD_MS && r->vlen >= 0) {
         /* a refused ms whose length is known: its data is not commands */
         pc->swallow = (uint64_t)r->vlen + 2;

@@ -236,12 +236,6 @@ link_cas_locked(struct item *it, uint64_t hv, uint64_t cas)
     hash_items_changed(n);
 }
 
-static void
-link_locked(struct item *it, uint64_t hv)
-{
-    link_cas_locked(it, hv, 0);
-}
-
 /* Remove from the table; the table's reference now belongs to the caller. */
 static void
 unlink_locked(struct item *it, uint64_t hv)
@@ -681,6 +675,7 @@ item_mget(const char *key, size_t nkey, struct item_mget *m)
     m->won = m->stale = m->win_sent = m->created = false;
     m->fetched_before = false;
     m->atime_before = now;
+    m->exptime_before = m->vivify_exptime;
     hash_lock(hv);
 retry:;
     struct item *it = find_live_locked(key, nkey, hv, now, true);
@@ -696,8 +691,9 @@ retry:;
             goto retry;
         }
         /* the caller gets our allocation reference; the table its own */
-        link_locked(ni, hv);
-        atomic_fetch_or(&ni->iflags, IF_WON);
+        link_cas_locked(ni, hv, m->new_cas);
+        if (!m->no_win)
+            atomic_fetch_or(&ni->iflags, IF_WON);
         m->won = m->created = true;
         it = ni;
         ni = NULL;
@@ -706,6 +702,7 @@ retry:;
     uint8_t f = atomic_load_explicit(&it->iflags, memory_order_relaxed);
     m->fetched_before = (f & IF_FETCHED) != 0;
     m->atime_before = item_atime(it);
+    m->exptime_before = item_exptime(it);
     if (m->touch)
         atomic_store_explicit(&it->exptime, m->exptime, memory_order_relaxed);
     m->stale = (f & IF_STALE) != 0;
@@ -715,7 +712,8 @@ retry:;
         rel_time_t e = item_exptime(it);
         bool expiring = m->recache && e != 0 && e - now < m->recache_secs;
         if (m->stale || expiring) {
-            atomic_fetch_or(&it->iflags, IF_WON);
+            if (!m->no_win)
+                atomic_fetch_or(&it->iflags, IF_WON);
             m->won = true;
         }
     }
@@ -757,20 +755,25 @@ item_mdelete(const char *key, size_t nkey, const struct item_mdel *m)
         st = ITEM_EXISTS;
         goto out;
     }
+    if (ni != NULL) {
+        /* x: an empty value, client flags 0, no expiry, the same CAS
+         * unless E or I give a new one (as 1.6.45) */
+        uint64_t keep = item_cas(it);
+        replace_cas_locked(it, ni, hv, m->new_cas ? m->new_cas : m->invalidate ? 0 : keep);
+        it = ni;
+    }
     if (m->invalidate) {
         /* stale, with a new CAS; the next mg wins the recache */
-        if (sconf.cas_len)
+        if (ni == NULL && sconf.cas_len)
             set_cas(it, next_cas(m->new_cas));
         atomic_fetch_and(&it->iflags, (uint8_t)~IF_WON);
         atomic_fetch_or(&it->iflags, IF_STALE);
-        if (m->touch)
-            atomic_store_explicit(&it->exptime, m->exptime, memory_order_relaxed);
-    } else if (ni != NULL) {
-        /* x: an empty value, client flags 0, no expiry (as 1.6.45) */
-        replace_cas_locked(it, ni, hv, m->new_cas);
-    } else {
+    } else if (ni == NULL) {
         unlink_release_locked(it, hv);
+        goto out;
     }
+    if (m->touch)                   /* T: with I or x */
+        atomic_store_explicit(&it->exptime, m->exptime, memory_order_relaxed);
 out:
     hash_unlock(hv);
     if (ni != NULL)
@@ -870,14 +873,17 @@ item_store(struct item *it, enum item_store_op op, uint64_t cas_in,
 }
 
 enum item_status
-item_mstore(struct item *it, const struct item_mset *m, uint64_t *cas_out)
+item_mstore(struct item *it, struct item_mset *m, uint64_t *cas_out)
 {
     uint64_t hv = item_hv(it);
     enum item_status st = ITEM_OK;
     bool stale = false;
     hash_lock(hv);
     struct item *old = find_live_locked(key_of(it), it->nkey, hv, clock_now(), false);
-    if (m->compare) {
+    bool concat = m->op == ITEM_APPEND || m->op == ITEM_PREPEND;
+    m->nbytes_out = it->nbytes;
+    /* (append with N on a missing key creates it whatever C says) */
+    if (m->compare && !(old == NULL && concat && m->vivify)) {
         if (old == NULL) {
             st = ITEM_NOT_FOUND;
             goto out;
@@ -892,6 +898,8 @@ item_mstore(struct item *it, const struct item_mset *m, uint64_t *cas_out)
             stale = true;
         }
     }
+    if (concat && old != NULL)
+        m->nbytes_out = old->nbytes + it->nbytes;
     switch (m->op) {
     case ITEM_SET:
     case ITEM_CAS:
@@ -923,9 +931,10 @@ item_mstore(struct item *it, const struct item_mset *m, uint64_t *cas_out)
         st = concat_locked(old, it, m->op == ITEM_APPEND, hv, m->new_cas, cas_out);
         goto out;
     }
+    uint8_t won = stale ? (atomic_load(&old->iflags) & IF_WON) : 0;
     replace_cas_locked(old, it, hv, m->new_cas);
-    if (stale)
-        atomic_fetch_or(&it->iflags, IF_STALE);
+    if (stale)                      /* stale; a win already handed out stays so */
+        atomic_fetch_or(&it->iflags, (uint8_t)(IF_STALE | won));
     if (cas_out)
         *cas_out = item_cas(it);
 out:
@@ -1025,13 +1034,19 @@ retry:;
     else
         v = m->delta > v ? 0 : v - m->delta;
     len = snprintf(buf, sizeof(buf), "%" PRIu64, v);
-    atomic_fetch_or_explicit(&it->iflags, IF_REF | IF_FETCHED, memory_order_relaxed);
+    /* a CLOCK mark, but not "fetched": memcached's incr does not read it */
+    atomic_fetch_or_explicit(&it->iflags, IF_REF, memory_order_relaxed);
     if ((uint32_t)len <= it->nbytes && atomic_load(&it->refcount) == 1) {
         /* Nobody else holds it: rewrite in place, space padded. */
         memcpy(value_of(it), buf, (size_t)len);
         memset(value_of(it) + len, ' ', it->nbytes - (size_t)len);
         if (sconf.cas_len)
             set_cas(it, next_cas(m->new_cas));
+        *exptime_out = item_exptime(it);
+        /* T: applied to an item updated in place only (memcached 1.6.18
+         * loses it when the longer result needs a new item) */
+        if (m->touch)
+            atomic_store_explicit(&it->exptime, m->exptime, memory_order_relaxed);
     } else {
         if (ni != NULL && (ni->nbytes != (uint32_t)len || ni->flags != it->flags)) {
             item_release(ni);       /* made for a version replaced since */
@@ -1061,15 +1076,16 @@ retry:;
         memcpy(value_of(ni), buf, (size_t)len);
         replace_cas_locked(it, ni, hv, m->new_cas);
         it = ni;
+        *exptime_out = item_exptime(it);
     }
-    if (m->touch)
-        atomic_store_explicit(&it->exptime, m->exptime, memory_order_relaxed);
+    goto tail;
 done:
+    *exptime_out = item_exptime(it);
+tail:
     /* (a linked ni is held by the table; our reference goes at out) */
     *value = v;
     if (cas_out)
         *cas_out = item_cas(it);
-    *exptime_out = item_exptime(it);
 out:
     hash_unlock(hv);
     if (ni != NULL)
