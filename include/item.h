@@ -154,6 +154,11 @@ size_t      item_total_size(const struct item *it); /* header + key + value byte
  * so references parked in output buffers must not pile up on one item.
  * A relaxed read: the answer may be stale by the time it is used. */
 bool        item_refs_high(const struct item *it);
+/* Was the key given in base64 (meta b) when the item was stored?  Meta
+ * replies then return it base64.  item_set_key_binary() marks an item
+ * from item_alloc() before it is stored. */
+bool        item_key_binary(const struct item *it);
+void        item_set_key_binary(struct item *it);
 
 /* Fill iov[0..n) with the value's memory segments (several for a chained
  * large item); returns the number used, or -1 if iovmax is too small.
@@ -184,6 +189,7 @@ struct item_mget {
     uint64_t   new_cas;             /* E: the CAS of an item N creates */
     bool       no_win;              /* decide W/Z but record no win (the
                                      * reply carrying W will not be sent) */
+    bool       binary_key;          /* b: an item N creates has a binary key */
     /* out, as they were before this command */
     rel_time_t exptime_before;      /* (T may change it) */
     /* out, as they were before this command */
@@ -240,6 +246,7 @@ struct item_marith {
     bool       vivify;              /* N: create with `initial` when missing */
     rel_time_t vivify_exptime;
     uint64_t   initial;             /* J */
+    bool       binary_key;          /* b: an item N creates has a binary key */
     bool       touch;               /* T: new exptime, applied (as memcached
                                      * 1.6.18) only when the value is
                                      * rewritten in place */

@@ -214,6 +214,10 @@ meta_parse(enum req_cmd cmd, const char *line, size_t len, struct request *r)
     if (cmd == CMD_MN)
         return;
     if (n < 2) {
+        if (cmd == CMD_ME) {        /* (1.6.18) */
+            r->error = E_FORMAT;
+            return;
+        }
         r->cmd = CMD_UNKNOWN;
         r->error = "ERROR";
         return;
@@ -264,7 +268,8 @@ meta_parse(enum req_cmd cmd, const char *line, size_t len, struct request *r)
     if (m->seen & META_BIT('b')) {
         long k = b64_decode(t[1].s, t[1].n, m->keybuf, ITEM_KEY_MAX);
         if (k <= 0) {
-            r->error = cmd == CMD_MD || cmd == CMD_MA ? E_MDMA : E_DECODE;
+            r->error = cmd == CMD_MD || cmd == CMD_MA ? E_MDMA :
+                       cmd == CMD_ME ? E_FORMAT : E_DECODE;
             return;
         }
         r->key = m->keybuf;

@@ -137,6 +137,7 @@ meta_get(struct proto_conn *pc, const struct request *r)
         g.recache_secs = m->recache_ttl < 0 ? 0 : (uint32_t)m->recache_ttl;
     g.new_cas = HAS(m, 'E') ? m->new_cas : 0;
     g.no_win = m->late_error != NULL;   /* (meta_run_silently) */
+    g.binary_key = HAS(m, 'b');
     struct item *it = item_mget(r->key, r->nkey, &g);
     /* As memcached 1.6.18 counts: a hit with T is a touch, anything else
      * (a miss with T too) a get; an item N just created counts as a hit. */
@@ -174,7 +175,8 @@ meta_get(struct proto_conn *pc, const struct request *r)
         obuf_add(o, "HD", 2);
     }
     rel_time_t now = clock_now();
-    struct ret rt = { .key = r->key, .nkey = r->nkey, .b64 = HAS(m, 'b'),
+    /* k returns the key as it was stored: base64 if it was given so */
+    struct ret rt = { .key = r->key, .nkey = r->nkey, .b64 = item_key_binary(it),
                       .opaque = m->opaque.s, .nopaque = m->opaque.n };
     for (int i = 0; i < m->norder; i++) {
         switch (m->order[i]) {
@@ -241,6 +243,8 @@ meta_set(struct proto_conn *pc, struct request *r)
         s->vivify_exptime = clock_exptime(m->vivify_ttl);
     memcpy(pc->morder, m->order, sizeof(pc->morder));
     pc->mnorder = m->norder;
+    if (HAS(m, 'b'))
+        item_set_key_binary(pc->it);
     if (m->opaque.n > 0)
         memcpy(pc->mopaque, m->opaque.s, m->opaque.n);
     pc->mnopaque = (uint8_t)m->opaque.n;
@@ -351,6 +355,7 @@ meta_arith(struct proto_conn *pc, const struct request *r)
     if (a.vivify)
         a.vivify_exptime = clock_exptime(m->vivify_ttl);
     a.initial = m->initial;
+    a.binary_key = HAS(m, 'b');
     a.touch = HAS(m, 'T');
     if (a.touch)
         a.exptime = clock_exptime(m->ttl);
@@ -454,7 +459,7 @@ meta_debug(struct proto_conn *pc, const struct request *r)
     rel_time_t now = clock_now();
     struct obuf *o = pc->out;
     obuf_add(o, "ME ", 3);
-    if (HAS(&r->meta, 'b')) {
+    if (item_key_binary(it)) {
         char buf[4 * ((ITEM_KEY_MAX + 2) / 3)];
         obuf_add(o, buf, meta_b64_encode(r->key, r->nkey, buf));
     } else {

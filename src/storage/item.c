@@ -151,7 +151,29 @@ item_exptime(const struct item *it)
 rel_time_t
 item_atime(const struct item *it)
 {
-    return atomic_load_explicit(&((struct item *)it)->atime, memory_order_relaxed);
+    return atomic_load_explicit(&((struct item *)it)->atime, memory_order_relaxed) &
+           ~ATIME_BINKEY;
+}
+
+bool
+item_key_binary(const struct item *it)
+{
+    return (atomic_load_explicit(&((struct item *)it)->atime, memory_order_relaxed) &
+            ATIME_BINKEY) != 0;
+}
+
+void
+item_set_key_binary(struct item *it)
+{
+    atomic_fetch_or_explicit(&it->atime, ATIME_BINKEY, memory_order_relaxed);
+}
+
+/* Set atime to t, keeping the binary-key bit. */
+static void
+set_atime(struct item *it, rel_time_t t)
+{
+    uint32_t bin = atomic_load_explicit(&it->atime, memory_order_relaxed) & ATIME_BINKEY;
+    atomic_store_explicit(&it->atime, (t & ~ATIME_BINKEY) | bin, memory_order_relaxed);
 }
 
 static bool
@@ -223,7 +245,7 @@ link_cas_locked(struct item *it, uint64_t hv, uint64_t cas)
     assert(!(atomic_load(&it->iflags) & IF_LINKED));
     if (sconf.cas_len)
         set_cas(it, next_cas(cas));
-    atomic_store_explicit(&it->atime, clock_now(), memory_order_relaxed);
+    set_atime(it, clock_now());
     atomic_fetch_add(&it->refcount, 1);              /* the table's */
     atomic_fetch_and(&it->iflags, (uint8_t)~(IF_REF | IF_FETCHED | IF_STALE | IF_WON));
     atomic_fetch_or(&it->iflags, IF_LINKED);
@@ -306,7 +328,7 @@ hit_locked(struct item *it, rel_time_t now)
     if ((f & (IF_REF | IF_FETCHED)) != (IF_REF | IF_FETCHED))
         atomic_fetch_or_explicit(&it->iflags, IF_REF | IF_FETCHED, memory_order_relaxed);
     if (now - item_atime(it) >= BUMP_SECS)
-        atomic_store_explicit(&it->atime, now, memory_order_relaxed);
+        set_atime(it, now);
     return it;
 }
 
@@ -691,6 +713,8 @@ retry:;
             goto retry;
         }
         /* the caller gets our allocation reference; the table its own */
+        if (m->binary_key)
+            item_set_key_binary(ni);
         link_cas_locked(ni, hv, m->new_cas);
         if (!m->no_win)
             atomic_fetch_or(&ni->iflags, IF_WON);
@@ -1016,6 +1040,8 @@ retry:;
         }
         atomic_store_explicit(&ni->exptime, m->vivify_exptime, memory_order_relaxed);
         memcpy(value_of(ni), buf, (size_t)len);
+        if (m->binary_key)
+            item_set_key_binary(ni);
         link_cas_locked(ni, hv, m->new_cas);
         it = ni;
         *created = true;
@@ -1305,7 +1331,7 @@ item_restore(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
         set_cas(it, cas);
         item_cas_floor(cas);
     }
-    atomic_store_explicit(&it->atime, atime, memory_order_relaxed);
+    set_atime(it, atime);
     slab_note_atime(slab_class_of(it), atime);
     uint8_t marks = (uint8_t)((hot ? IF_REF : 0) | (fetched ? IF_FETCHED : 0));
     if (marks)

@@ -107,6 +107,11 @@
 #define IF_STALE    0x40    /* meta: invalidated (md I / ms I), served with X */
 #define IF_WON      0x80    /* meta: a client was told W (recache win) */
 
+/* The top bit of atime: the key was given in base64 (meta b) when the
+ * item was stored; meta replies return it base64.  atime itself is at
+ * most 2^31 seconds after start; item_atime() masks the bit. */
+#define ATIME_BINKEY 0x80000000u
+
 struct item {
     struct item *h_next;            /* hash chain | free next | data owner */
     union {
