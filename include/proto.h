@@ -110,8 +110,9 @@ struct request {
 
 /* Parse one request line (without its "\r\n"/"\n").  Always fills r:
  * r->cmd == CMD_UNKNOWN and r->error set for a line to answer with an
- * error; for a storage command with a bad header r->error is set and
- * r->vlen < 0 (the data is NOT swallowed, as memcached). */
+ * error; for a storage command (classic or ms) with a bad header r->error
+ * is set and r->vlen is the length to swallow when the length token was
+ * valid (memcached 1.6.45's rule), else < 0. */
 void text_parse(const char *line, size_t len, struct request *r);
 
 /* A meta line whose command word text_parse() recognised: flags into

@@ -802,8 +802,9 @@ parse_error(struct proto_conn *pc, const struct request *r)
     /* q never hides a meta command's error */
     bool meta = r->cmd >= CMD_MG && r->cmd <= CMD_ME;
     proto_reply(pc, r->noreply && !meta, r->error);
-    if (r->cmd == CMD_MS && r->vlen >= 0) {
-        /* a refused ms whose length is known: its data is not commands */
+    if (r->vlen >= 0) {
+        /* a refused storage command whose length is known: its data is
+         * not commands (ms; the classic ones as memcached 1.6.45) */
         pc->swallow = (uint64_t)r->vlen + 2;
         return PROTO_SWALLOW;
     }

@@ -246,17 +246,15 @@ parse_storage(struct request *r)
     }
     /* memcached notes noreply before validating, so errors are silent too */
     r->noreply = n == base + 1 && noreply_last(r);
-    if (!set_key(r, &r->tokens[1])) {
-        fail(r, E_FORMAT);
-        return;
-    }
-    if (!tok_u32(&r->tokens[2], &r->flags) || !tok_i32(&r->tokens[3], &exptime)
-        || !tok_i32(&r->tokens[4], &vlen)
-        || (cas && !tok_u64(&r->tokens[5], &r->cas))) {
-        fail(r, E_FORMAT);
-        return;
-    }
-    if (vlen < 0 || vlen > INT_MAX - 2) {
+    bool len_ok = tok_i32(&r->tokens[4], &vlen) && vlen >= 0 && vlen <= INT_MAX - 2;
+    if (!set_key(r, &r->tokens[1]) || !len_ok ||
+        !tok_u32(&r->tokens[2], &r->flags) || !tok_i32(&r->tokens[3], &exptime) ||
+        (cas && !tok_u64(&r->tokens[5], &r->cas))) {
+        /* The one rule taken from memcached 1.6.45 (a safety fix): when
+         * the length is valid, the refused command's data block is
+         * swallowed (r->vlen), not run as commands. */
+        if (len_ok)
+            r->vlen = vlen;
         fail(r, E_FORMAT);
         return;
     }
