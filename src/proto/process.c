@@ -797,7 +797,8 @@ parse_error(struct proto_conn *pc, const struct request *r)
             return PROTO_NEXT;
         }
     }
-    if (r->meta.late_error != NULL && (r->cmd == CMD_MG || r->cmd == CMD_MA))
+    if (r->meta.late_error != NULL && r->error == r->meta.late_error &&
+        (r->cmd == CMD_MG || r->cmd == CMD_MA))
         meta_run_silently(pc, r);
     /* q never hides a meta command's error */
     bool meta = r->cmd >= CMD_MG && r->cmd <= CMD_ME;

@@ -166,6 +166,8 @@ obuf_commit(struct obuf *o, size_t used)
 void
 obuf_add(struct obuf *o, const void *src, size_t n)
 {
+    if (n == 0)
+        return;                     /* (src may then be NULL) */
     char *p = obuf_reserve(o, n);
     if (p == NULL)
         return;

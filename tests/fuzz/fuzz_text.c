@@ -13,8 +13,8 @@
  *     (mutations of the corpus), so crashes found once stay fixed.
  * Assertions: no crash, no sanitizer report, and every reply is framed: a
  * sequence of lines ending in "\r\n" (metadump's "key=" lines in "\n"),
- * where a "VALUE <key> <flags> <n>" line is followed by exactly n bytes
- * and "\r\n".
+ * where a "VALUE <key> <flags> <n>" or meta "VA <n> ..." line is followed
+ * by exactly n bytes and "\r\n".
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -97,6 +97,14 @@ reply_line(struct reader *r)
         unsigned long long len = strtoull(tok[3], &end, 10);
         if (*end != '\0')
             framing_error("VALUE length not a number", r);
+        r->data = len;
+        r->crlf = 2;
+    } else if (r->nline >= 4 && memcmp(r->line, "VA ", 3) == 0 && !r->line_long) {
+        /* meta: VA <len> <flags>* */
+        char *end;
+        unsigned long long len = strtoull(r->line + 3, &end, 10);
+        if (end == r->line + 3 || (*end != ' ' && *end != '\r'))
+            framing_error("VA length not a number", r);
         r->data = len;
         r->crlf = 2;
     }
