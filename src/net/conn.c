@@ -26,7 +26,9 @@
  *
  * Fairness: at most -R requests per turn; then the connection yields
  * (event_active, input_waits) so other clients of this worker get theirs,
- * and its next turn runs the buffered requests before reading again.
+ * and its next turn runs the buffered requests before reading again.  The
+ * replies of a yielded turn are written with the next turn's unless they
+ * already pass YIELD_FLUSH_MIN.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,6 +44,9 @@
 #include "platform.h"
 
 const struct net_options *conn_opts;
+
+/* At a fairness yield, output below this waits for the next turn. */
+#define YIELD_FLUSH_MIN (64u << 10)
 
 /* Values at least this large are read from the socket straight into the
  * item when no input is buffered. */
@@ -420,9 +425,26 @@ flush(struct conn *c)
 
 /* After running input: flush, then decide what the connection waits for
  * (or close it).  The one place that chooses its events. */
+/* Our turn is over; the buffered requests run on the next one. */
+static void
+yield_turn(struct conn *c)
+{
+    STAT_INC(&c->w->stats, conn_yields);
+    set_events(c, c->eof ? 0 : EV_READ);
+    event_active(&c->ev, EV_READ, 0);
+}
+
 static void
 finish(struct conn *c)
 {
+    if (c->input_waits && c->out.pending < YIELD_FLUSH_MIN && !c->close_after_write &&
+        c->feed.state != FEED_DEFERRED) {
+        /* A fairness yield with little output queued writes nothing yet:
+         * the next turn adds to the same batch, so a long pipeline goes
+         * out in one sendmsg rather than one per -R requests. */
+        yield_turn(c);
+        return;
+    }
     flush(c);
     if (!obuf_empty(&c->out)) {
         set_events(c, EV_WRITE);            /* nothing runs until it drains */
@@ -437,10 +459,7 @@ finish(struct conn *c)
         return;
     }
     if (c->input_waits) {
-        /* our turn is over; the buffered requests run on the next one */
-        STAT_INC(&c->w->stats, conn_yields);
-        set_events(c, c->eof ? 0 : EV_READ);
-        event_active(&c->ev, EV_READ, 0);
+        yield_turn(c);
         return;
     }
     /* everything complete has run and been answered */
