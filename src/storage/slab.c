@@ -37,9 +37,13 @@
 struct page {
     char *base;                     /* 1 MB-aligned start */
     _Atomic uint8_t cls;            /* owning class, 0 = in the pool */
-    bool moving;                    /* page_steal works on it (class lock) */
+    /* idx and moving are written under the owning class's lock but read
+     * by page_ours_locked() under another class's lock when the page has
+     * moved on meanwhile (the cls check then fails): atomics, so that
+     * stale read is a defined one. */
+    _Atomic bool moving;            /* page_steal works on it (class lock) */
     bool draining;                  /* being emptied: no new items (class lock) */
-    uint32_t idx;                   /* index in class pages[] (class lock) */
+    _Atomic uint32_t idx;           /* index in class pages[] (class lock) */
     struct page *next;              /* pool free list (pool lock) */
 };
 
