@@ -338,13 +338,21 @@ void item_sizes(void (*fn)(uint32_t size, uint64_t count, void *arg), void *arg)
 /* --- snapshots (src/persist/snapshot.c; doc/snapshot.md) ---
  * Additive API for persistence; nothing else in storage depends on it. */
 
+/* Marks an item carries besides its data (item_image.marks,
+ * item_restore); snapshot records store them as they are. */
+#define ITEM_MARK_HOT     0x01u     /* CLOCK reference bit set (recently hit) */
+#define ITEM_MARK_FETCHED 0x02u     /* read at least once since stored */
+#define ITEM_MARK_STALE   0x04u     /* meta: invalidated, served with X */
+#define ITEM_MARK_WON     0x08u     /* meta: a recache W was handed out */
+#define ITEM_MARK_BINKEY  0x10u     /* key came base64 (b): any bytes, returned base64 */
+#define ITEM_MARKS_ALL    0x1fu
+
 /* A consistent picture of one item's metadata (see item_copy_image). */
 struct item_image {
     uint32_t   flags;               /* client flags */
     uint32_t   nbytes;              /* value length */
     uint8_t    nkey;                /* key length */
-    bool       hot;                 /* CLOCK reference bit set (recently hit) */
-    bool       fetched;             /* read at least once since stored */
+    uint8_t    marks;               /* ITEM_MARK_* */
     rel_time_t exptime;             /* server-relative, 0 = never */
     rel_time_t atime;               /* server-relative last access */
     uint64_t   cas;                 /* 0 with -C */
@@ -365,8 +373,8 @@ int item_copy_image(struct item *it, struct item_image *img, void *buf, size_t c
                     size_t *need);
 
 /* Store an item with its original identity: SET semantics (replaces any
- * live item with the key), but CAS, atime and the hot/fetched marks come
- * from the arguments instead of being fresh.  exptime/atime are server-
+ * live item with the key), but CAS, atime and the marks (ITEM_MARK_*)
+ * come from the arguments instead of being fresh.  exptime/atime are server-
  * relative (clock_from_unix).  Raises the CAS counter to at least cas, so
  * later stores get larger CAS values.  With -C the cas argument is
  * ignored.  May evict like item_alloc.  If a live item with a LARGER CAS
@@ -374,7 +382,7 @@ int item_copy_image(struct item *it, struct item_image *img, void *buf, size_t c
  * Returns OK, EXISTS, EOVERSIZED, ENOMEM. */
 enum item_status item_restore(const char *key, size_t nkey, uint32_t flags,
                               rel_time_t exptime, uint64_t cas,
-                              rel_time_t atime, bool hot, bool fetched,
+                              rel_time_t atime, unsigned marks,
                               const void *value, uint32_t nbytes);
 
 /* Make every CAS handed out from now on larger than floor (no-op if the

@@ -44,6 +44,23 @@ enum req_cmd {
     CMD_FLUSH_ALL, CMD_VERSION, CMD_VERBOSITY, CMD_QUIT, CMD_SHUTDOWN,
     CMD_CACHE_MEMLIMIT, CMD_STATS, CMD_SLABS, CMD_LRU_CRAWLER, CMD_SNAPSHOT,
     CMD_MN, CMD_MG, CMD_MS, CMD_MD, CMD_MA, CMD_ME,
+    CMD_REFRESH_CERTS,
+};
+
+/* What an admin command (stats, slabs, lru_crawler) asks for, as
+ * text_parse() read its arguments. */
+enum req_sub {
+    SUB_NONE = 0,
+    SUB_STATS_GENERAL, SUB_STATS_RESET, SUB_STATS_SETTINGS, SUB_STATS_ITEMS,
+    SUB_STATS_SLABS, SUB_STATS_SIZES, SUB_STATS_CONNS, SUB_STATS_SNAPSHOT,
+    SUB_STATS_DETAIL_SET,           /* "stats detail on|off" */
+    SUB_STATS_DETAIL_DUMP,
+    SUB_SLABS_REASSIGN,             /* admin.src -> admin.dst */
+    SUB_SLABS_AUTOMOVE,             /* admin.level (0..2) */
+    SUB_SLABS_AUTOMOVE_RATIO,       /* a valid ratio: accepted, nothing to tune */
+    SUB_CRAWLER_CRAWL,              /* classes valid (we crawl everything) */
+    SUB_CRAWLER_METADUMP,           /* admin.late_error: the class list's */
+    SUB_CRAWLER_SETTING,            /* enable, disable, sleep, tocrawl: OK */
 };
 
 struct token {
@@ -105,6 +122,16 @@ struct request {
     uint64_t     delta;
     int          ntokens;           /* all tokens, command included */
     struct token tokens[PROTO_MAX_TOKENS];
+    bool         http_probe;        /* CMD_UNKNOWN that looks like an HTTP
+                                     * request line: hang up, as memcached */
+    struct {
+        enum req_sub sub;
+        int32_t      src, dst;      /* slabs reassign */
+        uint32_t     level;         /* slabs automove */
+        const char  *late_error;    /* an argument error memcached reports
+                                     * only after its own checks pass
+                                     * (metadump classes, shutdown mode) */
+    } admin;                        /* stats slabs lru_crawler shutdown */
     struct meta_req meta;           /* mg ms md ma me */
 };
 

@@ -15,7 +15,8 @@
  *   | end block         |  items, blocks, chained hash of every payload
  *   +-------------------+  hash, offset of the end block; then EOF
  *
- *   record: nkey u8 | rflags u8 (1 hot, 2 fetched) | 0 u16 | flags u32 |
+ *   record: nkey u8 | rflags u8 (ITEM_MARK_*: 1 hot, 2 fetched, 4 stale,
+ *           8 won, 16 binary key) | 0 u16 | flags u32 |
  *           nbytes u32 | 0 u32 | exptime i64 (unix, 0 never) |
  *           atime i64 (unix) | cas u64 | key | value          (40 + n bytes)
  *
@@ -68,8 +69,6 @@
 #define BLK_END       2
 #define END_PAYLOAD   32
 #define REC_HDR       40
-#define REC_HOT       0x01
-#define REC_FETCHED   0x02
 #define NAGE          16                 /* age buckets */
 #define NSLOTS        (NAGE * 2)         /* x hot bit */
 #define SLOT_CAP      (128u * 1024)      /* usual block payload, bytes */
@@ -265,7 +264,7 @@ walk_one(struct item *it, void *arg)
     time_t atime = clock_to_unix(img.atime);
     if (atime > w->now_unix)
         atime = w->now_unix;
-    unsigned s = age_bucket((int64_t)(w->now_unix - atime)) * 2 + (img.hot ? 1 : 0);
+    unsigned s = age_bucket((int64_t)(w->now_unix - atime)) * 2 + ((img.marks & ITEM_MARK_HOT) ? 1 : 0);
     struct slotbuf *b = &w->slot[s];
     size_t rec = REC_HDR + n;
     if (b->len + rec > b->cap && flush_slot(w, s) < 0)
@@ -277,7 +276,7 @@ walk_one(struct item *it, void *arg)
     }
     unsigned char *p = b->buf + b->len;
     p[0] = img.nkey;
-    p[1] = (unsigned char)((img.hot ? REC_HOT : 0) | (img.fetched ? REC_FETCHED : 0));
+    p[1] = img.marks;
     put16(p + 2, 0);
     put32(p + 4, img.flags);
     put32(p + 8, img.nbytes);
@@ -468,9 +467,10 @@ check_records(const unsigned char *p, uint32_t len, uint32_t count, bool file_ca
         uint64_t rec = (uint64_t)REC_HDR + nkey + get32(q + 8);
         if (nkey == 0 || nkey > ITEM_KEY_MAX || rec > len - pos)
             return "malformed record";
-        if (!key_ok(q + REC_HDR, nkey))
+        /* a binary key (meta b) may hold any byte */
+        if (!(q[1] & ITEM_MARK_BINKEY) && !key_ok(q + REC_HDR, nkey))
             return "record key has a space or control character";
-        if ((q[1] & ~(REC_HOT | REC_FETCHED)) != 0 || get16(q + 2) != 0 || get32(q + 12) != 0)
+        if ((q[1] & ~ITEM_MARKS_ALL) != 0 || get16(q + 2) != 0 || get32(q + 12) != 0)
             return "record has unknown flags or non-zero reserved fields";
         if ((int64_t)get64(q + 16) < 0)
             return "record expiry is negative";
@@ -657,8 +657,8 @@ load_block(const unsigned char *p, uint32_t len, struct load_ctx *ctx,
         }
         rel_time_t rexp = exp ? clock_from_unix((time_t)exp) : 0;
         enum item_status st = item_restore((const char *)q + REC_HDR, nkey, flags, rexp, cas,
-                                           clock_from_unix((time_t)at), rfl & REC_HOT,
-                                           rfl & REC_FETCHED, q + REC_HDR + nkey, nbytes);
+                                           clock_from_unix((time_t)at), rfl,
+                                           q + REC_HDR + nkey, nbytes);
         if (st == ITEM_EXISTS)      /* a newer copy of the key was loaded */
             continue;
         if (st != ITEM_OK) {

@@ -6,8 +6,6 @@
  * tests/integration); the few deliberate differences are listed in
  * doc/protocol.md.
  */
-#include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -528,88 +526,39 @@ do_flush(struct proto_conn *pc, const struct request *r, const char *error)
 
 /* ---- admin ---- */
 
-/* memcached's safe_strtoul / safe_strtol (text.c): 32-bit values that
- * wrap, trailing whitespace allowed. */
-bool text_u32(const struct token *t, uint32_t *out);
-bool text_i32(const struct token *t, int32_t *out);
-
-/* memcached's safe_strtod. */
-static bool
-tok_double(const struct token *t)
-{
-    char buf[64], *end;
-    if (t->n == 0 || t->n >= sizeof(buf))
-        return false;
-    memcpy(buf, t->s, t->n);
-    buf[t->n] = '\0';
-    errno = 0;
-    (void)strtod(buf, &end);
-    if (errno == ERANGE || end == buf)
-        return false;
-    return *end == '\0' ? end == buf + t->n : isspace((unsigned char)*end) != 0;
-}
-
-/* "slabs automove ...": any number of tokens after the mode, and a last
- * token "noreply" silences every reply, as in memcached. */
-static void
-do_slabs_automove(struct proto_conn *pc, const struct request *r)
-{
-    const struct token *t = r->tokens;
-    bool noreply = token_is(&t[r->ntokens - 1], "noreply");
-    uint32_t level;
-    if (token_is(&t[2], "ratio")) {
-        /* we have no ratio to tune: a valid one is accepted */
-        proto_reply(pc, noreply, r->ntokens >= 4 && tok_double(&t[3]) ? "OK" : "ERROR");
-        return;
-    }
-    if (!text_u32(&t[2], &level)) {
-        proto_reply(pc, noreply, "CLIENT_ERROR bad command line format");
-        return;
-    }
-    if (level > 2) {
-        proto_reply(pc, noreply, "ERROR");
-        return;
-    }
-    item_slabs_automove((int)level);
-    proto_reply(pc, noreply, "OK");
-}
-
 static void
 do_slabs(struct proto_conn *pc, const struct request *r)
 {
-    const struct token *t = r->tokens;
-    int32_t a, b;
-    if (r->ntokens == 4 && token_is(&t[1], "reassign")) {
-        if (!text_i32(&t[2], &a) || !text_i32(&t[3], &b)) {
-            proto_reply(pc, false, "CLIENT_ERROR bad command line format");
-            return;
-        }
-        static const char *const msg[] = {
-            [REASSIGN_OK] = "OK",
-            [REASSIGN_RUNNING] = "BUSY currently processing reassign request",
-            [REASSIGN_BADCLASS] = "BADCLASS invalid src or dst class id",
-            [REASSIGN_NOSPARE] = "NOSPARE source class has no spare pages",
-            [REASSIGN_NOTFULL] = "NOTFULL source class has no full pages",
-            [REASSIGN_UNSAFE] = "UNSAFE src class is being moved",
-            [REASSIGN_SAME] = "SAME src and dst class are identical",
-            [REASSIGN_DISABLED] = "CLIENT_ERROR slab reassignment disabled",
-        };
-        enum item_reassign_status st = item_slabs_reassign(a, b);
-        /* memcached's source 0 is its global page pool; we take no page
-         * back from ours, so it never has a spare one */
-        if (st == REASSIGN_BADCLASS && a == 0 && b > 0 && (unsigned)b <= item_nclasses())
-            st = REASSIGN_NOSPARE;
-        /* source -1 (any class) that finds none is a bad class there */
-        if (st == REASSIGN_NOSPARE && a == -1)
-            st = REASSIGN_BADCLASS;
-        proto_reply(pc, false, msg[st]);
+    if (r->admin.sub == SUB_SLABS_AUTOMOVE) {
+        item_slabs_automove((int)r->admin.level);
+        proto_reply(pc, r->noreply, "OK");
         return;
     }
-    if (r->ntokens >= 3 && token_is(&t[1], "automove")) {
-        do_slabs_automove(pc, r);
+    if (r->admin.sub == SUB_SLABS_AUTOMOVE_RATIO) {
+        /* we have no ratio to tune: a valid one is accepted */
+        proto_reply(pc, r->noreply, "OK");
         return;
     }
-    proto_reply(pc, false, "ERROR");
+    static const char *const msg[] = {
+        [REASSIGN_OK] = "OK",
+        [REASSIGN_RUNNING] = "BUSY currently processing reassign request",
+        [REASSIGN_BADCLASS] = "BADCLASS invalid src or dst class id",
+        [REASSIGN_NOSPARE] = "NOSPARE source class has no spare pages",
+        [REASSIGN_NOTFULL] = "NOTFULL source class has no full pages",
+        [REASSIGN_UNSAFE] = "UNSAFE src class is being moved",
+        [REASSIGN_SAME] = "SAME src and dst class are identical",
+        [REASSIGN_DISABLED] = "CLIENT_ERROR slab reassignment disabled",
+    };
+    int32_t a = r->admin.src, b = r->admin.dst;
+    enum item_reassign_status st = item_slabs_reassign(a, b);
+    /* memcached's source 0 is its global page pool; we take no page
+     * back from ours, so it never has a spare one */
+    if (st == REASSIGN_BADCLASS && a == 0 && b > 0 && (unsigned)b <= item_nclasses())
+        st = REASSIGN_NOSPARE;
+    /* source -1 (any class) that finds none is a bad class there */
+    if (st == REASSIGN_NOSPARE && a == -1)
+        st = REASSIGN_BADCLASS;
+    proto_reply(pc, false, msg[st]);
 }
 
 /* Key as memcached's metadump prints it: URI-encoded. */
@@ -648,31 +597,6 @@ metadump_one(struct item *it, void *arg)
     return 0;
 }
 
-/* The class argument of "lru_crawler crawl|metadump": "all", "hash", or
- * a comma-separated list of memcached class ids (1..63, empty items
- * skipped).  NULL if valid, else memcached's reply. */
-static const char *
-crawl_classes_error(const struct token *t)
-{
-    if (token_is(t, "all") || token_is(t, "hash"))
-        return NULL;
-    bool any = false;
-    for (size_t i = 0; i < t->n;) {
-        size_t j = i;
-        while (j < t->n && t->s[j] != ',')
-            j++;
-        if (j > i) {
-            struct token id = { t->s + i, j - i };
-            uint32_t v;
-            if (!text_u32(&id, &v) || v < 1 || v > 63)
-                return "BADCLASS invalid class id";
-            any = true;
-        }
-        i = j + 1;
-    }
-    return any ? NULL : "NOTSTARTED no items to crawl";
-}
-
 /* Items a metadump visits per call before it lets the worker's other
  * clients run (it goes on through PROTO_PAUSE). */
 #define METADUMP_STEP_ITEMS 4096
@@ -681,7 +605,7 @@ crawl_classes_error(const struct token *t)
  * class list: we dump everything for each).  The walk position lives in
  * pc->walk_cursor while the reply waits for the client to read. */
 static enum proto_action
-do_metadump(struct proto_conn *pc, const struct token *classes)
+do_metadump(struct proto_conn *pc, const struct request *r)
 {
     if (pc->resume == 0) {
         if (!proto_env.dump_enabled) {
@@ -695,9 +619,8 @@ do_metadump(struct proto_conn *pc, const struct token *classes)
             proto_reply(pc, false, "ERROR cannot pipeline other commands before metadump");
             return PROTO_NEXT;
         }
-        const char *err = crawl_classes_error(classes);
-        if (err != NULL) {
-            proto_reply(pc, false, err);
+        if (r->admin.late_error != NULL) {
+            proto_reply(pc, false, r->admin.late_error);
             return PROTO_NEXT;
         }
         pc->walk_cursor = 0;
@@ -715,69 +638,7 @@ do_metadump(struct proto_conn *pc, const struct token *classes)
     return PROTO_NEXT;
 }
 
-static enum proto_action
-do_lru_crawler(struct proto_conn *pc, const struct request *r)
-{
-    const struct token *t = r->tokens;
-    int n = r->ntokens;
-    if (n == 3 && token_is(&t[1], "metadump"))
-        return do_metadump(pc, &t[2]);
-    if (n == 3 && token_is(&t[1], "crawl")) {
-        const char *err = crawl_classes_error(&t[2]);
-        /* 1.6.18 cannot start an expiry crawl of the hash table */
-        if (err == NULL && token_is(&t[2], "hash"))
-            err = "ERROR an unknown error happened";
-        proto_reply(pc, false, err != NULL ? err : "OK");
-        return PROTO_NEXT;
-    }
-    if (n == 2 && (token_is(&t[1], "enable") || token_is(&t[1], "disable"))) {
-        proto_reply(pc, false, "OK");
-        return PROTO_NEXT;
-    }
-    if (n == 3 && (token_is(&t[1], "sleep") || token_is(&t[1], "tocrawl"))) {
-        uint32_t v;
-        if (!text_u32(&t[2], &v)) {
-            proto_reply(pc, false, "CLIENT_ERROR bad command line format");
-            return PROTO_NEXT;
-        }
-        if (token_is(&t[1], "sleep") && v > 1000000) {
-            proto_reply(pc, false, "CLIENT_ERROR sleep must be one second or less");
-            return PROTO_NEXT;
-        }
-        proto_reply(pc, false, "OK");
-        return PROTO_NEXT;
-    }
-    proto_reply(pc, false, "ERROR");
-    return PROTO_NEXT;
-}
-
 void proto_stats(struct proto_conn *pc, const struct request *r);
-
-/* A line memcached takes for an HTTP request and hangs up on: its last
- * token (memcached splits at most 23) starts with "HTTP/" and its first is
- * no command.  1.6.18 answers ERROR instead for a word shorter than 2
- * bytes, any word of its command families by first letter (g s a c i d t,
- * and the 2-byte m words), and its other commands with the wrong number of
- * tokens. */
-static bool
-http_request(const struct request *r)
-{
-    static const char *const cmds[] = {
-        "replace", "prepend", "flush_all", "verbosity", "lru", "watch",
-        "extstore", "refresh_certs",
-    };
-    if (r->ntokens == 0)
-        return false;
-    const struct token *cmd = &r->tokens[0];
-    const struct token *last = &r->tokens[(r->ntokens < 23 ? r->ntokens : 23) - 1];
-    if (cmd->n < 2 || memchr("gsacidt", cmd->s[0], 7) != NULL ||
-        (cmd->s[0] == 'm' && cmd->n == 2))
-        return false;
-    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-        if (token_is(cmd, cmds[i]))
-            return false;
-    return last->n >= 5 && memcmp(last->s, "HTTP/", 5) == 0;
-}
 
 /* A request whose parse failed: reply r->error, or what memcached does
  * instead. */
@@ -788,15 +649,8 @@ parse_error(struct proto_conn *pc, const struct request *r)
         do_flush(pc, r, r->error);
         return PROTO_NEXT;
     }
-    if (r->cmd == CMD_UNKNOWN) {
-        if (http_request(r))
-            return PROTO_CLOSE_NOW;     /* an HTTP client: hang up, as memcached */
-        /* Debian's memcached is built with TLS, not enabled by default */
-        if (r->ntokens > 0 && token_is(&r->tokens[0], "refresh_certs")) {
-            proto_reply(pc, false, "Error TLS not enabled");
-            return PROTO_NEXT;
-        }
-    }
+    if (r->http_probe)
+        return PROTO_CLOSE_NOW;         /* an HTTP client: hang up, as memcached */
     if (r->meta.late_error != NULL && r->error == r->meta.late_error &&
         (r->cmd == CMD_MG || r->cmd == CMD_MA))
         meta_run_silently(pc, r);
@@ -853,8 +707,8 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
             proto_reply(pc, false, "ERROR: shutdown not enabled");
             break;
         }
-        if (r.ntokens > 2 || (r.ntokens == 2 && !token_is(&r.tokens[1], "graceful"))) {
-            proto_reply(pc, false, "CLIENT_ERROR invalid shutdown mode");
+        if (r.admin.late_error != NULL) {
+            proto_reply(pc, false, r.admin.late_error);
             break;
         }
         proto_env.shutdown();
@@ -882,7 +736,14 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
         do_slabs(pc, &r);
         break;
     case CMD_LRU_CRAWLER:
-        return do_lru_crawler(pc, &r);
+        if (r.admin.sub == SUB_CRAWLER_METADUMP)
+            return do_metadump(pc, &r);
+        proto_reply(pc, false, "OK");   /* crawl, settings: nothing to change */
+        break;
+    case CMD_REFRESH_CERTS:
+        /* Debian's memcached is built with TLS, not enabled by default */
+        proto_reply(pc, false, "Error TLS not enabled");
+        break;
     case CMD_SNAPSHOT: {
         if (proto_env.snapshot == NULL) {
             proto_reply(pc, false, "SERVER_ERROR snapshots not configured");

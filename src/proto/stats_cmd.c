@@ -220,47 +220,50 @@ void
 proto_stats(struct proto_conn *pc, const struct request *r)
 {
     struct obuf *o = pc->out;
-    const struct token *t = r->tokens;
-    if (r->ntokens == 1) {
-        stats_general(o);
-    } else if (token_is(&t[1], "reset")) {
+    switch (r->admin.sub) {
+    case SUB_STATS_RESET:
         stats_reset();
         item_stats_reset();
         if (proto_env.stats_reset != NULL)
             proto_env.stats_reset();
         obuf_add(o, "RESET\r\n", 7);
         return;
-    } else if (token_is(&t[1], "settings")) {
+    case SUB_STATS_DETAIL_SET:
+        obuf_add(o, "OK\r\n", 4);
+        return;
+    case SUB_STATS_SNAPSHOT:
+        if (proto_env.stats_snapshot == NULL) {
+            obuf_add(o, "ERROR\r\n", 7);
+            return;
+        }
+        proto_env.stats_snapshot(o);
+        break;
+    case SUB_STATS_SETTINGS:
         if (proto_env.stats_settings != NULL)
             proto_env.stats_settings(o);
-    } else if (token_is(&t[1], "items")) {
+        break;
+    case SUB_STATS_ITEMS:
         stats_items(o);
-    } else if (token_is(&t[1], "slabs")) {
+        break;
+    case SUB_STATS_SLABS:
         stats_slabs(o);
-    } else if (token_is(&t[1], "sizes")) {
+        break;
+    case SUB_STATS_SIZES:
         if (proto_env.track_sizes)
             item_sizes(size_line, o);
         else
             obuf_add(o, "STAT sizes_status disabled\r\n", 28);
-    } else if (token_is(&t[1], "conns")) {
+        break;
+    case SUB_STATS_CONNS:
         if (proto_env.stats_conns != NULL)
             proto_env.stats_conns(o);
-    } else if (token_is(&t[1], "detail")) {
-        /* memcached looks at the third token only; more are ignored */
-        if (r->ntokens >= 3 && (token_is(&t[2], "on") || token_is(&t[2], "off"))) {
-            obuf_add(o, "OK\r\n", 4);
-            return;
-        }
-        if (r->ntokens < 3 || !token_is(&t[2], "dump")) {
-            obuf_add(o, "CLIENT_ERROR usage: stats detail on|off|dump\r\n", 46);
-            return;
-        }
+        break;
+    case SUB_STATS_DETAIL_DUMP:
         /* per-prefix stats are not kept: an empty dump */
-    } else if (token_is(&t[1], "snapshot") && proto_env.stats_snapshot != NULL) {
-        proto_env.stats_snapshot(o);
-    } else {
-        obuf_add(o, "ERROR\r\n", 7);
-        return;
+        break;
+    default:
+        stats_general(o);
+        break;
     }
     obuf_add(o, "END\r\n", 5);
 }

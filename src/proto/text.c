@@ -101,22 +101,19 @@ tok_i32(const struct token *t, int32_t *out)
     return true;
 }
 
-/* For the admin commands parsed in process.c and stats_cmd.c. */
-bool text_u32(const struct token *t, uint32_t *out);
-bool text_i32(const struct token *t, int32_t *out);
-
-bool
-text_u32(const struct token *t, uint32_t *out)
+/* memcached's safe_strtod. */
+static bool
+tok_double(const struct token *t)
 {
-    return tok_u32(t, out);
+    char buf[64], *end;
+    if (!tok_cstr(t, buf, sizeof(buf)) || t->n == 0)
+        return false;
+    errno = 0;
+    (void)strtod(buf, &end);
+    if (errno == ERANGE || end == buf)
+        return false;
+    return *end == '\0' ? end == buf + t->n : isspace((unsigned char)*end) != 0;
 }
-
-bool
-text_i32(const struct token *t, int32_t *out)
-{
-    return tok_i32(t, out);
-}
-
 
 static int
 tokenize(const char *line, size_t len, struct token *tok, int max)
@@ -194,6 +191,9 @@ lookup(const struct token *t)
     case 11:
         if (memcmp(s, "lru_crawler", 11) == 0) return CMD_LRU_CRAWLER;
         break;
+    case 13:
+        if (memcmp(s, "refresh_certs", 13) == 0) return CMD_REFRESH_CERTS;
+        break;
     case 14:
         if (memcmp(s, "cache_memlimit", 14) == 0) return CMD_CACHE_MEMLIMIT;
         break;
@@ -262,15 +262,175 @@ parse_storage(struct request *r)
     r->vlen = vlen;
 }
 
-void
-text_parse(const char *line, size_t len, struct request *r)
+/* ---- admin commands ---- */
+
+static void
+parse_stats(struct request *r)
 {
-    r->error = NULL;
-    r->noreply = false;
-    r->key = r->keys = NULL;
-    r->nkey = r->nkeys_len = 0;
-    r->vlen = -1;
-    r->ntokens = tokenize(line, len, r->tokens, PROTO_MAX_TOKENS);
+    static const struct { const char *word; enum req_sub sub; } groups[] = {
+        { "reset", SUB_STATS_RESET }, { "settings", SUB_STATS_SETTINGS },
+        { "items", SUB_STATS_ITEMS }, { "slabs", SUB_STATS_SLABS },
+        { "sizes", SUB_STATS_SIZES }, { "conns", SUB_STATS_CONNS },
+        { "snapshot", SUB_STATS_SNAPSHOT },
+    };
+    const struct token *t = r->tokens;
+    if (r->ntokens == 1) {
+        r->admin.sub = SUB_STATS_GENERAL;
+        return;
+    }
+    /* memcached reads the group word only (and detail's next one); more
+     * tokens are ignored */
+    for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
+        if (token_is(&t[1], groups[i].word)) {
+            r->admin.sub = groups[i].sub;
+            return;
+        }
+    }
+    if (token_is(&t[1], "detail")) {
+        if (r->ntokens >= 3 && (token_is(&t[2], "on") || token_is(&t[2], "off")))
+            r->admin.sub = SUB_STATS_DETAIL_SET;
+        else if (r->ntokens >= 3 && token_is(&t[2], "dump"))
+            r->admin.sub = SUB_STATS_DETAIL_DUMP;
+        else
+            fail(r, "CLIENT_ERROR usage: stats detail on|off|dump");
+        return;
+    }
+    fail(r, E_ERROR);
+}
+
+/* "slabs reassign <src> <dst>" and "slabs automove <0|1|2>" or
+ * "slabs automove ratio <float>".  automove takes any number of tokens
+ * after the mode, and a last "noreply" silences every reply, errors
+ * included, as in memcached. */
+static void
+parse_slabs(struct request *r)
+{
+    const struct token *t = r->tokens;
+    int n = r->ntokens;
+    if (n == 4 && token_is(&t[1], "reassign")) {
+        if (!tok_i32(&t[2], &r->admin.src) || !tok_i32(&t[3], &r->admin.dst)) {
+            fail(r, E_FORMAT);
+            return;
+        }
+        r->admin.sub = SUB_SLABS_REASSIGN;
+        return;
+    }
+    if (n < 3 || !token_is(&t[1], "automove")) {
+        fail(r, E_ERROR);
+        return;
+    }
+    r->noreply = noreply_last(r);
+    if (token_is(&t[2], "ratio")) {
+        if (n >= 4 && tok_double(&t[3]))
+            r->admin.sub = SUB_SLABS_AUTOMOVE_RATIO;
+        else
+            fail(r, E_ERROR);
+        return;
+    }
+    if (!tok_u32(&t[2], &r->admin.level)) {
+        fail(r, E_FORMAT);
+        return;
+    }
+    if (r->admin.level > 2) {
+        fail(r, E_ERROR);
+        return;
+    }
+    r->admin.sub = SUB_SLABS_AUTOMOVE;
+}
+
+/* The class argument of "lru_crawler crawl|metadump": "all", "hash", or
+ * a comma-separated list of memcached class ids (1..63, empty items
+ * skipped).  NULL if valid, else memcached's reply. */
+static const char *
+crawl_classes_error(const struct token *t)
+{
+    if (token_is(t, "all") || token_is(t, "hash"))
+        return NULL;
+    bool any = false;
+    for (size_t i = 0; i < t->n;) {
+        size_t j = i;
+        while (j < t->n && t->s[j] != ',')
+            j++;
+        if (j > i) {
+            struct token id = { t->s + i, j - i };
+            uint32_t v;
+            if (!tok_u32(&id, &v) || v < 1 || v > 63)
+                return "BADCLASS invalid class id";
+            any = true;
+        }
+        i = j + 1;
+    }
+    return any ? NULL : "NOTSTARTED no items to crawl";
+}
+
+static void
+parse_lru_crawler(struct request *r)
+{
+    const struct token *t = r->tokens;
+    int n = r->ntokens;
+    if (n == 3 && token_is(&t[1], "metadump")) {
+        /* reported after the -X and pipelining checks */
+        r->admin.late_error = crawl_classes_error(&t[2]);
+        r->admin.sub = SUB_CRAWLER_METADUMP;
+        return;
+    }
+    if (n == 3 && token_is(&t[1], "crawl")) {
+        const char *err = crawl_classes_error(&t[2]);
+        /* 1.6.18 cannot start an expiry crawl of the hash table */
+        if (err == NULL && token_is(&t[2], "hash"))
+            err = "ERROR an unknown error happened";
+        if (err != NULL)
+            fail(r, err);
+        else
+            r->admin.sub = SUB_CRAWLER_CRAWL;
+        return;
+    }
+    if (n == 2 && (token_is(&t[1], "enable") || token_is(&t[1], "disable"))) {
+        r->admin.sub = SUB_CRAWLER_SETTING;
+        return;
+    }
+    if (n == 3 && (token_is(&t[1], "sleep") || token_is(&t[1], "tocrawl"))) {
+        uint32_t v;
+        if (!tok_u32(&t[2], &v))
+            fail(r, E_FORMAT);
+        else if (token_is(&t[1], "sleep") && v > 1000000)
+            fail(r, "CLIENT_ERROR sleep must be one second or less");
+        else
+            r->admin.sub = SUB_CRAWLER_SETTING;
+        return;
+    }
+    fail(r, E_ERROR);
+}
+
+/* A line memcached takes for an HTTP request and hangs up on: its last
+ * token (memcached splits at most 23) starts with "HTTP/" and its first is
+ * no command.  1.6.18 answers ERROR instead for a word shorter than 2
+ * bytes, any word of its command families by first letter (g s a c i d t,
+ * and the 2-byte m words), and its other commands with the wrong number of
+ * tokens. */
+static bool
+http_request(const struct request *r)
+{
+    static const char *const cmds[] = {
+        "replace", "prepend", "flush_all", "verbosity", "lru", "watch",
+        "extstore", "refresh_certs",
+    };
+    if (r->ntokens == 0)
+        return false;
+    const struct token *cmd = &r->tokens[0];
+    const struct token *last = &r->tokens[(r->ntokens < 23 ? r->ntokens : 23) - 1];
+    if (cmd->n < 2 || memchr("gsacidt", cmd->s[0], 7) != NULL ||
+        (cmd->s[0] == 'm' && cmd->n == 2))
+        return false;
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+        if (token_is(cmd, cmds[i]))
+            return false;
+    return last->n >= 5 && memcmp(last->s, "HTTP/", 5) == 0;
+}
+
+static void
+parse_line(const char *line, size_t len, struct request *r)
+{
     int n = r->ntokens;
     if (n == 0) {
         r->cmd = CMD_UNKNOWN;
@@ -374,8 +534,21 @@ text_parse(const char *line, size_t len, struct request *r)
             fail(r, E_ERROR);
         }
         return;
-    case CMD_VERSION: case CMD_SHUTDOWN: case CMD_QUIT: case CMD_STATS: case CMD_SLABS:
-    case CMD_LRU_CRAWLER: case CMD_SNAPSHOT:
+    case CMD_STATS:
+        parse_stats(r);
+        return;
+    case CMD_SLABS:
+        parse_slabs(r);
+        return;
+    case CMD_LRU_CRAWLER:
+        parse_lru_crawler(r);
+        return;
+    case CMD_SHUTDOWN:
+        /* reported after the -A check */
+        if (n > 2 || (n == 2 && !token_is(&t[1], "graceful")))
+            r->admin.late_error = "CLIENT_ERROR invalid shutdown mode";
+        return;
+    case CMD_VERSION: case CMD_QUIT: case CMD_SNAPSHOT: case CMD_REFRESH_CERTS:
         return;
     case CMD_MN: case CMD_MG: case CMD_MS: case CMD_MD: case CMD_MA: case CMD_ME:
         meta_parse(r->cmd, line, len, r);
@@ -386,4 +559,19 @@ text_parse(const char *line, size_t len, struct request *r)
 unknown:
     r->cmd = CMD_UNKNOWN;
     fail(r, E_ERROR);
+}
+
+void
+text_parse(const char *line, size_t len, struct request *r)
+{
+    r->error = NULL;
+    r->noreply = false;
+    r->key = r->keys = NULL;
+    r->nkey = r->nkeys_len = 0;
+    r->vlen = -1;
+    r->admin.sub = SUB_NONE;
+    r->admin.late_error = NULL;
+    r->ntokens = tokenize(line, len, r->tokens, PROTO_MAX_TOKENS);
+    parse_line(line, len, r);
+    r->http_probe = r->cmd == CMD_UNKNOWN && http_request(r);
 }

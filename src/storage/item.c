@@ -1228,8 +1228,11 @@ copy_image(struct item *t, struct item_image *img, void *buf)
     img->flags = t->flags;
     img->nbytes = t->nbytes;
     img->nkey = t->nkey;
-    img->hot = (f & IF_REF) != 0;
-    img->fetched = (f & IF_FETCHED) != 0;
+    img->marks = (uint8_t)(((f & IF_REF) ? ITEM_MARK_HOT : 0) |
+                           ((f & IF_FETCHED) ? ITEM_MARK_FETCHED : 0) |
+                           ((f & IF_STALE) ? ITEM_MARK_STALE : 0) |
+                           ((f & IF_WON) ? ITEM_MARK_WON : 0) |
+                           (item_key_binary(t) ? ITEM_MARK_BINKEY : 0));
     img->exptime = item_exptime(t);
     img->atime = item_atime(t);
     img->cas = item_cas(t);
@@ -1299,7 +1302,7 @@ item_cas_floor(uint64_t floor)
 
 enum item_status
 item_restore(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
-             uint64_t cas, rel_time_t atime, bool hot, bool fetched,
+             uint64_t cas, rel_time_t atime, unsigned marks,
              const void *value, uint32_t nbytes)
 {
     enum item_status st;
@@ -1333,9 +1336,14 @@ item_restore(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
     }
     set_atime(it, atime);
     slab_note_atime(slab_class_of(it), atime);
-    uint8_t marks = (uint8_t)((hot ? IF_REF : 0) | (fetched ? IF_FETCHED : 0));
-    if (marks)
-        atomic_fetch_or(&it->iflags, marks);
+    uint8_t f = (uint8_t)(((marks & ITEM_MARK_HOT) ? IF_REF : 0) |
+                          ((marks & ITEM_MARK_FETCHED) ? IF_FETCHED : 0) |
+                          ((marks & ITEM_MARK_STALE) ? IF_STALE : 0) |
+                          ((marks & ITEM_MARK_WON) ? IF_WON : 0));
+    if (f)
+        atomic_fetch_or(&it->iflags, f);
+    if (marks & ITEM_MARK_BINKEY)
+        item_set_key_binary(it);
     hash_unlock(hv);
     item_release(it);
     return ITEM_OK;

@@ -154,6 +154,39 @@ def test_restart_round_trip():
         shutdown_rm(d)
 
 
+def test_meta_marks_survive_restart():
+    """Stale (md I), won (W handed out) and binary-key (b) marks are saved
+    and loaded: after a restart mg answers as memcached 1.6.18 answers
+    without one (bytes checked by hand against it).  Before the marks were
+    saved, the binary key's record made the whole file unloadable."""
+    d = tmpdir()
+    try:
+        path = os.path.join(d, "cache.snap")
+        s = SnapServer(path).start()
+        with s.connect() as c:
+            eq(transact(c, b"ms s1 1 T0\r\nA\r\nms s2 1\r\nB\r\nms AAEC 1 b\r\nC\r\n"
+                           b"md s1 I\r\nmd s2 I\r\nmg s2 v\r\n"),
+               b"HD\r\nHD\r\nHD\r\nHD\r\nHD\r\nVA 1 X W\r\nB\r\n", "setup")
+        eq(s.terminate(), 0, "exit code after SIGTERM")
+        s.stop()
+        s = SnapServer(path).start()
+        with s.connect() as c:
+            st = stats_snapshot(c)
+            eq(st[b"load_result"], b"ok", "load_result")
+            eq(st[b"load_items"], b"3", "load_items")
+            eq(transact(c, b"mg s1 v\r\nmg s1 v\r\nmg s2 v\r\nmg AAEC b k v\r\n"
+                           b"mg AAEC k v\r\n"),
+               b"VA 1 X W\r\nA\r\n"       # stale, nobody won yet: W
+               b"VA 1 Z X\r\nA\r\n"       # the win was handed out
+               b"VA 1 Z X\r\nB\r\n"       # won before the restart
+               b"VA 1 kAAEC b\r\nC\r\n"   # a binary key comes back base64
+               b"EN kAAEC\r\n",            # and is not the text key "AAEC"
+               "marks after restart")
+        s.stop()
+    finally:
+        shutdown_rm(d)
+
+
 def shutdown_rm(d):
     shutil.rmtree(d, ignore_errors=True)
 

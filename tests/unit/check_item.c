@@ -397,7 +397,7 @@ START_TEST(test_class_age)
     clock_advance(2);
     ck_assert_uint_eq(class_age(c), 2);
     ck_assert_uint_ge(clock_now(), 130);
-    ck_assert_int_eq(item_restore("age4", 4, 0, 0, 0, clock_now() - 120, false, false,
+    ck_assert_int_eq(item_restore("age4", 4, 0, 0, 0, clock_now() - 120, 0,
                                   "y", 1), ITEM_OK);
     /* (same class as age3: same sizes; a get would bump its atime) */
     ck_assert_uint_eq(class_age(c), 120);

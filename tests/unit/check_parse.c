@@ -158,12 +158,112 @@ START_TEST(test_base64_round_trip)
 }
 END_TEST
 
+/* Admin commands: what text_parse() reads from their arguments. */
+struct admin_case {
+    const char *line;
+    enum req_cmd cmd;
+    const char *error;              /* NULL: parses */
+    enum req_sub sub;
+    const char *late_error;         /* reported after the executor's checks */
+    bool noreply;
+    int32_t a, b;                   /* reassign src/dst, or automove level in a */
+};
+
+static const struct admin_case admin_cases[] = {
+    { "stats", CMD_STATS, NULL, SUB_STATS_GENERAL, NULL, false, 0, 0 },
+    { "stats items", CMD_STATS, NULL, SUB_STATS_ITEMS, NULL, false, 0, 0 },
+    { "stats slabs extra words", CMD_STATS, NULL, SUB_STATS_SLABS, NULL, false, 0, 0 },
+    { "stats reset", CMD_STATS, NULL, SUB_STATS_RESET, NULL, false, 0, 0 },
+    { "stats detail on", CMD_STATS, NULL, SUB_STATS_DETAIL_SET, NULL, false, 0, 0 },
+    { "stats detail dump", CMD_STATS, NULL, SUB_STATS_DETAIL_DUMP, NULL, false, 0, 0 },
+    { "stats detail", CMD_STATS, "CLIENT_ERROR usage: stats detail on|off|dump", SUB_NONE, NULL, false, 0, 0 },
+    { "stats detail maybe", CMD_STATS, "CLIENT_ERROR usage: stats detail on|off|dump", SUB_NONE, NULL, false, 0, 0 },
+    { "stats bogus", CMD_STATS, "ERROR", SUB_NONE, NULL, false, 0, 0 },
+    { "slabs reassign 1 2", CMD_SLABS, NULL, SUB_SLABS_REASSIGN, NULL, false, 1, 2 },
+    { "slabs reassign -1 7", CMD_SLABS, NULL, SUB_SLABS_REASSIGN, NULL, false, -1, 7 },
+    { "slabs reassign 1 x", CMD_SLABS, "CLIENT_ERROR bad command line format", SUB_NONE, NULL, false, 0, 0 },
+    { "slabs reassign 1 2 3", CMD_SLABS, "ERROR", SUB_NONE, NULL, false, 0, 0 },
+    { "slabs automove 2", CMD_SLABS, NULL, SUB_SLABS_AUTOMOVE, NULL, false, 2, 0 },
+    { "slabs automove 1 a b noreply", CMD_SLABS, NULL, SUB_SLABS_AUTOMOVE, NULL, true, 1, 0 },
+    { "slabs automove 3 noreply", CMD_SLABS, "ERROR", SUB_NONE, NULL, true, 0, 0 },
+    { "slabs automove x", CMD_SLABS, "CLIENT_ERROR bad command line format", SUB_NONE, NULL, false, 0, 0 },
+    { "slabs automove ratio 0.8", CMD_SLABS, NULL, SUB_SLABS_AUTOMOVE_RATIO, NULL, false, 0, 0 },
+    { "slabs automove ratio", CMD_SLABS, "ERROR", SUB_NONE, NULL, false, 0, 0 },
+    { "slabs automove ratio z", CMD_SLABS, "ERROR", SUB_NONE, NULL, false, 0, 0 },
+    { "slabs", CMD_SLABS, "ERROR", SUB_NONE, NULL, false, 0, 0 },
+    { "lru_crawler crawl all", CMD_LRU_CRAWLER, NULL, SUB_CRAWLER_CRAWL, NULL, false, 0, 0 },
+    { "lru_crawler crawl 1,,3", CMD_LRU_CRAWLER, NULL, SUB_CRAWLER_CRAWL, NULL, false, 0, 0 },
+    { "lru_crawler crawl 64", CMD_LRU_CRAWLER, "BADCLASS invalid class id", SUB_NONE, NULL, false, 0, 0 },
+    { "lru_crawler crawl ,", CMD_LRU_CRAWLER, "NOTSTARTED no items to crawl", SUB_NONE, NULL, false, 0, 0 },
+    { "lru_crawler crawl hash", CMD_LRU_CRAWLER, "ERROR an unknown error happened", SUB_NONE, NULL, false, 0, 0 },
+    { "lru_crawler metadump all", CMD_LRU_CRAWLER, NULL, SUB_CRAWLER_METADUMP, NULL, false, 0, 0 },
+    { "lru_crawler metadump 0", CMD_LRU_CRAWLER, NULL, SUB_CRAWLER_METADUMP, "BADCLASS invalid class id", false, 0, 0 },
+    { "lru_crawler sleep 1000000", CMD_LRU_CRAWLER, NULL, SUB_CRAWLER_SETTING, NULL, false, 0, 0 },
+    { "lru_crawler sleep 1000001", CMD_LRU_CRAWLER, "CLIENT_ERROR sleep must be one second or less", SUB_NONE, NULL, false, 0, 0 },
+    { "lru_crawler tocrawl -", CMD_LRU_CRAWLER, "CLIENT_ERROR bad command line format", SUB_NONE, NULL, false, 0, 0 },
+    { "lru_crawler enable", CMD_LRU_CRAWLER, NULL, SUB_CRAWLER_SETTING, NULL, false, 0, 0 },
+    { "lru_crawler enable now", CMD_LRU_CRAWLER, "ERROR", SUB_NONE, NULL, false, 0, 0 },
+    { "shutdown", CMD_SHUTDOWN, NULL, SUB_NONE, NULL, false, 0, 0 },
+    { "shutdown graceful", CMD_SHUTDOWN, NULL, SUB_NONE, NULL, false, 0, 0 },
+    { "shutdown now", CMD_SHUTDOWN, NULL, SUB_NONE, "CLIENT_ERROR invalid shutdown mode", false, 0, 0 },
+    { "refresh_certs", CMD_REFRESH_CERTS, NULL, SUB_NONE, NULL, false, 0, 0 },
+};
+
+START_TEST(test_admin_table)
+{
+    const struct admin_case *c = &admin_cases[_i];
+    struct request r;
+    text_parse(c->line, strlen(c->line), &r);
+    ck_assert_msg(r.cmd == c->cmd, "%s: cmd %d, want %d", c->line, r.cmd, c->cmd);
+    ck_assert_msg(r.noreply == c->noreply, "%s: noreply", c->line);
+    if (c->error != NULL) {
+        ck_assert_msg(r.error != NULL && strcmp(r.error, c->error) == 0,
+                      "%s: error %s, want %s", c->line, r.error ? r.error : "(none)", c->error);
+        return;
+    }
+    ck_assert_msg(r.error == NULL, "%s: unexpected error %s", c->line, r.error);
+    ck_assert_msg(r.admin.sub == c->sub, "%s: sub %d, want %d", c->line, r.admin.sub, c->sub);
+    if (c->late_error == NULL)
+        ck_assert_msg(r.admin.late_error == NULL, "%s: late error %s", c->line, r.admin.late_error);
+    else
+        ck_assert_msg(r.admin.late_error != NULL && strcmp(r.admin.late_error, c->late_error) == 0,
+                      "%s: late error %s", c->line, r.admin.late_error ? r.admin.late_error : "(none)");
+    if (c->sub == SUB_SLABS_REASSIGN) {
+        ck_assert_int_eq(r.admin.src, c->a);
+        ck_assert_int_eq(r.admin.dst, c->b);
+    }
+    if (c->sub == SUB_SLABS_AUTOMOVE)
+        ck_assert_uint_eq(r.admin.level, (uint32_t)c->a);
+}
+END_TEST
+
+/* Lines memcached hangs up on as HTTP requests, and near misses. */
+START_TEST(test_http_probe)
+{
+    static const struct { const char *line; bool probe; } cases[] = {
+        { "GET / HTTP/1.1", true },
+        { "HEAD /index.html HTTP/1.0", true },
+        { "get / HTTP/1.1", false },        /* a multiget of two keys */
+        { "replace / HTTP/1.1", false },    /* a command, wrong token count */
+        { "X / HTTP/1.1", false },          /* too short a word */
+        { "POST /x HTTP", false },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct request r;
+        text_parse(cases[i].line, strlen(cases[i].line), &r);
+        ck_assert_msg(r.http_probe == cases[i].probe, "%s", cases[i].line);
+    }
+}
+END_TEST
+
 static Suite *
 parse_suite(void)
 {
     Suite *s = suite_create("parse");
     TCase *tc = tcase_create("text");
     tcase_add_loop_test(tc, test_text_table, 0, (int)(sizeof(text_cases) / sizeof(text_cases[0])));
+    tcase_add_loop_test(tc, test_admin_table, 0, (int)(sizeof(admin_cases) / sizeof(admin_cases[0])));
+    tcase_add_test(tc, test_http_probe);
     suite_add_tcase(s, tc);
     tc = tcase_create("meta");
     tcase_add_loop_test(tc, test_meta_table, 0, (int)(sizeof(meta_cases) / sizeof(meta_cases[0])));
