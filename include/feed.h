@@ -57,8 +57,15 @@ enum feed_status {
     FEED_CLOSE,                     /* flush what is queued, then close */
 };
 
+/* Which protocol a connection speaks (-B): decided by its first byte
+ * (0x80: binary) unless forced. */
+enum feed_proto {
+    FEED_PROTO_AUTO = 0, FEED_PROTO_TEXT = 1, FEED_PROTO_BINARY = 2,    /* = -B's values */
+};
+
 struct feed {
     enum feed_state state;
+    enum feed_proto proto;
     size_t          rscan;          /* leading unconsumed bytes known to hold no '\n' */
     size_t          vleft;          /* FEED_VALUE: bytes still to copy */
     int             vseg;           /* current value iovec */
@@ -67,6 +74,8 @@ struct feed {
     bool            line_too_long;  /* closed for an overlong non-get line */
 };
 
+/* A new connection's loop, protocol FEED_PROTO_AUTO (the caller may set
+ * f->proto when -B forces one). */
 void feed_init(struct feed *f);
 
 /* Run the requests in buf[0..len), at most max_reqs request lines.

@@ -40,6 +40,7 @@ struct net_options {
     size_t   rbuf_max;              /* read buffer of one connection (the
                                      * longest multiget line it may send) */
     size_t   rbuf_mem_limit;        /* all read buffers above RBUF_SMALL, 0 = no limit */
+    int      protocol;              /* -B: 0 auto, 1 ascii, 2 binary (enum feed_proto) */
 };
 
 /* Read buffers up to this size are always granted; larger ones count

@@ -96,7 +96,8 @@ struct settings {
     int      write_timeout;         /* -o write_timeout secs (0 = off); runtime */
     int      shutdown_timeout;      /* -o shutdown_timeout secs: drain deadline */
     /* protocol */
-    int      binding_protocol;      /* -B: 0 auto, 1 ascii, 2 binary */
+    int      binding_protocol;      /* -B: 0 auto, 1 ascii, 2 binary (-S: 2) */
+    bool     enable_sasl;           /* -S */
     bool     flush_enabled;         /* false with -F */
     bool     dump_enabled;          /* false with -X */
     /* snapshots (doc/snapshot.md) */

@@ -29,6 +29,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "binary.h"
 #include "item.h"
 #include "obuf.h"
 #include "stats.h"
@@ -45,6 +46,7 @@ enum req_cmd {
     CMD_CACHE_MEMLIMIT, CMD_STATS, CMD_SLABS, CMD_LRU_CRAWLER, CMD_SNAPSHOT,
     CMD_MN, CMD_MG, CMD_MS, CMD_MD, CMD_MA, CMD_ME,
     CMD_REFRESH_CERTS,
+    CMD_NOOP, CMD_SASL_LIST, CMD_SASL_AUTH, CMD_SASL_STEP,     /* binary only */
 };
 
 /* What an admin command (stats, slabs, lru_crawler) asks for, as
@@ -133,6 +135,7 @@ struct request {
                                      * (metadump classes, shutdown mode) */
     } admin;                        /* stats slabs lru_crawler shutdown */
     struct meta_req meta;           /* mg ms md ma me */
+    struct bin_req  bin;            /* binary protocol packets */
 };
 
 /* Parse one request line (without its "\r\n"/"\n").  Always fills r:
@@ -175,6 +178,7 @@ struct proto_env {
     /* "stats" lines owned by the net/daemon layer (connections, threads,
      * settings, ...); called from a worker; may be NULL. */
     bool   track_sizes;             /* -o track_sizes: "stats sizes" enabled */
+    bool   sasl;                    /* -S: binary only, authenticate first */
     void (*server_stats)(struct server_stats *s);
     void (*stats_settings)(struct obuf *o);
     void (*stats_conns)(struct obuf *o);
@@ -238,6 +242,17 @@ struct proto_conn {
     char                 mopaque[33]; /* its O token */
     uint8_t              mnopaque;
     bool                 mb64;      /* b: return the key base64 encoded */
+    /* binary protocol */
+    bool                 binary;    /* this connection speaks it */
+    bool                 authenticated; /* SASL done (or not required) */
+    struct {
+        uint8_t          opcode;    /* the packet being answered ... */
+        uint32_t         opaque_be; /* ... its opaque, as sent */
+        bool             quiet;
+        bool             with_key;
+    } bin;                          /* kept while a store reads its value */
+    void                *sasl;      /* the SASL session (proto/sasl.c) */
+    bool                 sasl_started; /* an auth is under way (step allowed) */
     const char        *(*defer)(void); /* PROTO_DEFER: the slow part */
 };
 
@@ -254,6 +269,17 @@ void proto_value_done(struct proto_conn *pc, bool term_ok);
 /* The slow part of a PROTO_DEFER request returned err (NULL = success):
  * compose its reply.  Call on the connection's thread. */
 void proto_defer_done(struct proto_conn *pc, const char *err);
+/* -S: initialise SASL (Cyrus libsasl2, src/proto/sasl.c) and require
+ * authentication on every connection.  Call once before the workers
+ * start.  Returns 0, or -1 with err filled (no SASL in this build, or the
+ * library refused to start). */
+int proto_sasl_setup(char *err, size_t errlen);
+
+/* Run one binary packet (pkt[0..n), n = binary_need(pkt)); the reply goes
+ * to pc->out.  For PROTO_READ_VALUE the value (pc->vlen bytes, no "\r\n")
+ * follows the n bytes; PROTO_SWALLOW discards pc->swallow bytes after them. */
+enum proto_action proto_packet(struct proto_conn *pc, const char *pkt, size_t n);
+
 /* The iovecs to fill for PROTO_READ_VALUE. */
 static inline struct iovec *
 proto_value_iov(struct proto_conn *pc)

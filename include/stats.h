@@ -42,7 +42,9 @@
     X(conn_yields)            \
     X(read_buf_oom)           \
     X(write_timeouts)         \
-    X(out_of_memory)
+    X(out_of_memory)          \
+    X(auth_cmds)              \
+    X(auth_errors)
 
 /* Per slab class, for "stats slabs". */
 #define CLASS_STATS(X) \

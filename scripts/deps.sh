@@ -7,7 +7,7 @@ set -e
 what=${1:-build}
 
 if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-    pkgs="autoconf automake libtool pkg-config libevent-dev libxxhash-dev check"
+    pkgs="autoconf automake libtool pkg-config libevent-dev libxxhash-dev check libsasl2-dev"
     if [ "$what" = test ]; then
         # memcached: the reference the integration tests compare against;
         # libmemcached-tools: memccapable; python3 clients for client tests.
@@ -29,7 +29,7 @@ if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
     # Debian starts the reference memcached as a service on 11211; the tests
     # start their own on free ports, so leave a running one alone.
 elif command -v brew >/dev/null 2>&1; then
-    pkgs="autoconf automake libtool pkg-config libevent xxhash check"
+    pkgs="autoconf automake libtool pkg-config libevent xxhash check cyrus-sasl"
     [ "$what" = test ] && pkgs="$pkgs memcached libmemcached"
     for p in $pkgs; do
         brew list "$p" >/dev/null 2>&1 || { echo "deps.sh: brew install $p"; brew install "$p"; }

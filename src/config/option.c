@@ -133,12 +133,12 @@ X(use_cas, 'C', "disable-cas", 0, T_NBOOL, OFF(use_cas), "no", 1, 0, NOMAX, NULL
 X(backlog, 'b', "listen-backlog", 0, T_INT, OFF(backlog), "1024", 1, 1, NOMAX, "<num>", \
   "set the backlog queue limit") \
 X(binding_protocol, 'B', "protocol", 0, T_PROTO, OFF(binding_protocol), "auto", 1, 0, NOMAX, "<name>", \
-  "protocol - ascii or auto; binary is not supported") \
+  "protocol - one of ascii, binary, or auto (default: auto-negotiate)") \
 X(item_size_max, 'I', "max-item-size", 0, T_SIZE32, OFF(item_size_max), "1m", 1, KB, GB, "<num>", \
   "adjusts max item size, bytes or with a k/m suffix\n" \
   "(min: 1k, max: 1024m, at most half of -m)") \
-X(enable_sasl, 'S', "enable-sasl", 0, T_REFUSE, NOFF, "no", 1, 0, NOMAX, NULL, \
-  "turn on SASL authentication: not supported, refused") \
+X(enable_sasl, 'S', "enable-sasl", 0, T_BOOL, OFF(enable_sasl), "no", 1, 0, NOMAX, NULL, \
+  "turn on Sasl authentication (binary protocol only; doc/security.md)") \
 X(flush_enabled, 'F', "disable-flush-all", 0, T_NBOOL, OFF(flush_enabled), "no", 1, 0, NOMAX, NULL, \
   "disable flush_all command") \
 X(dump_enabled, 'X', "disable-dumping", 0, T_NBOOL, OFF(dump_enabled), "no", 1, 0, NOMAX, NULL, \
@@ -683,8 +683,6 @@ static int refuse(struct pstate *ps, int id)
     const struct opt *o = &opts[id];
 
     switch (id) {
-    case OPT_enable_sasl:
-        return fail(ps, o->name, "SASL authentication is not supported by this server");
     case OPT_enable_ssl:
         return fail(ps, o->name, "TLS/SSL is not supported by this server");
     case OPT_memory_file:
@@ -801,8 +799,7 @@ static int set_value(struct settings *s, struct pstate *ps, int id, const char *
         else if (strcmp(v, "ascii") == 0)
             s->binding_protocol = 1;
         else if (strcmp(v, "binary") == 0)
-            return fail(ps, o->name, "\"binary\": the binary protocol is not "
-                        "supported by this server; use ascii or auto");
+            s->binding_protocol = 2;
         else
             return fail(ps, o->name, "\"%s\" is not one of auto, ascii, "
                         "binary", v);
@@ -1043,6 +1040,12 @@ static enum option_result parse_args(struct settings *s, struct pstate *ps,
 static int finish(struct settings *s, struct pstate *ps)
 {
     ps->line = 0;
+    /* SASL exists only in the binary protocol (memcached's rule) */
+    if (s->enable_sasl) {
+        if (s->binding_protocol == 1)
+            return fail(ps, "enable-sasl", "You cannot allow the ASCII protocol while using SASL.");
+        s->binding_protocol = 2;
+    }
     if (s->item_size_max > s->maxbytes / 2) {
         char a[32], b[32];
         return fail(ps, "max-item-size", "%s cannot be larger than half of "
@@ -1561,7 +1564,7 @@ void option_stats_settings(const struct settings *s,
     EMIT("tcp_backlog", "%d", s->backlog);
     fn("binding_protocol", proto[s->binding_protocol >= 0 && s->binding_protocol <= 2 ?
                                  s->binding_protocol : 0], arg);
-    fn("auth_enabled_sasl", "no", arg);
+    fn("auth_enabled_sasl", YN(s->enable_sasl), arg);
     fn("auth_enabled_ascii", "no", arg);
     EMIT("item_size_max", "%u", s->item_size_max);
     fn("maxconns_fast", YN(s->maxconns_fast), arg);

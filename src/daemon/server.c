@@ -403,6 +403,10 @@ server_main(struct settings *s, int argc, char **argv)
     proto_env.shutdown = request_stop;
     proto_env.stats_reset = reset_conn_stats;
     proto_env.set_memlimit = set_memlimit;
+    if (s->enable_sasl && proto_sasl_setup(err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
     if (s->snapshot_path != NULL) {
         proto_env.snapshot = snapshot_request;
         proto_env.stats_snapshot = snapshot_stats;
@@ -418,6 +422,7 @@ server_main(struct settings *s, int argc, char **argv)
         .backlog = s->backlog,
         .rbuf_max = s->read_buf_max,
         .rbuf_mem_limit = (size_t)s->read_buf_mem_limit << 20,
+        .protocol = s->binding_protocol,
     };
     if (worker_setup(&no, err, sizeof(err)) != 0) {
         fprintf(stderr, "failed to start workers: %s\n", err);

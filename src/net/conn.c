@@ -104,6 +104,7 @@ conn_create(struct worker *w, int fd, bool is_unix, const char *listen_addr)
     c->w = w;
     c->is_unix = is_unix;
     feed_init(&c->feed);
+    c->feed.proto = (enum feed_proto)conn_opts->protocol;
     obuf_init(&c->out);
     proto_conn_init(&c->pc, &c->out, &w->stats, fd);
     peer_name(fd, is_unix, c->addr, sizeof(c->addr));

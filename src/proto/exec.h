@@ -1,6 +1,7 @@
 /*
  * exec.h -- internal to src/proto: the executor's pieces shared by
- * process.c (classic commands) and meta_exec.c (meta commands).  Both run
+ * process.c (classic commands), meta_exec.c (meta commands) and
+ * bin_exec.c (binary packets).  Both run
  * requests through item.h only; the reply composers live here once.
  */
 #ifndef MC_PROTO_EXEC_H
@@ -14,6 +15,15 @@ void   proto_reply(struct proto_conn *pc, bool noreply, const char *s);
 size_t proto_u64_dec(uint64_t v, char *p);
 /* Append it's value and "\r\n"; takes over the reference. */
 void   proto_emit_data(struct proto_conn *pc, struct item *it);
+/* The same, with "\r\n" only if crlf (binary values have none). */
+void   proto_emit_value(struct proto_conn *pc, struct item *it, bool crlf);
+/* Count one lookup of a get/gets/gat/gats (touch: a gat/gats). */
+void   proto_count_lookup(struct proto_conn *pc, const struct item *it, bool touch);
+/* Flush what was stored before the delay given (0: now), as memcached. */
+void   proto_flush_at(int64_t exptime);
+/* stats_cmd.c: the STAT lines of a group (no END), and "stats reset". */
+void   proto_stats_lines(struct obuf *o, enum req_sub sub);
+void   proto_stats_reset(void);
 /* A storage command's line (r->key, flags, exptime, vlen): allocate the
  * item and return PROTO_READ_VALUE, or reply the error and PROTO_SWALLOW. */
 enum proto_action proto_store(struct proto_conn *pc, const struct request *r);
@@ -30,5 +40,19 @@ void meta_debug(struct proto_conn *pc, const struct request *r);
 void meta_run_silently(struct proto_conn *pc, const struct request *r);
 /* The value of a pending ms arrived intact: store it and reply. */
 void meta_store_done(struct proto_conn *pc, struct item *it);
+
+/* binary.c: response writers; they answer the packet recorded in pc->bin
+ * (opcode, opaque) by bin_set_context(). */
+void bin_set_context(struct proto_conn *pc, const struct request *r);
+void bin_header(struct proto_conn *pc, uint16_t status, uint8_t extlen, uint16_t keylen,
+                uint32_t bodylen, uint64_t cas);
+/* A response with no body but the CAS. */
+void bin_ok(struct proto_conn *pc, uint64_t cas);
+/* An error response whose body is memcached's text for status. */
+void bin_error(struct proto_conn *pc, uint16_t status);
+const char *bin_status_text(uint16_t status);
+void bin_put64(unsigned char *p, uint64_t v);
+/* bin_exec.c: the value of a pending binary store arrived: store, reply. */
+void bin_store_done(struct proto_conn *pc, struct item *it);
 
 #endif

@@ -97,15 +97,12 @@ feed_defer_done(struct feed *f, struct proto_conn *pc, const char *err)
         f->state = FEED_LINE;
 }
 
-/* Run one request line buf[pos..nl); returns false to stop with *st. */
+/* Act on what a request asked for; returns false to stop with *st. */
 static bool
-run_line(struct feed *f, struct proto_conn *pc, char *line, size_t l,
-         bool last, enum feed_status *st)
+run_action(struct feed *f, struct proto_conn *pc, enum proto_action a,
+           enum feed_status *st)
 {
-    if (l > 0 && line[l - 1] == '\r')
-        l--;
-    pc->last_in_batch = last;
-    switch (proto_line(pc, line, l)) {
+    switch (a) {
     case PROTO_NEXT:
         return true;
     case PROTO_READ_VALUE:
@@ -134,6 +131,17 @@ run_line(struct feed *f, struct proto_conn *pc, char *line, size_t l,
     return true;
 }
 
+/* Run one request line buf[pos..nl); returns false to stop with *st. */
+static bool
+run_line(struct feed *f, struct proto_conn *pc, char *line, size_t l,
+         bool last, enum feed_status *st)
+{
+    if (l > 0 && line[l - 1] == '\r')
+        l--;
+    pc->last_in_batch = last;
+    return run_action(f, pc, proto_line(pc, line, l), st);
+}
+
 size_t
 feed_run(struct feed *f, struct proto_conn *pc, char *buf, size_t len,
          int max_reqs, enum feed_status *st)
@@ -153,6 +161,27 @@ feed_run(struct feed *f, struct proto_conn *pc, char *buf, size_t len,
             if (nreq >= max_reqs) {
                 *st = FEED_YIELD;
                 return pos;
+            }
+            if (f->proto == FEED_PROTO_AUTO)
+                f->proto = (unsigned char)buf[pos] == BIN_REQ_MAGIC ? FEED_PROTO_BINARY
+                                                                     : FEED_PROTO_TEXT;
+            if (f->proto == FEED_PROTO_BINARY) {
+                /* a packet: its header, then what binary_need() asks for */
+                pc->binary = true;
+                if (len - pos < BIN_HDR_LEN)
+                    return pos;
+                size_t need = binary_need((const unsigned char *)buf + pos);
+                if (len - pos < need)
+                    return pos;
+                nreq++;
+                pc->last_in_batch = pos + need == len;
+                if (!run_action(f, pc, proto_packet(pc, buf + pos, need), st)) {
+                    if (*st != FEED_OUTPUT_FULL)
+                        pos += need;
+                    return pos;
+                }
+                pos += need;
+                break;
             }
             size_t skip = pos == 0 ? f->rscan : 0;
             char *nl = memchr(buf + pos + skip, '\n', len - pos - skip);
@@ -186,6 +215,12 @@ feed_run(struct feed *f, struct proto_conn *pc, char *buf, size_t len,
                 return pos;
             break;
         case FEED_VALUE_END: {
+            if (f->proto == FEED_PROTO_BINARY) {
+                /* a binary value ends with the packet: no "\r\n" */
+                f->state = FEED_LINE;
+                proto_value_done(pc, true);
+                break;
+            }
             if (len - pos < 2)
                 return pos;
             bool ok = buf[pos] == '\r' && buf[pos + 1] == '\n';

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "proto.h"
 #include "exec.h"
+#include "sasl.h"
 
 struct proto_env proto_env = {
     .flush_enabled = true,
@@ -37,6 +38,7 @@ proto_conn_init(struct proto_conn *pc, struct obuf *out,
     pc->out = out;
     pc->stats = ts;
     pc->id = id;
+    pc->authenticated = !proto_env.sasl;
 }
 
 static void
@@ -55,6 +57,7 @@ void
 proto_conn_deinit(struct proto_conn *pc)
 {
     drop_pending(pc);
+    sasl_conn_free(pc);
 }
 
 /* Append "s\r\n" unless noreply. */
@@ -108,30 +111,40 @@ copy_value_to(struct item *it, char *p)
     return true;
 }
 
-/* Append it's value and "\r\n" to the reply; takes over it.  A large
- * value is written from item memory (a reference held until sent),
- * except on an item many references already hold: one key asked for
- * thousands of times must not saturate its count (then it would miss
+/* Append it's value (and "\r\n" if crlf) to the reply; takes over it.
+ * A large value is written from item memory (a reference held until
+ * sent), except on an item many references already hold: one key asked
+ * for thousands of times must not saturate its count (then it would miss
  * for all). */
 void
-proto_emit_data(struct proto_conn *pc, struct item *it)
+proto_emit_value(struct proto_conn *pc, struct item *it, bool crlf)
 {
     uint32_t nbytes = item_nbytes(it);
+    size_t tail = crlf ? 2 : 0;
     if (nbytes > COPY_MAX && !item_refs_high(it)) {
         obuf_item(pc->out, it);
-        obuf_add(pc->out, "\r\n", 2);
+        if (crlf)
+            obuf_add(pc->out, "\r\n", 2);
         return;
     }
-    char *p = obuf_reserve(pc->out, (size_t)nbytes + 2);
+    char *p = obuf_reserve(pc->out, (size_t)nbytes + tail);
     if (p == NULL || !copy_value_to(it, p)) {
         pc->out->oom = true;
         item_release(it);
         return;
     }
-    p[nbytes] = '\r';
-    p[nbytes + 1] = '\n';
-    obuf_commit(pc->out, (size_t)nbytes + 2);
+    if (crlf) {
+        p[nbytes] = '\r';
+        p[nbytes + 1] = '\n';
+    }
+    obuf_commit(pc->out, (size_t)nbytes + tail);
     item_release(it);
+}
+
+void
+proto_emit_data(struct proto_conn *pc, struct item *it)
+{
+    proto_emit_value(pc, it, true);
 }
 
 /* "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n"; takes over it. */
@@ -164,8 +177,8 @@ emit_value(struct proto_conn *pc, struct item *it, bool with_cas)
 }
 
 /* Count one lookup of a get/gets/gat/gats. */
-static void
-count_lookup(struct proto_conn *pc, const struct item *it, bool touch)
+void
+proto_count_lookup(struct proto_conn *pc, const struct item *it, bool touch)
 {
     struct thread_stats *ts = pc->stats;
     if (touch)
@@ -192,7 +205,7 @@ count_lookup(struct proto_conn *pc, const struct item *it, bool touch)
 static void
 get_result(struct proto_conn *pc, struct item *it, bool touch, bool with_cas)
 {
-    count_lookup(pc, it, touch);
+    proto_count_lookup(pc, it, touch);
     if (it != NULL)
         emit_value(pc, it, with_cas);
 }
@@ -247,7 +260,7 @@ do_get(struct proto_conn *pc, const struct request *r)
                 while (next_key(&q2, end, &k2, &nk2) && k2 != k) {
                     struct item *it = touch ? item_get_touch(k2, nk2, exptime)
                                             : item_get(k2, nk2);
-                    count_lookup(pc, it, touch);
+                    proto_count_lookup(pc, it, touch);
                     if (it != NULL)
                         item_release(it);
                 }
@@ -320,21 +333,29 @@ proto_store(struct proto_conn *pc, const struct request *r)
         it = item_alloc(r->key, r->nkey, r->flags,
                                  clock_exptime(r->exptime),
                                  (uint32_t)r->vlen, &st);
+    /* the bytes after the value: "\r\n" in text, none in binary */
+    uint64_t tail = pc->binary ? 0 : 2;
     if (it == NULL) {
         bool quiet = r->noreply && r->cmd != CMD_MS;  /* ms q hides success only */
         if (st == ITEM_EOVERSIZED) {
             STAT_INC(pc->stats, store_too_large);
-            proto_reply(pc, quiet, "SERVER_ERROR object too large for cache");
+            if (pc->binary)
+                bin_error(pc, BIN_E2BIG);   /* binary errors are never quiet */
+            else
+                proto_reply(pc, quiet, "SERVER_ERROR object too large for cache");
         } else {
             STAT_INC(pc->stats, store_no_memory);
-            proto_reply(pc, quiet, "SERVER_ERROR out of memory storing object");
+            if (pc->binary)
+                bin_error(pc, BIN_ENOMEM);
+            else
+                proto_reply(pc, quiet, "SERVER_ERROR out of memory storing object");
         }
         /* Like memcached: a failed set must not leave the old value
          * readable. */
         if (r->cmd == CMD_SET ||
             (r->cmd == CMD_MS && (!(r->meta.seen & META_BIT('M')) || r->meta.mode == 'S')))
             item_delete(r->key, r->nkey);
-        pc->swallow = (uint64_t)r->vlen + 2;
+        pc->swallow = (uint64_t)r->vlen + tail;
         return PROTO_SWALLOW;
     }
     pc->it = it;
@@ -348,8 +369,11 @@ proto_store(struct proto_conn *pc, const struct request *r)
         if (pc->viov_big == NULL) {
             drop_pending(pc);
             STAT_INC(pc->stats, out_of_memory);
-            proto_reply(pc, r->noreply, "SERVER_ERROR out of memory storing object");
-            pc->swallow = (uint64_t)r->vlen + 2;
+            if (pc->binary)
+                bin_error(pc, BIN_ENOMEM);
+            else
+                proto_reply(pc, r->noreply, "SERVER_ERROR out of memory storing object");
+            pc->swallow = (uint64_t)r->vlen + tail;
             return PROTO_SWALLOW;
         }
     }
@@ -387,6 +411,11 @@ proto_value_done(struct proto_conn *pc, bool term_ok)
     }
     if (pc->scmd == CMD_MS) {
         meta_store_done(pc, it);
+        drop_pending(pc);
+        return;
+    }
+    if (pc->binary) {
+        bin_store_done(pc, it);
         drop_pending(pc);
         return;
     }
@@ -495,6 +524,24 @@ do_touch(struct proto_conn *pc, const struct request *r)
     }
 }
 
+/* Flush what was stored before the delay given (0: now), as memcached. */
+void
+proto_flush_at(int64_t exptime)
+{
+    if (exptime > 0) {
+        /* memcached (with CAS) invalidates what was stored up to one
+         * second before the time given: "flush_all 1" acts at once, and
+         * a time already past (realtime() gives 1) flushes nothing */
+        rel_time_t when = clock_exptime(exptime);
+        if (proto_env.use_cas)
+            when--;
+        if (when != 0)
+            item_flush(when);
+    } else {
+        item_flush(0);
+    }
+}
+
 /* flush_all; also called for a flush_all whose delay is invalid (error
  * set): memcached counts it and checks -F first. */
 static void
@@ -509,18 +556,7 @@ do_flush(struct proto_conn *pc, const struct request *r, const char *error)
         proto_reply(pc, r->noreply, error);
         return;
     }
-    if (r->exptime > 0) {
-        /* memcached (with CAS) invalidates what was stored up to one
-         * second before the time given: "flush_all 1" acts at once, and
-         * a time already past (realtime() gives 1) flushes nothing */
-        rel_time_t when = clock_exptime(r->exptime);
-        if (proto_env.use_cas)
-            when--;
-        if (when != 0)
-            item_flush(when);
-    } else {
-        item_flush(0);
-    }
+    proto_flush_at(r->exptime);
     proto_reply(pc, r->noreply, "OK");
 }
 
@@ -773,7 +809,8 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
         STAT_INC(pc->stats, cmd_meta);  /* the one meta command 1.6.18 counts */
         meta_debug(pc, &r);
         break;
-    case CMD_UNKNOWN:
+    case CMD_NOOP: case CMD_SASL_LIST: case CMD_SASL_AUTH: case CMD_SASL_STEP:
+    case CMD_UNKNOWN:               /* (the first four: binary only) */
         proto_reply(pc, false, "ERROR");
         break;
     }

@@ -79,8 +79,8 @@ stats_general(struct obuf *o)
     stat_u64(o, "touch_misses", ts.touch_misses);
     stat_u64(o, "store_too_large", ts.store_too_large);
     stat_u64(o, "store_no_memory", ts.store_no_memory);
-    stat_u64(o, "auth_cmds", 0);
-    stat_u64(o, "auth_errors", 0);
+    stat_u64(o, "auth_cmds", ts.auth_cmds);
+    stat_u64(o, "auth_errors", ts.auth_errors);
     stat_u64(o, "bytes_read", ts.bytes_read);
     stat_u64(o, "bytes_written", ts.bytes_written);
     stat_u64(o, "limit_maxbytes", is.limit_maxbytes);
@@ -217,26 +217,21 @@ size_line(uint32_t size, uint64_t count, void *arg)
 
 
 void
-proto_stats(struct proto_conn *pc, const struct request *r)
+proto_stats_reset(void)
 {
-    struct obuf *o = pc->out;
-    switch (r->admin.sub) {
-    case SUB_STATS_RESET:
-        stats_reset();
-        item_stats_reset();
-        if (proto_env.stats_reset != NULL)
-            proto_env.stats_reset();
-        obuf_add(o, "RESET\r\n", 7);
-        return;
-    case SUB_STATS_DETAIL_SET:
-        obuf_add(o, "OK\r\n", 4);
-        return;
+    stats_reset();
+    item_stats_reset();
+    if (proto_env.stats_reset != NULL)
+        proto_env.stats_reset();
+}
+
+void
+proto_stats_lines(struct obuf *o, enum req_sub sub)
+{
+    switch (sub) {
     case SUB_STATS_SNAPSHOT:
-        if (proto_env.stats_snapshot == NULL) {
-            obuf_add(o, "ERROR\r\n", 7);
-            return;
-        }
-        proto_env.stats_snapshot(o);
+        if (proto_env.stats_snapshot != NULL)
+            proto_env.stats_snapshot(o);
         break;
     case SUB_STATS_SETTINGS:
         if (proto_env.stats_settings != NULL)
@@ -258,12 +253,36 @@ proto_stats(struct proto_conn *pc, const struct request *r)
         if (proto_env.stats_conns != NULL)
             proto_env.stats_conns(o);
         break;
-    case SUB_STATS_DETAIL_DUMP:
-        /* per-prefix stats are not kept: an empty dump */
-        break;
-    default:
+    case SUB_STATS_GENERAL:
         stats_general(o);
         break;
+    default:
+        /* detail dump: per-prefix stats are not kept, an empty dump */
+        break;
     }
+}
+
+void
+proto_stats(struct proto_conn *pc, const struct request *r)
+{
+    struct obuf *o = pc->out;
+    switch (r->admin.sub) {
+    case SUB_STATS_RESET:
+        proto_stats_reset();
+        obuf_add(o, "RESET\r\n", 7);
+        return;
+    case SUB_STATS_DETAIL_SET:
+        obuf_add(o, "OK\r\n", 4);
+        return;
+    case SUB_STATS_SNAPSHOT:
+        if (proto_env.stats_snapshot == NULL) {
+            obuf_add(o, "ERROR\r\n", 7);
+            return;
+        }
+        break;
+    default:
+        break;
+    }
+    proto_stats_lines(o, r->admin.sub);
     obuf_add(o, "END\r\n", 5);
 }

@@ -553,7 +553,8 @@ parse_line(const char *line, size_t len, struct request *r)
     case CMD_MN: case CMD_MG: case CMD_MS: case CMD_MD: case CMD_MA: case CMD_ME:
         meta_parse(r->cmd, line, len, r);
         return;
-    case CMD_UNKNOWN:
+    case CMD_NOOP: case CMD_SASL_LIST: case CMD_SASL_AUTH: case CMD_SASL_STEP:
+    case CMD_UNKNOWN:               /* (binary only) */
         break;
     }
 unknown:
