@@ -44,6 +44,18 @@ WORKLOADS = {
     "g": ("meta q: 100-key mg + mn (9:1), 32 B",
           ["--ratio", "9:1", "--value-size", "32", "--conns", "50", "--pipeline", "1",
            "--multiget", "100", "--meta-quiet"]),
+    # binary protocol against memcached's binary protocol: h like b and f
+    # (GetKQ/SetQ windows of 16 closed by Noop), i like c and g (100 GetKQ
+    # + Noop), j like d (GetK and Set at depth 1, 1 KB)
+    "h": ("binary q: 9:1 GetKQ/SetQ, 32 B, depth 16 + Noop",
+          ["--ratio", "9:1", "--value-size", "32", "--conns", "50", "--pipeline", "16",
+           "--bin-quiet"]),
+    "i": ("binary q: 100-key GetKQ + Noop (9:1), 32 B",
+          ["--ratio", "9:1", "--value-size", "32", "--conns", "50", "--pipeline", "1",
+           "--multiget", "100", "--bin-quiet"]),
+    "j": ("binary: 1:1 GetK:Set, 1 KB, depth 1",
+          ["--ratio", "1:1", "--value-size", "1024", "--conns", "50", "--pipeline", "1",
+           "--proto", "binary"]),
 }
 
 
@@ -61,7 +73,7 @@ def parse_args():
     ap.add_argument("--quick", action="store_true", help="2 rounds x 2 s (about 1 minute)")
     ap.add_argument("--workloads", default="abcde",
                     help="subset of %s, e.g. 'bcfg' (abcde; f and g are the meta "
-                    "protocol)" % "".join(WORKLOADS))
+                    "protocol, h i j the binary protocol)" % "".join(WORKLOADS))
     ap.add_argument("--server-threads", type=int, default=1, help="server -t (1)")
     ap.add_argument("--client-threads", type=int, default=1, help="mcload --threads (1)")
     ap.add_argument("--server-args", default="", help="extra flags for both servers")

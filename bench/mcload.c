@@ -20,6 +20,12 @@
  * whose `MN` completes the whole window.  Hits are matched to the window's
  * requested keys by their k flag, in request order.
  *
+ * Binary mode (--proto binary): a get is one GetK packet per key (a hit
+ * carries the key and the version in its flags, a miss is "not found"), a
+ * set is Set with the version as flags.  With --bin-quiet gets are GetKQ
+ * (misses answer nothing), sets SetQ, and every window ends with Noop,
+ * matched like --meta-quiet's mn.
+ *
  * Output: human-readable summary, then one final JSON line on stdout.
  * Exit status: 0 ok, 1 if any error was counted, 2 on usage/setup failure.
  */
@@ -70,6 +76,9 @@ static struct {
     bool quiet;
     bool meta;       /* --proto meta */
     bool meta_quiet; /* --meta-quiet: q+k flags, mn ends each window */
+    bool binary;     /* --proto binary */
+    bool bin_quiet;  /* --bin-quiet: GetKQ/SetQ, Noop ends each window */
+    bool windowed;   /* meta_quiet or bin_quiet: replies close per window */
 } opt = {
     .host = "127.0.0.1", .port = "11211", .threads = 1, .conns = 50,
     .pipeline = 1, .keys = 10000, .prefix = "mcl:", .vmin = 32, .vmax = 32,
@@ -474,6 +483,73 @@ static char *gen_meta(struct conn *c, char *p, int type, uint32_t key, uint32_t 
     return p;
 }
 
+/* Binary request header (24 bytes) at p; returns the end. */
+static char *bin_hdr(char *p, uint8_t op, uint16_t keylen, uint8_t extlen, uint32_t bodylen)
+{
+    unsigned char *h = (unsigned char *)p;
+    memset(h, 0, 24);
+    h[0] = 0x80;
+    h[1] = op;
+    h[2] = (unsigned char)(keylen >> 8);
+    h[3] = (unsigned char)keylen;
+    h[4] = extlen;
+    h[8] = (unsigned char)(bodylen >> 24);
+    h[9] = (unsigned char)(bodylen >> 16);
+    h[10] = (unsigned char)(bodylen >> 8);
+    h[11] = (unsigned char)bodylen;
+    return p + 24;
+}
+
+static void put_be32(char *p, uint32_t v)
+{
+    p[0] = (char)(v >> 24);
+    p[1] = (char)(v >> 16);
+    p[2] = (char)(v >> 8);
+    p[3] = (char)v;
+}
+
+static uint32_t get_be32(const char *p)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    return ((uint32_t)u[0] << 24) | ((uint32_t)u[1] << 16) | ((uint32_t)u[2] << 8) | u[3];
+}
+
+enum { BOP_SET = 0x01, BOP_NOOP = 0x0a, BOP_GETK = 0x0c, BOP_GETKQ = 0x0d, BOP_SETQ = 0x11 };
+
+/* Binary form of one request at p; returns the new end. */
+static char *gen_binary(struct conn *c, char *p, int type, uint32_t key, uint32_t *keys,
+                        struct req *rq)
+{
+    char kb[MAX_KEYLEN + 16];
+    if (type == R_GET) {
+        rq->nkeys = (uint16_t)opt.multiget;
+        for (int i = 0; i < opt.multiget; i++) {
+            uint32_t k = rng_below(&c->rng, opt.keys);
+            keys[i] = k;
+            size_t nk = key_fmt(kb, k);
+            p = bin_hdr(p, opt.bin_quiet ? BOP_GETKQ : BOP_GETK, (uint16_t)nk, 0, (uint32_t)nk);
+            memcpy(p, kb, nk);
+            p += nk;
+        }
+        return p;
+    }
+    if (c->t->phase != PH_WARMUP)
+        key = rng_below(&c->rng, opt.keys);
+    rq->nkeys = 1;
+    keys[0] = key;
+    uint32_t ver = (uint32_t)(rng_next(&c->rng) >> 32);
+    uint32_t len = value_len(key, ver);
+    size_t nk = key_fmt(kb, key);
+    p = bin_hdr(p, opt.bin_quiet ? BOP_SETQ : BOP_SET, (uint16_t)nk, 8, (uint32_t)(8 + nk + len));
+    put_be32(p, ver);
+    put_be32(p + 4, 0);
+    p += 8;
+    memcpy(p, kb, nk);
+    p += nk;
+    value_fill(p, key, ver, len);
+    return p + len;
+}
+
 /* Queue one request into c->out.  Returns false if nothing to issue. */
 static bool gen_request(struct conn *c, uint64_t now)
 {
@@ -518,6 +594,8 @@ static bool gen_request(struct conn *c, uint64_t now)
     rq->t0 = now;
     if (opt.meta) {
         p = gen_meta(c, p, type, key, keys, rq);
+    } else if (opt.binary) {
+        p = gen_binary(c, p, type, key, keys, rq);
     } else if (type == R_GET) {
         rq->nkeys = (uint16_t)opt.multiget;
         memcpy(p, "get", 3);
@@ -564,10 +642,15 @@ static void fill_and_flush(struct conn *c)
     uint64_t now = now_ns();
     while (gen_request(c, now))
         ;
-    if (opt.meta_quiet && c->qn > 0 && !c->mn_sent) {
-        /* close the window; g_max_req reserves room for these 4 bytes */
-        memcpy(c->out + c->olen, "mn\r\n", 4);
-        c->olen += 4;
+    if (opt.windowed && c->qn > 0 && !c->mn_sent) {
+        /* close the window; g_max_req reserves room for these bytes */
+        if (opt.binary) {
+            bin_hdr(c->out + c->olen, BOP_NOOP, 0, 0, 0);
+            c->olen += 24;
+        } else {
+            memcpy(c->out + c->olen, "mn\r\n", 4);
+            c->olen += 4;
+        }
         c->mn_sent = true;
         c->wcur = 0;
     }
@@ -914,9 +997,118 @@ static void parse_meta(struct conn *c, uint64_t now)
     }
 }
 
+/* Check one hit's value (key, version in flags); counts hits/err_value. */
+static void check_hit(struct conn *c, uint32_t key, uint32_t ver, const char *data, uint32_t len)
+{
+    struct stats *st = cur_stats(c->t);
+    if (len != value_len(key, ver)) {
+        report_bad(c, "value length mismatch", data, len);
+        st->err_value++;
+        return;
+    }
+    value_fill(c->t->scratch, key, ver, len);
+    if (memcmp(c->t->scratch, data, len) != 0) {
+        report_bad(c, "value bytes mismatch", data, len);
+        st->err_value++;
+        return;
+    }
+    st->hits++;
+}
+
+/* Binary protocol: parse as many complete response packets as are buffered. */
+static void parse_binary(struct conn *c, uint64_t now)
+{
+    struct stats *st = cur_stats(c->t);
+    while (!c->dead && c->ilen - c->ioff >= 24) {
+        const unsigned char *h = (const unsigned char *)c->in + c->ioff;
+        size_t avail = c->ilen - c->ioff;
+        uint8_t op = h[1], extlen = h[4];
+        uint16_t keylen = (uint16_t)((h[2] << 8) | h[3]);
+        uint16_t status = (uint16_t)((h[6] << 8) | h[7]);
+        uint32_t bodylen = get_be32((const char *)h + 8);
+        if (h[0] != 0x81 || bodylen < (uint32_t)extlen + keylen || bodylen > MAX_VALUE + 512) {
+            report_bad(c, "malformed response header", (const char *)h, 24);
+            conn_kill(c, &st->err_proto);
+            return;
+        }
+        if (avail < 24 + (size_t)bodylen)
+            return;
+        const char *ext = (const char *)h + 24, *key = ext + extlen, *val = key + keylen;
+        uint32_t vlen = bodylen - extlen - keylen;
+        c->ioff += 24 + bodylen;
+        if (c->qn == 0 || (opt.windowed && !c->mn_sent)) {
+            report_bad(c, "unsolicited reply", (const char *)h, 24);
+            conn_kill(c, &st->err_proto);
+            return;
+        }
+        struct req *rq = &c->q[c->qhead];
+        if (opt.windowed && op == BOP_NOOP) {
+            while (c->qn) {
+                if (c->q[c->qhead].type == R_SET)
+                    st->stored++; /* a failed quiet set would have answered */
+                complete_req(c, now);
+            }
+            c->mn_sent = false;
+            c->wcur = 0;
+            continue;
+        }
+        bool is_get = op == BOP_GETK || op == BOP_GETKQ;
+        if (status != 0 && !(is_get && status == 1)) {
+            report_bad(c, "error response", val, vlen);
+            st->err_server++;
+            if (!opt.windowed && (rq->type != R_GET || ++rq->pos >= rq->nkeys))
+                complete_req(c, now);
+            continue;
+        }
+        if (!opt.windowed && rq->type == R_SET) {
+            if (op != BOP_SET) {
+                report_bad(c, "unexpected reply to set", (const char *)h, 24);
+                conn_kill(c, &st->err_proto);
+                return;
+            }
+            st->stored++;
+            complete_req(c, now);
+            continue;
+        }
+        if (!is_get || (opt.windowed && status != 0)) {
+            report_bad(c, "unexpected response", (const char *)h, 24);
+            conn_kill(c, &st->err_proto);
+            return;
+        }
+        /* GetK/GetKQ: the key comes back; a hit has 4 bytes of flags */
+        uint32_t k = 0;
+        bool keyok = keylen > g_prefix_len && memcmp(key, opt.prefix, g_prefix_len) == 0;
+        if (keyok) {
+            const char *kp = key + g_prefix_len;
+            keyok = parse_u32(&kp, key + keylen, &k) && kp == key + keylen;
+        }
+        if (keyok) {
+            if (opt.windowed)
+                keyok = window_match(c, k);
+            else
+                keyok = k == c->qkeys[(size_t)c->qhead * (size_t)opt.multiget + rq->pos];
+        }
+        if (!keyok) {
+            report_bad(c, "response for a key not requested (or out of order)", key, keylen);
+            st->err_value++;
+        } else if (status == 0) {
+            if (extlen != 4) {
+                report_bad(c, "hit without flags", (const char *)h, 24);
+                conn_kill(c, &st->err_proto);
+                return;
+            }
+            check_hit(c, k, get_be32(ext), val, vlen);
+        }
+        if (!opt.windowed && ++rq->pos >= rq->nkeys)
+            complete_req(c, now);
+    }
+}
+
 static void parse_replies(struct conn *c, uint64_t now)
 {
-    if (opt.meta)
+    if (opt.binary)
+        parse_binary(c, now);
+    else if (opt.meta)
         parse_meta(c, now);
     else
         parse_text(c, now);
@@ -1176,9 +1368,11 @@ static void usage(FILE *f)
 "      --drain-timeout SECS wait this long for replies after stop (5)\n"
 "  -q, --quiet              only print the final JSON line\n"
 "      --selftest           check histogram and value generator, then exit\n"
-"      --proto text|meta    text: get/set; meta: mg <key> v / ms <key> <len> T0 (text)\n"
+"      --proto text|meta|binary  text: get/set; meta: mg <key> v / ms <key> <len> T0 (text)\n"
 "      --meta-quiet         meta with q flags: mg <key> v q k, ms <key> <len> q,\n"
 "                           each window of --pipeline requests ends with mn\n"
+"      --proto binary       binary protocol: GetK per key, Set (flags = version)\n"
+"      --bin-quiet          binary with GetKQ/SetQ, each window ends with Noop\n"
 "Exit status: 0 ok, 1 if any reply was invalid/missing, 2 on setup failure.\n"
 "The last stdout line is a JSON object with all results.\n");
 }
@@ -1228,6 +1422,7 @@ int main(int argc, char **argv)
         {"selftest", no_argument, 0, 1003},
         {"proto", required_argument, 0, 1004},
         {"meta-quiet", no_argument, 0, 1005},
+        {"bin-quiet", no_argument, 0, 1006},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -1306,12 +1501,15 @@ int main(int argc, char **argv)
                 proto_text = true;
             } else if (strcmp(optarg, "meta") == 0) {
                 opt.meta = true;
+            } else if (strcmp(optarg, "binary") == 0) {
+                opt.binary = true;
             } else {
-                fprintf(stderr, "mcload: bad --proto '%s' (text or meta)\n", optarg);
+                fprintf(stderr, "mcload: bad --proto '%s' (text, meta or binary)\n", optarg);
                 return 2;
             }
             break;
         case 1005: opt.meta_quiet = opt.meta = true; break;
+        case 1006: opt.bin_quiet = opt.binary = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -1320,10 +1518,11 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (proto_text && opt.meta) {
-        fprintf(stderr, "mcload: --meta-quiet needs --proto meta\n");
+    if ((proto_text && (opt.meta || opt.binary)) || (opt.meta && opt.binary)) {
+        fprintf(stderr, "mcload: --meta-quiet needs --proto meta, --bin-quiet --proto binary\n");
         return 2;
     }
+    opt.windowed = opt.meta_quiet || opt.bin_quiet;
     if (opt.meta && opt.vmin < META_VHDR) {
         fprintf(stderr, "mcload: --proto meta needs values of at least %d bytes "
                 "(they carry their version)\n", META_VHDR);
@@ -1352,6 +1551,10 @@ int main(int argc, char **argv)
     if (opt.meta) { /* "mg K v q k\r\n" per key; "ms K LEN T0\r\n" data; + "mn\r\n" */
         getmax = (size_t)opt.multiget * (3 + keymax + 8) + 4;
         setmax = 3 + keymax + 1 + 10 + 5 + opt.vmax + 2 + 4;
+    }
+    if (opt.binary) { /* 24-byte headers; sets carry 8 bytes of extras; + Noop */
+        getmax = (size_t)opt.multiget * (24 + keymax) + 24;
+        setmax = 24 + 8 + keymax + opt.vmax + 24;
     }
     g_max_req = getmax > setmax ? getmax : setmax;
 
@@ -1492,7 +1695,8 @@ int main(int argc, char **argv)
                "value=%u-%u ratio=%u:%u multiget=%d proto=%s\n",
                opt.host, opt.port, opt.threads, opt.conns, opt.idle_conns,
                opt.pipeline, opt.keys, opt.vmin, opt.vmax, opt.get_w, opt.set_w,
-               opt.multiget, opt.meta_quiet ? "meta-quiet" : opt.meta ? "meta" : "text");
+               opt.multiget, opt.bin_quiet ? "binary-quiet" : opt.binary ? "binary" :
+               opt.meta_quiet ? "meta-quiet" : opt.meta ? "meta" : "text");
         if (opt.warmup)
             printf("  warmup     %.2f s, %" PRIu64 " keys stored\n", warm_secs, W.stored);
         printf("  duration   %.3f s\n", secs);
@@ -1532,7 +1736,7 @@ int main(int argc, char **argv)
            S.err_value + W.err_value, S.err_conn + W.err_conn,
            S.err_timeout + W.err_timeout, warm_secs, W.stored, opt.threads, opt.conns,
            opt.idle_conns, opt.pipeline, opt.multiget, opt.keys, opt.vmin, opt.vmax,
-           (double)cpu / 1e9, cli_util, opt.meta ? "meta" : "text",
+           (double)cpu / 1e9, cli_util, opt.binary ? "binary" : opt.meta ? "meta" : "text",
            opt.meta_quiet ? "true" : "false");
     fflush(stdout);
     for (int i = 0; i < opt.threads; i++) {
