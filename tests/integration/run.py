@@ -115,7 +115,7 @@ def main(argv):
                 if isinstance(e, harness.TestFailure) and not verbose:
                     tb = traceback.extract_tb(e.__traceback__)
                     where = next((fr for fr in reversed(tb)
-                                  if os.path.basename(fr.filename).startswith("test_")), tb[-1])
+                                  if os.path.abspath(fr.filename) == path), tb[-1])
                     detail = "%s (at %s:%d)" % (e, os.path.basename(where.filename), where.lineno)
                 else:
                     detail = traceback.format_exc()
