@@ -22,6 +22,9 @@
 #define BIN_HDR_LEN   24
 #define BIN_REQ_MAGIC 0x80
 #define BIN_RES_MAGIC 0x81
+/* memcached reads header + extras + key into a 16 KB buffer: more closes
+ * the connection without a reply. */
+#define BIN_FRAME_MAX 16384
 /* The most SASL data (auth/step value) a packet may carry. */
 #define BIN_SASL_DATA_MAX 2048
 
@@ -53,7 +56,10 @@ struct bin_req {
     bool        with_key;           /* GetK/GetKQ/GATK/GATKQ */
     uint16_t    status;             /* non-zero: answer this error ... */
     bool        close;              /* ... then close (or close at once) */
-    uint32_t    swallow;            /* ... or skip this many body bytes */
+    bool        frame_error;        /* (the lengths in the header disagree) */
+    uint32_t    swallow;            /* ... or skip this many body bytes; also
+                                     * for Touch/GAT/Stat: a value they
+                                     * ignore, skipped after the reply */
     uint64_t    initial;            /* incr/decr: value when created */
     uint32_t    delta_exptime;      /* incr/decr: 0xffffffff = do not create */
     const char *data;               /* SASL auth/step data */
@@ -63,7 +69,9 @@ struct bin_req {
 /* Bytes of the packet at h (24 header bytes available) to buffer before
  * binary_parse(): 24 when the header alone decides (bad magic, bad
  * lengths, unknown opcode), header + extras + key for set/add/replace/
- * append/prepend (the value follows, r->vlen bytes), else the packet. */
+ * append/prepend (the value follows, r->vlen bytes) and for Touch/GAT/
+ * Stat (a value is skipped: r->bin.swallow), else the packet.  Never more
+ * than 24 + 255 + 250 + BIN_SASL_DATA_MAX. */
 size_t binary_need(const unsigned char *h);
 
 struct request;

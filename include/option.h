@@ -97,6 +97,7 @@ struct settings {
     int      shutdown_timeout;      /* -o shutdown_timeout secs: drain deadline */
     /* protocol */
     int      binding_protocol;      /* -B: 0 auto, 1 ascii, 2 binary (-S: 2) */
+    bool     binding_protocol_given; /* -B was given (with -S only binary is allowed) */
     bool     enable_sasl;           /* -S */
     bool     flush_enabled;         /* false with -F */
     bool     dump_enabled;          /* false with -X */

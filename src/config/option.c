@@ -794,6 +794,7 @@ static int set_value(struct settings *s, struct pstate *ps, int id, const char *
     case T_LIST:
         return listen_add(s, ps, o, v);
     case T_PROTO:
+        s->binding_protocol_given = !ps->defaults;
         if (strcmp(v, "auto") == 0 || strcmp(v, "auto-negotiate") == 0)
             s->binding_protocol = 0;
         else if (strcmp(v, "ascii") == 0)
@@ -1042,8 +1043,10 @@ static int finish(struct settings *s, struct pstate *ps)
     ps->line = 0;
     /* SASL exists only in the binary protocol (memcached's rule) */
     if (s->enable_sasl) {
-        if (s->binding_protocol == 1)
+        if (s->binding_protocol_given && s->binding_protocol != 2)
             return fail(ps, "enable-sasl", "You cannot allow the ASCII protocol while using SASL.");
+        if (s->udp_port != 0)
+            return fail(ps, "enable-sasl", "Cannot enable UDP while using binary SASL authentication.");
         s->binding_protocol = 2;
     }
     if (s->item_size_max > s->maxbytes / 2) {

@@ -103,15 +103,15 @@ bin_store_done(struct proto_conn *pc, struct item *it)
         bin_error(pc, BIN_EEXISTS);
         return;
     case ITEM_NOT_FOUND:
+        /* (a CAS on a missing key; append/prepend: not stored) */
         STAT_INC(ts, cas_misses);
-        bin_error(pc, BIN_ENOENT);
+        bin_error(pc, concat ? BIN_NOT_STORED : BIN_ENOENT);
         return;
     case ITEM_ENOMEM:
         STAT_INC(ts, store_no_memory);
         bin_error(pc, BIN_ENOMEM);
         return;
     case ITEM_EOVERSIZED:
-        STAT_INC(ts, store_too_large);
         bin_error(pc, BIN_E2BIG);
         return;
     default:
@@ -160,12 +160,13 @@ bin_delta(struct proto_conn *pc, const struct request *r)
     bool created = false;
     enum item_status st = item_marith(r->key, r->nkey, &m, &v, &cas, &exp_before, &created);
     struct thread_stats *ts = pc->stats;
+    /* memcached counts no hit and no miss for an item it creates */
     if (st == ITEM_OK && !created) {
         if (incr)
             STAT_INC(ts, incr_hits);
         else
             STAT_INC(ts, decr_hits);
-    } else if (st == ITEM_OK || st == ITEM_NOT_FOUND) {
+    } else if (st == ITEM_NOT_FOUND) {
         if (incr)
             STAT_INC(ts, incr_misses);
         else
@@ -309,7 +310,19 @@ proto_packet(struct proto_conn *pc, const char *pkt, size_t n)
     log_debug("<%d binary opcode 0x%02x key %.*s", pc->id, r.bin.opcode,
               (int)(r.nkey > 250 ? 250 : r.nkey), r.key != NULL ? r.key : "");
     if (r.bin.status == 0 && r.bin.close)
-        return PROTO_CLOSE_NOW;     /* not a request packet at all */
+        return PROTO_CLOSE_NOW;     /* not a request packet, or too large */
+    if (r.bin.frame_error) {
+        bin_error(pc, r.bin.status);
+        return PROTO_CLOSE;
+    }
+    /* with -S, nothing but SASL (and version) before authentication:
+     * memcached checks this before the opcode and its lengths */
+    uint8_t op = r.bin.opcode;
+    if (!pc->authenticated && op != BIN_SASL_LIST && op != BIN_SASL_AUTH &&
+        op != BIN_SASL_STEP && op != BIN_VERSION) {
+        bin_error(pc, BIN_AUTH_ERROR);
+        return PROTO_CLOSE;
+    }
     if (r.bin.status != 0) {
         bin_error(pc, r.bin.status);
         if (r.bin.close)
@@ -320,12 +333,6 @@ proto_packet(struct proto_conn *pc, const char *pkt, size_t n)
         }
         return PROTO_NEXT;
     }
-    /* with -S, nothing but SASL (and version) before authentication */
-    if (!pc->authenticated && r.cmd != CMD_SASL_LIST && r.cmd != CMD_SASL_AUTH &&
-        r.cmd != CMD_SASL_STEP && r.cmd != CMD_VERSION) {
-        bin_error(pc, BIN_AUTH_ERROR);
-        return PROTO_CLOSE;
-    }
     switch (r.cmd) {
     case CMD_GET:
         bin_get(pc, &r, false, true);
@@ -335,6 +342,9 @@ proto_packet(struct proto_conn *pc, const char *pkt, size_t n)
         break;
     case CMD_TOUCH:
         bin_get(pc, &r, true, false);
+        break;
+    case CMD_STATS:
+        bin_stats(pc, &r);
         break;
     case CMD_SET: case CMD_ADD: case CMD_REPLACE: case CMD_CAS:
     case CMD_APPEND: case CMD_PREPEND:
@@ -350,11 +360,11 @@ proto_packet(struct proto_conn *pc, const char *pkt, size_t n)
             bin_ok(pc, 0);
         return PROTO_CLOSE;
     case CMD_FLUSH_ALL:
-        STAT_INC(pc->stats, cmd_flush);
         if (!proto_env.flush_enabled) {
-            bin_error(pc, BIN_AUTH_ERROR);
+            bin_error(pc, BIN_AUTH_ERROR);  /* (not counted, as memcached) */
             break;
         }
+        STAT_INC(pc->stats, cmd_flush);
         proto_flush_at(r.exptime);
         if (!pc->bin.quiet)
             bin_ok(pc, 0);
@@ -368,14 +378,17 @@ proto_packet(struct proto_conn *pc, const char *pkt, size_t n)
         obuf_add(pc->out, proto_env.version, nv);
         break;
     }
-    case CMD_STATS:
-        bin_stats(pc, &r);
-        break;
     case CMD_SASL_LIST: case CMD_SASL_AUTH: case CMD_SASL_STEP:
         return sasl_packet(pc, &r);
     default:
         bin_error(pc, BIN_UNKNOWN_COMMAND);
         break;
+    }
+    if (r.bin.swallow > 0) {
+        /* Touch/GAT/Stat carrying a value: memcached reads those bytes as
+         * the next request (a desync); we skip them */
+        pc->swallow = r.bin.swallow;
+        return PROTO_SWALLOW;
     }
     return PROTO_NEXT;
 }

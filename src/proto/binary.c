@@ -146,9 +146,9 @@ shape_ok(enum shape s, uint8_t extlen, uint16_t keylen, uint32_t bodylen)
     case S_FLUSH:
         return keylen == 0 && bodylen == extlen && (extlen == 0 || extlen == 4);
     case S_STAT:
-        return extlen == 0 && bodylen == keylen;
+        return extlen == 0;         /* a value is skipped (see binary_need) */
     case S_TOUCH:
-        return extlen == 4 && keylen > 0 && bodylen == (uint32_t)keylen + 4;
+        return extlen == 4 && keylen > 0;
     case S_SASL_DATA:
         return extlen == 0 && keylen > 0 && bodylen >= keylen &&
                bodylen - keylen <= BIN_SASL_DATA_MAX;
@@ -158,6 +158,15 @@ shape_ok(enum shape s, uint8_t extlen, uint16_t keylen, uint32_t bodylen)
     return false;
 }
 
+/* Does the header frame hold together: extras and key inside the body,
+ * and within memcached's 16 KB read buffer? */
+static bool
+frame_ok(uint8_t extlen, uint16_t keylen, uint32_t bodylen)
+{
+    return (uint32_t)extlen + keylen <= bodylen &&
+           BIN_HDR_LEN + (size_t)extlen + keylen <= BIN_FRAME_MAX;
+}
+
 size_t
 binary_need(const unsigned char *h)
 {
@@ -165,11 +174,12 @@ binary_need(const unsigned char *h)
     uint8_t extlen = h[4];
     uint16_t keylen = get16(h + 2);
     uint32_t bodylen = get32(h + 8);
-    if (h[0] != BIN_REQ_MAGIC || keylen > ITEM_KEY_MAX ||
-        !shape_ok(d->shape, extlen, keylen, bodylen))
+    if (h[0] != BIN_REQ_MAGIC || !frame_ok(extlen, keylen, bodylen) ||
+        keylen > ITEM_KEY_MAX || !shape_ok(d->shape, extlen, keylen, bodylen))
         return BIN_HDR_LEN;         /* answered from the header alone */
-    if (d->shape == S_STORE || d->shape == S_CONCAT)
-        return BIN_HDR_LEN + extlen + keylen;
+    if (d->shape == S_STORE || d->shape == S_CONCAT || d->shape == S_STAT ||
+        d->shape == S_TOUCH)
+        return BIN_HDR_LEN + extlen + keylen;   /* a value follows (or is skipped) */
     return BIN_HDR_LEN + (size_t)bodylen;
 }
 
@@ -200,6 +210,17 @@ binary_parse(const unsigned char *p, size_t n, struct request *r)
         r->bin.close = true;        /* memcached hangs up without a word */
         return;
     }
+    if (!frame_ok(extlen, keylen, bodylen)) {
+        /* memcached: a header whose extras and key overflow the body is
+         * "Unknown command", one whose extras and key overflow its read
+         * buffer gets no reply; both close the connection */
+        r->bin.frame_error = true;
+        r->bin.close = true;
+        if ((uint32_t)extlen + keylen <= bodylen)
+            return;
+        r->bin.status = BIN_UNKNOWN_COMMAND;
+        return;
+    }
     if (d->shape == S_NONE) {
         r->cmd = CMD_UNKNOWN;
         r->bin.status = BIN_UNKNOWN_COMMAND;
@@ -217,10 +238,11 @@ binary_parse(const unsigned char *p, size_t n, struct request *r)
     r->nkey = keylen;
     r->keys = r->key;
     r->nkeys_len = keylen;
+    /* binary expiration times are unsigned 32-bit numbers */
     switch (d->shape) {
     case S_STORE:
         r->flags = get32(ext);
-        r->exptime = (int32_t)get32(ext + 4);
+        r->exptime = get32(ext + 4);
         /* fall through */
     case S_CONCAT:
         r->vlen = (int64_t)bodylen - extlen - keylen;
@@ -231,13 +253,17 @@ binary_parse(const unsigned char *p, size_t n, struct request *r)
         r->delta = get64(ext);
         r->bin.initial = get64(ext + 8);
         r->bin.delta_exptime = get32(ext + 16);
-        r->exptime = (int32_t)r->bin.delta_exptime;
+        r->exptime = r->bin.delta_exptime;
         break;
     case S_FLUSH:
-        r->exptime = extlen == 4 ? (int32_t)get32(ext) : 0;
+        r->exptime = extlen == 4 ? get32(ext) : 0;
         break;
     case S_TOUCH:
-        r->exptime = (int32_t)get32(ext);
+        r->exptime = get32(ext);
+        r->bin.swallow = bodylen - extlen - keylen;    /* a value is skipped */
+        break;
+    case S_STAT:
+        r->bin.swallow = bodylen - keylen;
         break;
     case S_SASL_DATA:
         r->bin.data = (const char *)ext + keylen;
@@ -281,7 +307,7 @@ bin_status_text(uint16_t status)
     case BIN_DELTA_BADVAL:    return "Non-numeric server-side value for incr or decr";
     case BIN_AUTH_ERROR:      return "Auth failure.";
     case BIN_UNKNOWN_COMMAND: return "Unknown command";
-    case BIN_ENOMEM:          return "Out of memory";
+    case BIN_ENOMEM:          return "Out of memory allocating item";
     default:                  return "UNHANDLED ERROR";
     }
 }

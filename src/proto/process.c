@@ -338,11 +338,12 @@ proto_store(struct proto_conn *pc, const struct request *r)
     if (it == NULL) {
         bool quiet = r->noreply && r->cmd != CMD_MS;  /* ms q hides success only */
         if (st == ITEM_EOVERSIZED) {
-            STAT_INC(pc->stats, store_too_large);
-            if (pc->binary)
-                bin_error(pc, BIN_E2BIG);   /* binary errors are never quiet */
-            else
+            if (pc->binary) {
+                bin_error(pc, BIN_E2BIG);   /* never quiet, not counted (1.6.18) */
+            } else {
+                STAT_INC(pc->stats, store_too_large);
                 proto_reply(pc, quiet, "SERVER_ERROR object too large for cache");
+            }
         } else {
             STAT_INC(pc->stats, store_no_memory);
             if (pc->binary)

@@ -126,6 +126,9 @@ sasl_packet(struct proto_conn *pc, const struct request *r)
         bin_error(pc, BIN_UNKNOWN_COMMAND);
         return PROTO_NEXT;
     }
+    /* every SASL command starts over: the connection is no longer
+     * authenticated (as memcached) */
+    pc->authenticated = false;
     sasl_conn_t *c = session(pc);
     if (r->cmd == CMD_SASL_LIST) {
         const char *list = NULL;
@@ -138,7 +141,6 @@ sasl_packet(struct proto_conn *pc, const struct request *r)
         obuf_add(pc->out, list, n);
         return PROTO_NEXT;
     }
-    STAT_INC(pc->stats, auth_cmds);
     if (r->nkey > MECH_MAX) {
         bin_error(pc, BIN_EINVAL);
         return PROTO_NEXT;
@@ -149,13 +151,18 @@ sasl_packet(struct proto_conn *pc, const struct request *r)
     const char *out = NULL;
     unsigned nout = 0;
     int rc = SASL_FAIL;
+    /* no data: no initial response (PLAIN then asks for it) */
+    const char *in = r->bin.ndata > 0 ? r->bin.data : NULL;
     if (c != NULL) {
         if (r->cmd == CMD_SASL_AUTH)
-            rc = sasl_server_start(c, mech, r->bin.data, r->bin.ndata, &out, &nout);
+            rc = sasl_server_start(c, mech, in, r->bin.ndata, &out, &nout);
         else if (pc->sasl_started)
-            rc = sasl_server_step(c, r->bin.data, r->bin.ndata, &out, &nout);
+            rc = sasl_server_step(c, in, r->bin.ndata, &out, &nout);
         pc->sasl_started = rc == SASL_CONTINUE || (rc == SASL_OK && r->cmd == CMD_SASL_STEP);
     }
+    /* auth_cmds counts what ended (success or failure), not a continue */
+    if (rc != SASL_CONTINUE)
+        STAT_INC(pc->stats, auth_cmds);
     switch (rc) {
     case SASL_OK: {
         static const char ok[] = "Authenticated";
