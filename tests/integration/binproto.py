@@ -1,7 +1,7 @@
 """A small client and encoder for memcached's binary protocol (standard
 library only), for the integration tests and for probing by hand.
 
-Packets (doc/binary-notes.md has the full rules):
+Packets (doc/binary.md has the full rules):
 
     request   magic 0x80, opcode, keylen(2), extlen, datatype, vbucket(2),
               bodylen(4), opaque(4), cas(8), then extras, key, value

@@ -1,5 +1,5 @@
 """Binary protocol (memcached's protocol_binary.h), byte for byte against
-memcached 1.6.18.  doc/binary-notes.md is the written spec; each rule
+memcached 1.6.18.  doc/binary.md is the written spec; each rule
 there has a test here.
 
 Where we differ from 1.6.18 on purpose (doc/protocol.md: memcached
@@ -1078,7 +1078,7 @@ AUTHED = res(SASL_AUTH, value=b"Authenticated", opaque=0xa0)
 
 @contextlib.contextmanager
 def sasl_env(mechs="plain cram-md5"):
-    """A temporary SASL setup (doc/binary-notes.md, "SASL recipe"): a
+    """A temporary SASL setup (doc/binary.md, "SASL recipe"): a
     memcached.conf naming a fresh sasldb holding testuser/secret, found
     through SASL_CONF_PATH.  Yields the directory."""
     tool = shutil.which("saslpasswd2") or ("/usr/sbin/saslpasswd2"
