@@ -1,0 +1,659 @@
+"""Real binary-protocol clients against our server and memcached 1.6.18
+(issue 10, "Real clients"): pylibmc with binary=True, Debian's
+python3-binary-memcached (bmemcached), Debian's ruby-dalli 3.0.6 (binary
+only; client_scripts/dalli_scenario.rb) and memjs from the npm registry
+under the machine's Node.js (client_scripts/memjs_scenario.js).
+
+Each test runs one client scenario against both servers, started with the
+same flags in the same test, and records what the client returned at each
+step (values, booleans, exceptions with their messages).  The two
+transcripts must be identical, and the reference's must equal the
+expected one written here, so a test also fails if both servers go wrong
+the same way.  CAS values are compared by behaviour (present, accepted,
+refused), never by number.
+
+SASL (-S): both servers get the same Cyrus setup in a temporary
+directory (sasl_setup.py; nothing under /etc is touched).  The right
+password runs the whole scenario; a wrong password, no credentials at
+all, and a text-protocol client must fail exactly as against memcached;
+stats auth_cmds/auth_errors are compared afterwards.  Our
+MEMCACHED_SASL_PWDB mode is compared with memcached using a sasldb holding
+the same user (Debian's memcached is built without that mode).
+
+Every client must be installed (scripts/deps.sh test): a missing one is a
+failure, never a skip.
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+
+import harness
+import sasl_setup
+from harness import MC_BIN, REF_BIN, Server, TestFailure, TIME_SCALE, check, eq, run_both
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRCDIR = os.path.dirname(os.path.dirname(HERE))
+SCRIPTS = os.path.join(HERE, "client_scripts")
+DIST = "/usr/lib/python3/dist-packages"
+# memjs lives here (scripts/deps.sh test installs it; never committed).
+NPM_DIR = os.environ.get("MC_NPM_DIR", os.path.join(SRCDIR, "build", "npm"))
+MEMJS_VERSION = "1.3.2"
+CLIENT_TIMEOUT = 5 * TIME_SCALE
+RUN_TIMEOUT = 40 * TIME_SCALE
+BIG = random.Random(500).randbytes(500 * 1024)
+
+
+# ---- clients ---------------------------------------------------------------
+
+def _import(name, package):
+    if os.path.isdir(DIST) and DIST not in sys.path:
+        sys.path.append(DIST)
+    try:
+        return __import__(name)
+    except ImportError as e:
+        raise TestFailure("%s not importable (Debian package %s; scripts/deps.sh test): %s"
+                          % (name, package, e))
+
+
+def _tool(name, package):
+    path = shutil.which(name)
+    if path is None:
+        raise TestFailure("%s not found (Debian package %s; scripts/deps.sh test)"
+                          % (name, package))
+    return path
+
+
+def _memjs_dir():
+    """build/npm/node_modules/memjs, installed from the npm registry by
+    scripts/deps.sh test; installed here too when missing, so a single
+    file can be run by hand."""
+    mods = os.path.join(NPM_DIR, "node_modules")
+    if not os.path.isfile(os.path.join(mods, "memjs", "package.json")):
+        npm = _tool("npm", "npm")
+        p = subprocess.run([npm, "install", "--prefix", NPM_DIR, "--no-audit", "--no-fund",
+                            "--loglevel=error", "memjs@" + MEMJS_VERSION],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+        if p.returncode != 0:
+            raise TestFailure("npm install memjs failed: %s" % p.stdout.decode(errors="replace"))
+    return mods
+
+
+def _show(v):
+    """A client's answer as JSON-like data (what the ruby/node scripts print)."""
+    if isinstance(v, (bytes, bytearray)):
+        if len(v) > 64:
+            return "%d bytes sha256 %s" % (len(v), hashlib.sha256(v).hexdigest())
+        return bytes(v).decode("latin1")
+    if isinstance(v, str) and len(v) > 64:
+        return _show(v.encode("latin1"))
+    if isinstance(v, dict):
+        return {str(k): _show(x) for k, x in sorted(v.items())}
+    if isinstance(v, (list, tuple)):
+        return [_show(x) for x in v]
+    return v
+
+
+def _norm_msg(s):
+    return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", s)
+
+
+class Steps:
+    """Collects [step, outcome] pairs; an exception is an outcome too."""
+
+    def __init__(self):
+        self.out = []
+
+    def __call__(self, name, fn):
+        try:
+            v = _show(fn())
+        except Exception as e:  # noqa: BLE001 -- the client's error is the outcome
+            v = "raise %s: %s" % (type(e).__name__, _norm_msg(str(e)))
+        self.out.append([name, v])
+        return v
+
+
+def _run_script(argv, env=None):
+    """Run a client script; its stdout is one JSON [step, outcome] per line."""
+    e = dict(os.environ)
+    e["MC_CLIENT_TIMEOUT"] = str(CLIENT_TIMEOUT)
+    e.update(env or {})
+    try:
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e,
+                           timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise TestFailure("client script hung: %s" % " ".join(argv))
+    out = []
+    for line in p.stdout.decode(errors="replace").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            out.append(["unparsed output", line])
+    if p.returncode != 0:
+        out.append(["exit status", p.returncode, p.stderr.decode(errors="replace")[-1500:]])
+    return out
+
+
+def dalli(port, mode="full", creds=()):
+    ruby = _tool("ruby", "ruby")
+    r = subprocess.run([ruby, "-e", "require 'dalli'; print Dalli::VERSION"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+    if r.returncode != 0:
+        raise TestFailure("ruby cannot load dalli (Debian package ruby-dalli): %r" % r.stdout)
+    return _run_script([ruby, os.path.join(SCRIPTS, "dalli_scenario.rb"), str(port), mode]
+                       + list(creds))
+
+
+def memjs(port, mode="full", creds=()):
+    node = _tool("node", "nodejs")
+    mods = _memjs_dir()
+    return _run_script([node, os.path.join(SCRIPTS, "memjs_scenario.js"), str(port), mode]
+                       + list(creds), env={"NODE_PATH": mods})
+
+
+def bmemcached_client(port, creds=()):
+    bm = _import("bmemcached", "python3-binary-memcached")
+    return bm.Client(["127.0.0.1:%d" % port], *creds, socket_timeout=CLIENT_TIMEOUT)
+
+
+def bmemcached(port, mode="full", creds=()):
+    s = Steps()
+    c = bmemcached_client(port, creds)
+    try:
+        if mode == "probe":
+            s("get", lambda: c.get("k"))
+            s("set", lambda: c.set("k", "v"))
+            return s.out
+        s("set k1", lambda: c.set("k1", "v1"))
+        s("get k1", lambda: c.get("k1"))
+        s("get missing", lambda: c.get("missing"))
+        s("add k1 (exists)", lambda: c.add("k1", "x"))
+        s("add k2", lambda: c.add("k2", "v2"))
+        s("replace missing", lambda: c.replace("missing", "x"))
+        s("replace k2", lambda: c.replace("k2", "w2"))
+        s("get_multi", lambda: c.get_multi(["k1", "k2", "missing"]))
+        s("set_multi (SetQ + Noop)", lambda: c.set_multi({"m1": "1", "m2": b"\x00\r\n"}))
+        s("get_multi m", lambda: c.get_multi(["m1", "m2"]))
+        s("set n", lambda: c.set("n", 10))
+        s("get n (int flag)", lambda: c.get("n"))
+        s("incr n 5", lambda: c.incr("n", 5))
+        s("decr n 20", lambda: c.decr("n", 20))
+        s("incr missing (default 42)", lambda: c.incr("ctr", 1, default=42))
+        s("incr ctr", lambda: c.incr("ctr", 8))
+        s("incr non-numeric", lambda: c.incr("k1", 1))
+        box = {}
+
+        def gets():
+            box["v"], box["cas"] = c.gets("k1")
+            return [box["v"], isinstance(box["cas"], int) and box["cas"] > 0]
+        s("gets k1", gets)
+        s("cas current", lambda: c.cas("k1", "v1-cas", box["cas"]))
+        s("cas stale", lambda: c.cas("k1", "stale", box["cas"]))
+        s("cas missing", lambda: c.cas("missing", "x", box["cas"]))
+        s("get k1 after cas", lambda: c.get("k1"))
+        s("delete with stale cas", lambda: c.delete("k1", box["cas"]))
+        s("delete k1", lambda: c.delete("k1"))
+        s("delete k1 again", lambda: c.delete("k1"))
+        s("delete_multi (+ Noop)", lambda: c.delete_multi(["m1", "m2", "missing"]))
+        s("get k1 deleted", lambda: c.get("k1"))
+        s("set object", lambda: c.set("obj", {"a": [1, 2]}))
+        s("get object", lambda: c.get("obj"))
+        s("set 500 KB", lambda: c.set("big", BIG))
+        s("get 500 KB", lambda: c.get("big"))
+        s("set 2 MB (server refuses)", lambda: c.set("huge", os.urandom(2 << 20)))
+        s("stats", lambda: _counters(c.stats()))
+        s("flush_all", lambda: c.flush_all())
+        s("get k2 after flush", lambda: c.get("k2"))
+        s("get_multi after flush", lambda: c.get_multi(["k2", "n", "big"]))
+        return s.out
+    finally:
+        c.disconnect_all()
+
+
+COUNTERS = ("cmd_get", "get_hits", "get_misses", "cmd_set", "cmd_touch", "touch_hits",
+            "touch_misses", "incr_hits", "incr_misses", "decr_hits", "decr_misses",
+            "delete_hits", "delete_misses", "cas_hits", "cas_misses", "cas_badval",
+            "curr_items", "total_items")
+
+
+def _counters(st):
+    """bmemcached's stats(): {server: {name: value}} -> the counters."""
+    if len(st) != 1:
+        return st
+    (one,) = st.values()
+    one = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in one.items()}
+    out = {k: one[k] for k in COUNTERS if one.get(k) is not None}
+    out["version"] = (one.get("version") or "").split("-")[0]
+    return out
+
+
+def pylibmc_binary(port, mode="full", creds=()):
+    pylibmc = _import("pylibmc", "python3-pylibmc")
+    s = Steps()
+
+    def client():
+        return pylibmc.Client(["127.0.0.1:%d" % port], binary=True,
+                              behaviors={"cas": True,
+                                         "connect_timeout": int(1000 * CLIENT_TIMEOUT),
+                                         "receive_timeout": int(1e6 * CLIENT_TIMEOUT),
+                                         "send_timeout": int(1e6 * CLIENT_TIMEOUT)})
+
+    def one_shot(fn):
+        # after an incr error libmemcached (binary) sometimes answers the
+        # next gets with another key's value or a miss, against memcached
+        # too: the failing incr gets a client of its own
+        other = client()
+        try:
+            return fn(other)
+        finally:
+            other.disconnect_all()
+    mc = client()
+    try:
+        s("set k1", lambda: mc.set("k1", "v1"))
+        s("get k1", lambda: mc.get("k1"))
+        s("get missing", lambda: mc.get("missing"))
+        s("add k1 (exists)", lambda: mc.add("k1", "x"))
+        s("add k2", lambda: mc.add("k2", "v2"))
+        s("replace missing", lambda: mc.replace("missing", "x"))
+        s("replace k2", lambda: mc.replace("k2", "w2"))
+        s("get_multi", lambda: mc.get_multi(["k1", "k2", "missing"]))
+        s("set_multi", lambda: mc.set_multi({"m1": "1", "m2": b"\x00\r\n"}))
+        s("get_multi m", lambda: mc.get_multi(["m1", "m2"]))
+        s("set n", lambda: mc.set("n", 10))
+        s("get n", lambda: mc.get("n"))
+        s("incr n 5", lambda: mc.incr("n", 5))
+        s("decr n 20", lambda: mc.decr("n", 20))
+        s("incr missing", lambda: mc.incr("missing", 1))
+        s("incr non-numeric", lambda: one_shot(lambda c: c.incr("k1", 1)))
+        box = {}
+
+        def gets():
+            box["v"], box["cas"] = mc.gets("k1")
+            return [box["v"], isinstance(box["cas"], int) and box["cas"] > 0]
+        s("gets k1", gets)
+        s("cas current", lambda: mc.cas("k1", "v1-cas", box["cas"]))
+        s("cas stale", lambda: mc.cas("k1", "stale", box["cas"]))
+        s("get k1 after cas", lambda: mc.get("k1"))
+        s("append k1", lambda: mc.append("k1", "+"))
+        s("prepend k1", lambda: mc.prepend("k1", "-"))
+        s("get k1 after concat", lambda: mc.get("k1"))
+        s("append missing", lambda: mc.append("missing", "+"))
+        s("touch k1", lambda: mc.touch("k1", 300))
+        s("touch missing", lambda: mc.touch("missing", 300))
+        s("delete k1", lambda: mc.delete("k1"))
+        s("delete k1 again", lambda: mc.delete("k1"))
+        s("delete_multi", lambda: mc.delete_multi(["m1", "m2", "missing"]))
+        s("get k1 deleted", lambda: mc.get("k1"))
+        s("set 500 KB", lambda: mc.set("big", BIG))
+        s("get 500 KB", lambda: mc.get("big"))
+        s("set 2 MB (server refuses)", lambda: mc.set("huge", b"x" * (2 << 20)))
+        s("get_stats", lambda: _counters(dict(mc.get_stats())))
+        s("flush_all", lambda: mc.flush_all())
+        s("get k2 after flush", lambda: mc.get("k2"))
+        s("get_multi after flush", lambda: mc.get_multi(["k2", "n", "big"]))
+        return s.out
+    finally:
+        mc.disconnect_all()
+
+
+# ---- comparison --------------------------------------------------------------
+
+def same_outcomes(what, ours, ref, want):
+    """ours == reference step by step, then reference == expected."""
+    names = [x[0] for x in ref]
+    for i, (o, r) in enumerate(zip(ours, ref)):
+        if o != r:
+            if len(o) == len(r) == 2 and isinstance(o[1], dict) and isinstance(r[1], dict):
+                o, r = ({k: d[1].get(k) for k in set(o[1]) | set(r[1])
+                         if o[1].get(k) != r[1].get(k)} for d in (o, r))
+            raise TestFailure("%s, step %d %r: ours %s, memcached %s"
+                              % (what, i, r[0] if isinstance(r, list) else ref[i][0],
+                                 harness.short(o), harness.short(r)))
+    if len(ours) != len(ref):
+        raise TestFailure("%s: ours %d steps, memcached %d:\n ours %s\n ref %s"
+                          % (what, len(ours), len(ref), harness.short(ours, 2000),
+                             harness.short(ref, 2000)))
+    eq(ref, want, "%s (memcached's outcomes vs the expected ones; steps %s)" % (what, names))
+
+
+def both(client, args=(), mode="full", creds=()):
+    """Run client(port, mode, creds) against ours and memcached started with
+    args (concurrently); returns (ours, ref)."""
+    return run_both(lambda s: client(s.port, mode, creds), args)
+
+
+# ---- expected transcripts ----------------------------------------------------
+
+BIG_SHOW = _show(BIG)
+
+WANT_PYLIBMC = [
+    ['set k1', True],
+    ['get k1', 'v1'],
+    ['get missing', None],
+    ['add k1 (exists)', False],
+    ['add k2', True],
+    ['replace missing', 'raise NotFound: error 16 from memcached_replace'],
+    ['replace k2', True],
+    ['get_multi', {'k1': 'v1', 'k2': 'w2'}],
+    ['set_multi', []],
+    ['get_multi m', {'m1': '1', 'm2': '\x00\r\n'}],
+    ['set n', True],
+    ['get n', 10],
+    ['incr n 5', 15],
+    ['decr n 20', 0],
+    ['incr missing', 'raise NotFound: 1 keys not found'],
+    ['incr non-numeric', 'raise UnknownReadFailure: 1 keys failed'],
+    ['gets k1', ['v1', True]],
+    ['cas current', True],
+    ['cas stale', False],
+    ['get k1 after cas', 'v1-cas'],
+    ['append k1', True],
+    ['prepend k1', True],
+    ['get k1 after concat', '-v1-cas+'],
+    ['append missing', False],
+    ['touch k1', True],
+    ['touch missing', False],
+    ['delete k1', True],
+    ['delete k1 again', False],
+    ['delete_multi', False],
+    ['get k1 deleted', None],
+    ['set 500 KB', True],
+    ['get 500 KB', BIG_SHOW],
+    ['set 2 MB (server refuses)', 'raise TooBig: '],
+    ['get_stats', {'cmd_get': '13', 'cmd_set': '14', 'curr_items': '3', 'get_hits': '10',
+        'get_misses': '3', 'total_items': '10', 'version': '1.6.18'}],
+    ['flush_all', True],
+    ['get k2 after flush', None],
+    ['get_multi after flush', {}],
+]
+
+
+WANT_BMEMCACHED = [
+    ['set k1', True],
+    ['get k1', 'v1'],
+    ['get missing', None],
+    ['add k1 (exists)', False],
+    ['add k2', True],
+    ['replace missing', False],
+    ['replace k2', True],
+    ['get_multi', {'k1': 'v1', 'k2': 'w2'}],
+    ['set_multi (SetQ + Noop)', []],
+    ['get_multi m', {'m1': '1', 'm2': '\x00\r\n'}],
+    ['set n', True],
+    ['get n (int flag)', 10],
+    ['incr n 5', 15],
+    ['decr n 20', 0],
+    ['incr missing (default 42)', 42],
+    ['incr ctr', 50],
+    ['incr non-numeric', 'raise MemcachedException: ("Code: 6 Message: b\'Non-numeric server-side value for incr or decr\'", 6)'],
+    ['gets k1', ['v1', True]],
+    ['cas current', True],
+    ['cas stale', False],
+    ['cas missing', False],
+    ['get k1 after cas', 'v1-cas'],
+    ['delete with stale cas', False],
+    ['delete k1', True],
+    ['delete k1 again', True],
+    ['delete_multi (+ Noop)', False],
+    ['get k1 deleted', None],
+    ['set object', True],
+    ['get object', {'a': [1, 2]}],
+    ['set 500 KB', True],
+    ['get 500 KB', BIG_SHOW],
+    ['set 2 MB (server refuses)', 'raise MemcachedException: ("Code: 3 Message: b\'Too large.\'", 3)'],
+    ['stats', {'cas_badval': '1', 'cas_hits': '1', 'cas_misses': '1', 'cmd_get': '13',
+        'cmd_set': '13', 'cmd_touch': '0', 'curr_items': '5', 'decr_hits': '1',
+        'decr_misses': '0', 'delete_hits': '3', 'delete_misses': '2', 'get_hits': '10',
+        'get_misses': '3', 'incr_hits': '2', 'incr_misses': '0', 'total_items': '10',
+        'touch_hits': '0', 'touch_misses': '0', 'version': '1.6.18'}],
+    ['flush_all', True],
+    ['get k2 after flush', None],
+    ['get_multi after flush', {}],
+]
+
+
+WANT_DALLI = [
+    ['set k1', 'stored'],
+    ['get k1', 'v1'],
+    ['get missing', None],
+    ['add k1 (exists)', False],
+    ['add k2', 'stored'],
+    ['replace missing', 0],
+    ['replace k2', 'stored'],
+    ['get_multi', {'k1': 'v1', 'k2': 'w2'}],
+    ['set n', 'stored'],
+    ['incr n 5', 15],
+    ['decr n 20', 0],
+    ['incr missing', None],
+    ['incr missing with default', 42],
+    ['incr ctr', 50],
+    ['incr non-numeric', 'raise Dalli::DalliError: Response error 6: Incr/decr on a non-numeric value'],
+    ['get_cas k1', ['v1', True]],
+    ['set_cas current', 'stored'],
+    ['set_cas stale', False],
+    ['cas block', 'stored'],
+    ['cas block missing', None],
+    ['append k1', True],
+    ['prepend k1', True],
+    ['get k1 after concat', '-v1-cas+'],
+    ['append missing', False],
+    ['touch k1', True],
+    ['touch missing', None],
+    ['gat k2', 'w2!'],
+    ['gat missing', None],
+    ['delete k1', True],
+    ['delete k1 again', None],
+    ['get k1 deleted', None],
+    ['set object', 'stored'],
+    ['get object', {'a': [1, 2]}],
+    ['set 500 KB', 'stored'],
+    ['get 500 KB', '512000 bytes sha256 345bf1f635ad79f474debb68e02b0961f4e52d90fafd836e0d9c7950193d74cd'],
+    ['get 500 KB equal', True],
+    ['set 2 MB (server refuses)', 'raise Dalli::DalliError: Response error 3: Value too large'],
+    ['stats', {'cas_badval': '1', 'cas_hits': '2', 'cas_misses': '0', 'cmd_get': '14',
+        'cmd_set': '14', 'cmd_touch': '4', 'curr_items': '5', 'decr_hits': '1',
+        'decr_misses': '0', 'delete_hits': '1', 'delete_misses': '1', 'get_hits': '10',
+        'get_misses': '4', 'incr_hits': '2', 'incr_misses': '1', 'total_items': '11',
+        'touch_hits': '2', 'touch_misses': '2', 'version': '1.6.18'}],
+    ['flush', [True]],
+    ['get k2 after flush', None],
+    ['get_multi after flush', {}],
+]
+
+
+WANT_MEMJS = [
+    ['set k1', True],
+    ['get k1', 'v1'],
+    ['get missing', None],
+    ['add k1 (exists)', False],
+    ['add k2', True],
+    ['replace missing', False],
+    ['replace k2', True],
+    ['parallel gets', ['v1', 'w2', None]],
+    ['set n', True],
+    ['increment n 5', {'success': True, 'value': 15}],
+    ['decrement n 20', {'success': True, 'value': 0}],
+    ['increment missing (initial 42)', {'success': True, 'value': 42}],
+    ['increment ctr', {'success': True, 'value': 50}],
+    ['increment non-numeric', 'error: MemJS INCREMENT: Incr/Decr on non-numeric value'],
+    ['append k1', True],
+    ['prepend k1 (sent as append)', True],
+    ['get k1 after concat', 'v1+-'],
+    ['append missing', 'error: MemJS APPEND: Item not stored'],
+    ['touch k1', True],
+    ['touch missing', False],
+    ['delete k1', True],
+    ['delete k1 again', False],
+    ['get k1 deleted', None],
+    ['set 500 KB', True],
+    ['get 500 KB', '512000 bytes sha256 b2b5d00c8d268fea7047ad2f1b484a7044a1a068c3c34d72dcbd44e7a8b5b1f8'],
+    ['get 500 KB equal', True],
+    ['set 2 MB (server refuses)', 'error: MemJS SET: Value too large'],
+    ['stats', {'cas_badval': '0', 'cas_hits': '0', 'cas_misses': '0', 'cmd_get': '9',
+        'cmd_set': '10', 'cmd_touch': '2', 'curr_items': '4', 'decr_hits': '1',
+        'decr_misses': '0', 'delete_hits': '1', 'delete_misses': '1', 'get_hits': '6',
+        'get_misses': '3', 'incr_hits': '2', 'incr_misses': '0', 'total_items': '8',
+        'touch_hits': '1', 'touch_misses': '1', 'version': '1.6.18'}],
+    ['flush', {'127.0.0.1:PORT': True}],
+    ['get k2 after flush', None],
+]
+
+
+# ---- the scenarios without SASL ----------------------------------------------
+
+def test_pylibmc_binary():
+    o, r = both(pylibmc_binary)
+    same_outcomes("pylibmc binary=True", o, r, WANT_PYLIBMC)
+
+
+def test_bmemcached():
+    o, r = both(bmemcached)
+    same_outcomes("bmemcached", o, r, WANT_BMEMCACHED)
+
+
+def test_dalli():
+    o, r = both(dalli)
+    same_outcomes("dalli", o, r, WANT_DALLI)
+
+
+def test_memjs():
+    o, r = both(memjs)
+    same_outcomes("memjs", o, r, WANT_MEMJS)
+
+
+# ---- SASL ----------------------------------------------------------------------
+
+CREDS = (sasl_setup.USER, sasl_setup.PASSWORD)
+WRONG = (sasl_setup.USER, "not-the-password")
+
+
+@contextlib.contextmanager
+def sasl_servers(ours_mode="sasldb"):
+    """Ours and memcached, both with -S and a SASL setup holding USER /
+    PASSWORD: memcached always through a sasldb; ours through a sasldb too
+    or, with ours_mode="pwdb", through MEMCACHED_SASL_PWDB."""
+    with sasl_setup.sasldb() as ref_env:
+        with (sasl_setup.pwdb() if ours_mode == "pwdb" else sasl_setup.sasldb()) as ours_env:
+            ours = Server(MC_BIN, ["-S"], "ours")
+            ref = Server(REF_BIN, ["-S"], "reference")
+            try:
+                sasl_setup.start(ours, ours_env)
+                sasl_setup.start(ref, ref_env)
+                yield ours, ref
+            finally:
+                ref.kill()
+                ours.kill()
+
+
+def auth_stats(srv):
+    """auth_cmds / auth_errors of each server, read on a connection that
+    authenticates first (that auth is counted too)."""
+    def fn(s):
+        with s.connect() as c:
+            eq(bin_request(c, 0x21, b"PLAIN", ("\0%s\0%s" % CREDS).encode()),
+               (0, b"Authenticated"), "auth for stats")
+            c.send(struct.pack("!BBHBBHLLQ", 0x80, 0x10, 0, 0, 0, 0, 0, 0, 0))
+            st = {}
+            for _ in range(1000):
+                status, key, val = bin_reply(c)
+                if status != 0 or not key:
+                    break
+                st[key.decode()] = val.decode()
+            return {k: st.get(k) for k in ("auth_cmds", "auth_errors")}
+    return run_both(fn, srv=srv)
+
+
+def bin_reply(c):
+    """One binary reply packet: (status, key, value); (None, b'', b'<EOF>')
+    when the server closed."""
+    hdr = c.read_until(lambda b: len(b) >= 24)
+    if len(hdr) < 24:
+        return None, b"", b"<EOF>"
+    _, _, keylen, extlen, _, status, bodylen, _, _ = struct.unpack("!BBHBBHLLQ", hdr[:24])
+    rest = hdr[24:]
+    if len(rest) < bodylen:
+        rest += c.read_until(lambda b: len(rest) + len(b) >= bodylen)
+    c.buf = rest[bodylen:]
+    body = rest[:bodylen]
+    return status, body[extlen:extlen + keylen], body[extlen + keylen:]
+
+
+def bin_request(c, opcode, key=b"", value=b""):
+    c.send(struct.pack("!BBHBBHLLQ", 0x80, opcode, len(key), 0, 0, 0, len(key) + len(value),
+                       0, 0) + key + value)
+    status, _, val = bin_reply(c)
+    return status, val
+
+
+def sasl_client_test(client, want_full, want_wrong, want_none, want_stats, ours_mode="sasldb"):
+    with sasl_servers(ours_mode) as srv:
+        o, r = run_both(lambda s: client(s.port, "full", CREDS), srv=srv)
+        same_outcomes("right password", o, r, want_full)
+        o, r = run_both(lambda s: client(s.port, "probe", WRONG), srv=srv)
+        same_outcomes("wrong password", o, r, want_wrong)
+        o, r = run_both(lambda s: client(s.port, "probe", ()), srv=srv)
+        same_outcomes("no credentials", o, r, want_none)
+        o, r = auth_stats(srv)
+        eq(o, r, "auth stats, ours vs memcached")
+        eq(r, want_stats, "memcached's auth stats")
+
+
+# What each client reports when the server refuses it: a wrong password
+# (the SASL auth gets 0x20 "Auth failure.") or no credentials at all (the
+# first request gets 0x20 and the connection is closed).
+WANT_BMEMCACHED_REFUSED = [
+    ["get", "raise MemcachedException: (\"Code: 32 Message: b'Auth failure.'\", 32)"],
+    ["set", "raise MemcachedException: (\"Code: 32 Message: b'Auth failure.'\", 32)"],
+]
+WANT_BMEMCACHED_NO_AUTH = [
+    ["get", "raise MemcachedException: (\"Code: 32 Message: b'Auth failure.'\", 32)"],
+    ["set", False],             # the connection was closed: bmemcached says "not stored"
+]
+WANT_DALLI_REFUSED = [
+    ["get", "raise Dalli::DalliError: Error authenticating: 0x20"],
+    ["set", "raise Dalli::DalliError: Response error 32: Authentication required"],
+]
+WANT_DALLI_NO_AUTH = [
+    ["get", "raise Dalli::DalliError: Response error 32: Authentication required"],
+    ["set", "raise Dalli::RingError: No server available"],    # closed: marked down
+]
+WANT_MEMJS_REFUSED = [
+    ["get", "error: Memcached server authentication failed!"],
+    ["set", "error: Memcached server authentication failed!"],
+]
+
+
+def test_sasl_bmemcached():
+    sasl_client_test(bmemcached, WANT_BMEMCACHED, WANT_BMEMCACHED_REFUSED,
+                     WANT_BMEMCACHED_NO_AUTH, {"auth_cmds": "3", "auth_errors": "1"})
+
+
+def test_sasl_dalli():
+    sasl_client_test(dalli, WANT_DALLI, WANT_DALLI_REFUSED, WANT_DALLI_NO_AUTH,
+                     {"auth_cmds": "5", "auth_errors": "2"})
+
+
+def test_sasl_memjs():
+    sasl_client_test(memjs, WANT_MEMJS, WANT_MEMJS_REFUSED, WANT_MEMJS_REFUSED,
+                     {"auth_cmds": "4", "auth_errors": "2"})
+
+
+def test_sasl_pwdb_mode():
+    # Ours with MEMCACHED_SASL_PWDB (user:password file) against memcached
+    # with a sasldb holding the same user: the clients cannot tell.
+    for client, full, refused, no_auth, stats in (
+            (bmemcached, WANT_BMEMCACHED, WANT_BMEMCACHED_REFUSED, WANT_BMEMCACHED_NO_AUTH,
+             {"auth_cmds": "3", "auth_errors": "1"}),
+            (dalli, WANT_DALLI, WANT_DALLI_REFUSED, WANT_DALLI_NO_AUTH,
+             {"auth_cmds": "5", "auth_errors": "2"}),
+            (memjs, WANT_MEMJS, WANT_MEMJS_REFUSED, WANT_MEMJS_REFUSED,
+             {"auth_cmds": "4", "auth_errors": "2"})):
+        sasl_client_test(client, full, refused, no_auth, stats, ours_mode="pwdb")
