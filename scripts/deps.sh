@@ -14,18 +14,36 @@ if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
         # clang + libclang-rt-14-dev: libFuzzer for the fuzz targets.
         pkgs="$pkgs memcached libmemcached-tools python3 python3-pymemcache python3-pylibmc netcat-openbsd"
         pkgs="$pkgs clang libclang-rt-14-dev"
+        # binary-protocol clients (tests/integration/test_clients_binary.py):
+        # bmemcached, ruby-dalli (needs ruby, which it does not depend on),
+        # SASL tools and mechanisms; Node.js for memjs (below).
+        pkgs="$pkgs python3-binary-memcached ruby ruby-dalli sasl2-bin libsasl2-modules"
+        # node/npm by command: a Node.js from elsewhere (NodeSource's bundles
+        # npm and conflicts with Debian's npm package) is fine as it is.
+        command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
+        command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
     fi
     missing=""
     for p in $pkgs; do
         st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
         case "$st" in *"ok installed"*) ;; *) missing="$missing $p" ;; esac
     done
-    [ -z "$missing" ] && exit 0
-    echo "deps.sh: installing missing Debian packages:$missing"
-    SUDO=""
-    [ "$(id -u)" -ne 0 ] && SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+    if [ -n "$missing" ]; then
+        echo "deps.sh: installing missing Debian packages:$missing"
+        SUDO=""
+        [ "$(id -u)" -ne 0 ] && SUDO=sudo
+        $SUDO apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+    fi
+    if [ "$what" = test ]; then
+        # memjs from the npm registry into build/npm/node_modules (never
+        # committed; test_clients_binary.py looks there).
+        npmdir=$(cd "$(dirname "$0")/.." && pwd)/build/npm
+        if [ ! -f "$npmdir/node_modules/memjs/package.json" ]; then
+            echo "deps.sh: npm install memjs@1.3.2 into $npmdir"
+            npm install --prefix "$npmdir" --no-audit --no-fund --loglevel=error memjs@1.3.2
+        fi
+    fi
     # Debian starts the reference memcached as a service on 11211; the tests
     # start their own on free ports, so leave a running one alone.
 elif command -v brew >/dev/null 2>&1; then
