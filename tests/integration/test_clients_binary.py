@@ -160,6 +160,15 @@ def memjs(port, mode="full", creds=()):
                        + list(creds), env={"NODE_PATH": mods})
 
 
+# A multi-get of 200 hits and 10 misses (a pipeline of quiet gets).
+MANY = {"many-%03d" % i: "value-%d" % (i * i) for i in range(200)}
+MANY_KEYS = sorted(MANY) + ["many-missing-%d" % i for i in range(10)]
+
+
+def _many_seen(got):
+    return [len(got), got == MANY]
+
+
 def bmemcached_client(port, creds=()):
     bm = _import("bmemcached", "python3-binary-memcached")
     return bm.Client(["127.0.0.1:%d" % port], *creds, socket_timeout=CLIENT_TIMEOUT)
@@ -183,6 +192,8 @@ def bmemcached(port, mode="full", creds=()):
         s("get_multi", lambda: c.get_multi(["k1", "k2", "missing"]))
         s("set_multi (SetQ + Noop)", lambda: c.set_multi({"m1": "1", "m2": b"\x00\r\n"}))
         s("get_multi m", lambda: c.get_multi(["m1", "m2"]))
+        s("set_multi 200", lambda: c.set_multi(MANY))
+        s("get_multi 200 + 10 missing", lambda: _many_seen(c.get_multi(MANY_KEYS)))
         s("set n", lambda: c.set("n", 10))
         s("get n (int flag)", lambda: c.get("n"))
         s("incr n 5", lambda: c.incr("n", 5))
@@ -268,6 +279,8 @@ def pylibmc_binary(port, mode="full", creds=()):
         s("get_multi", lambda: mc.get_multi(["k1", "k2", "missing"]))
         s("set_multi", lambda: mc.set_multi({"m1": "1", "m2": b"\x00\r\n"}))
         s("get_multi m", lambda: mc.get_multi(["m1", "m2"]))
+        s("set_multi 200", lambda: mc.set_multi(MANY))
+        s("get_multi 200 + 10 missing", lambda: _many_seen(mc.get_multi(MANY_KEYS)))
         s("set n", lambda: mc.set("n", 10))
         s("get n", lambda: mc.get("n"))
         s("incr n 5", lambda: mc.incr("n", 5))
@@ -307,22 +320,30 @@ def pylibmc_binary(port, mode="full", creds=()):
 
 # ---- comparison --------------------------------------------------------------
 
+def _steps_differ(what, a, b, a_name, b_name):
+    """TestFailure naming the first step where transcripts a and b differ."""
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            if len(x) == len(y) == 2 and isinstance(x[1], dict) and isinstance(y[1], dict):
+                x, y = ({k: d[1].get(k) for k in set(x[1]) | set(y[1])
+                         if x[1].get(k) != y[1].get(k)} for d in (x, y))
+            return TestFailure("%s, step %d %r: %s %s, %s %s"
+                               % (what, i, a[i][0], a_name, harness.short(x), b_name,
+                                  harness.short(y)))
+    if len(a) != len(b):
+        return TestFailure("%s: %s %d steps, %s %d:\n %s: %s\n %s: %s"
+                           % (what, a_name, len(a), b_name, len(b), a_name,
+                              harness.short(a, 2000), b_name, harness.short(b, 2000)))
+    return None
+
+
 def same_outcomes(what, ours, ref, want):
     """ours == reference step by step, then reference == expected."""
-    names = [x[0] for x in ref]
-    for i, (o, r) in enumerate(zip(ours, ref)):
-        if o != r:
-            if len(o) == len(r) == 2 and isinstance(o[1], dict) and isinstance(r[1], dict):
-                o, r = ({k: d[1].get(k) for k in set(o[1]) | set(r[1])
-                         if o[1].get(k) != r[1].get(k)} for d in (o, r))
-            raise TestFailure("%s, step %d %r: ours %s, memcached %s"
-                              % (what, i, r[0] if isinstance(r, list) else ref[i][0],
-                                 harness.short(o), harness.short(r)))
-    if len(ours) != len(ref):
-        raise TestFailure("%s: ours %d steps, memcached %d:\n ours %s\n ref %s"
-                          % (what, len(ours), len(ref), harness.short(ours, 2000),
-                             harness.short(ref, 2000)))
-    eq(ref, want, "%s (memcached's outcomes vs the expected ones; steps %s)" % (what, names))
+    err = (_steps_differ(what, ours, ref, "ours", "memcached")
+           or _steps_differ(what + " (memcached vs expected)", ref, want, "memcached",
+                            "expected"))
+    if err:
+        raise err
 
 
 def both(client, args=(), mode="full", creds=()):
@@ -346,6 +367,8 @@ WANT_PYLIBMC = [
     ['get_multi', {'k1': 'v1', 'k2': 'w2'}],
     ['set_multi', []],
     ['get_multi m', {'m1': '1', 'm2': '\x00\r\n'}],
+    ['set_multi 200', []],
+    ['get_multi 200 + 10 missing', [200, True]],
     ['set n', True],
     ['get n', 10],
     ['incr n 5', 15],
@@ -369,8 +392,9 @@ WANT_PYLIBMC = [
     ['set 500 KB', True],
     ['get 500 KB', BIG_SHOW],
     ['set 2 MB (server refuses)', 'raise TooBig: '],
-    ['get_stats', {'cmd_get': '13', 'cmd_set': '14', 'curr_items': '3', 'get_hits': '10',
-        'get_misses': '3', 'total_items': '10', 'version': '1.6.18'}],
+    ['get_stats', {'cmd_get': '223', 'cmd_set': '214', 'curr_items': '203',
+                   'get_hits': '210', 'get_misses': '13', 'total_items': '210',
+                   'version': '1.6.18'}],
     ['flush_all', True],
     ['get k2 after flush', None],
     ['get_multi after flush', {}],
@@ -388,13 +412,16 @@ WANT_BMEMCACHED = [
     ['get_multi', {'k1': 'v1', 'k2': 'w2'}],
     ['set_multi (SetQ + Noop)', []],
     ['get_multi m', {'m1': '1', 'm2': '\x00\r\n'}],
+    ['set_multi 200', []],
+    ['get_multi 200 + 10 missing', [200, True]],
     ['set n', True],
     ['get n (int flag)', 10],
     ['incr n 5', 15],
     ['decr n 20', 0],
     ['incr missing (default 42)', 42],
     ['incr ctr', 50],
-    ['incr non-numeric', 'raise MemcachedException: ("Code: 6 Message: b\'Non-numeric server-side value for incr or decr\'", 6)'],
+    ['incr non-numeric', 'raise MemcachedException: ("Code: 6 Message: b\'Non-numeric '
+                         'server-side value for incr or decr\'", 6)'],
     ['gets k1', ['v1', True]],
     ['cas current', True],
     ['cas stale', False],
@@ -409,12 +436,14 @@ WANT_BMEMCACHED = [
     ['get object', {'a': [1, 2]}],
     ['set 500 KB', True],
     ['get 500 KB', BIG_SHOW],
-    ['set 2 MB (server refuses)', 'raise MemcachedException: ("Code: 3 Message: b\'Too large.\'", 3)'],
-    ['stats', {'cas_badval': '1', 'cas_hits': '1', 'cas_misses': '1', 'cmd_get': '13',
-        'cmd_set': '13', 'cmd_touch': '0', 'curr_items': '5', 'decr_hits': '1',
-        'decr_misses': '0', 'delete_hits': '3', 'delete_misses': '2', 'get_hits': '10',
-        'get_misses': '3', 'incr_hits': '2', 'incr_misses': '0', 'total_items': '10',
-        'touch_hits': '0', 'touch_misses': '0', 'version': '1.6.18'}],
+    ['set 2 MB (server refuses)',
+     'raise MemcachedException: ("Code: 3 Message: b\'Too large.\'", 3)'],
+    ['stats', {'cas_badval': '1', 'cas_hits': '1', 'cas_misses': '1', 'cmd_get': '223',
+               'cmd_set': '213', 'cmd_touch': '0', 'curr_items': '205', 'decr_hits': '1',
+               'decr_misses': '0', 'delete_hits': '3', 'delete_misses': '2',
+               'get_hits': '210', 'get_misses': '13', 'incr_hits': '2', 'incr_misses': '0',
+               'total_items': '210', 'touch_hits': '0', 'touch_misses': '0',
+               'version': '1.6.18'}],
     ['flush_all', True],
     ['get k2 after flush', None],
     ['get_multi after flush', {}],
@@ -430,13 +459,16 @@ WANT_DALLI = [
     ['replace missing', 0],
     ['replace k2', 'stored'],
     ['get_multi', {'k1': 'v1', 'k2': 'w2'}],
+    ['multi: 200 quiet sets', 'done'],
+    ['get_multi 200 + 10 missing', [200, True]],
     ['set n', 'stored'],
     ['incr n 5', 15],
     ['decr n 20', 0],
     ['incr missing', None],
     ['incr missing with default', 42],
     ['incr ctr', 50],
-    ['incr non-numeric', 'raise Dalli::DalliError: Response error 6: Incr/decr on a non-numeric value'],
+    ['incr non-numeric',
+     'raise Dalli::DalliError: Response error 6: Incr/decr on a non-numeric value'],
     ['get_cas k1', ['v1', True]],
     ['set_cas current', 'stored'],
     ['set_cas stale', False],
@@ -456,14 +488,16 @@ WANT_DALLI = [
     ['set object', 'stored'],
     ['get object', {'a': [1, 2]}],
     ['set 500 KB', 'stored'],
-    ['get 500 KB', '512000 bytes sha256 345bf1f635ad79f474debb68e02b0961f4e52d90fafd836e0d9c7950193d74cd'],
+    ['get 500 KB', '512000 bytes sha256 '
+                   '345bf1f635ad79f474debb68e02b0961f4e52d90fafd836e0d9c7950193d74cd'],
     ['get 500 KB equal', True],
     ['set 2 MB (server refuses)', 'raise Dalli::DalliError: Response error 3: Value too large'],
-    ['stats', {'cas_badval': '1', 'cas_hits': '2', 'cas_misses': '0', 'cmd_get': '14',
-        'cmd_set': '14', 'cmd_touch': '4', 'curr_items': '5', 'decr_hits': '1',
-        'decr_misses': '0', 'delete_hits': '1', 'delete_misses': '1', 'get_hits': '10',
-        'get_misses': '4', 'incr_hits': '2', 'incr_misses': '1', 'total_items': '11',
-        'touch_hits': '2', 'touch_misses': '2', 'version': '1.6.18'}],
+    ['stats', {'cas_badval': '1', 'cas_hits': '2', 'cas_misses': '0', 'cmd_get': '224',
+               'cmd_set': '214', 'cmd_touch': '4', 'curr_items': '205', 'decr_hits': '1',
+               'decr_misses': '0', 'delete_hits': '1', 'delete_misses': '1',
+               'get_hits': '210', 'get_misses': '14', 'incr_hits': '2', 'incr_misses': '1',
+               'total_items': '211', 'touch_hits': '2', 'touch_misses': '2',
+               'version': '1.6.18'}],
     ['flush', [True]],
     ['get k2 after flush', None],
     ['get_multi after flush', {}],
@@ -495,14 +529,15 @@ WANT_MEMJS = [
     ['delete k1 again', False],
     ['get k1 deleted', None],
     ['set 500 KB', True],
-    ['get 500 KB', '512000 bytes sha256 b2b5d00c8d268fea7047ad2f1b484a7044a1a068c3c34d72dcbd44e7a8b5b1f8'],
+    ['get 500 KB', '512000 bytes sha256 '
+                   'b2b5d00c8d268fea7047ad2f1b484a7044a1a068c3c34d72dcbd44e7a8b5b1f8'],
     ['get 500 KB equal', True],
     ['set 2 MB (server refuses)', 'error: MemJS SET: Value too large'],
     ['stats', {'cas_badval': '0', 'cas_hits': '0', 'cas_misses': '0', 'cmd_get': '9',
-        'cmd_set': '10', 'cmd_touch': '2', 'curr_items': '4', 'decr_hits': '1',
-        'decr_misses': '0', 'delete_hits': '1', 'delete_misses': '1', 'get_hits': '6',
-        'get_misses': '3', 'incr_hits': '2', 'incr_misses': '0', 'total_items': '8',
-        'touch_hits': '1', 'touch_misses': '1', 'version': '1.6.18'}],
+               'cmd_set': '10', 'cmd_touch': '2', 'curr_items': '4', 'decr_hits': '1',
+               'decr_misses': '0', 'delete_hits': '1', 'delete_misses': '1', 'get_hits': '6',
+               'get_misses': '3', 'incr_hits': '2', 'incr_misses': '0', 'total_items': '8',
+               'touch_hits': '1', 'touch_misses': '1', 'version': '1.6.18'}],
     ['flush', {'127.0.0.1:PORT': True}],
     ['get k2 after flush', None],
 ]

@@ -57,6 +57,15 @@ step('add k2') { $dc.add('k2', 'v2', 0, raw) ? 'stored' : 'not stored' }
 step('replace missing') { $dc.replace('missing', 'x', 0, raw) }
 step('replace k2') { $dc.replace('k2', 'w2', 0, raw) ? 'stored' : 'not stored' }
 step('get_multi') { $dc.get_multi('k1', 'k2', 'missing').sort.to_h }
+many = (0...200).to_h { |i| [format('many-%03d', i), "value-#{i * i}"] }
+step('multi: 200 quiet sets') do
+  $dc.multi { many.each { |k, v| $dc.set(k, v, 0, raw) } }
+  'done'
+end
+step('get_multi 200 + 10 missing') do
+  got = $dc.get_multi(*many.keys, *(0...10).map { |i| "many-missing-#{i}" })
+  [got.size, got == many]
+end
 step('set n') { $dc.set('n', '10', 0, raw) ? 'stored' : 'not stored' }
 step('incr n 5') { $dc.incr('n', 5) }
 step('decr n 20') { $dc.decr('n', 20) }
