@@ -199,6 +199,7 @@ struct item_mget {
     bool       won;                 /* W: this client should recache */
     bool       stale;               /* X */
     bool       win_sent;            /* Z: another client won already */
+    bool       created;             /* N made the item just now (a miss) */
 };
 /* Look key up applying m.  Returns a referenced item (a vivified empty
  * one included) or NULL on a miss.  Counts as item_get() does. */

@@ -35,7 +35,7 @@ void meta_delete(struct proto_conn *pc, const struct request *r);
 void meta_arith(struct proto_conn *pc, const struct request *r);
 void meta_debug(struct proto_conn *pc, const struct request *r);
 /* An mg or ma refused for its O token: memcached finds that only while
- * writing the reply, so the command has run (mg: with the flags before
+ * writing the reply, so the command has run (with the flags before the
  * O).  Runs it with the reply thrown away; the caller sends the error. */
 void meta_run_silently(struct proto_conn *pc, const struct request *r);
 /* The value of a pending ms arrived intact: store it and reply. */

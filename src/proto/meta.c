@@ -9,7 +9,7 @@
  * flag" to all); the flags only 1.6.45 has (E, x) are 1.6.45's.  No side
  * effects: errors are reported in r->error as the line the client gets.
  */
-#include <errno.h>
+#include <ctype.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,18 +35,10 @@
 /* md and ma answer every flag problem with one message (1.6.18). */
 #define E_MDMA "CLIENT_ERROR invalid or duplicate flag"
 
-/* Does cmd read flag f's numeric token? */
-static bool
-uses_token(enum req_cmd cmd, char f)
-{
-    switch (cmd) {
-    case CMD_MG: return strchr("TNRCE", f) != NULL;
-    case CMD_MS: return strchr("TFCEN", f) != NULL;
-    case CMD_MD: return strchr("TCE", f) != NULL;
-    case CMD_MA: return strchr("NJDTCE", f) != NULL;
-    default:     return false;
-    }
-}
+/* A line of 20 tokens or more (1.6.18; mg's message has an "are"). */
+#define META_TOKENS_MAX 19
+#define E_TOO_LONG_MG "CLIENT_ERROR options flags are too long"
+#define E_TOO_LONG    "CLIENT_ERROR options flags too long"
 
 static int
 b64_value(unsigned char c)
@@ -59,31 +51,45 @@ b64_value(unsigned char c)
     return -1;
 }
 
-/* Decode base64 s[0..n) into out (cap bytes); returns the length, or -1. */
+/* Decode base64 s[0..n) into out (cap bytes) the way memcached does:
+ * bytes outside the alphabet are skipped; '=' is a digit worth 0 that
+ * also pads, and the first group of four digits holding padding is the
+ * last (one '=': two bytes from it, two: one byte, more: an error); the
+ * digits, counted over the whole token, must make whole groups.  So
+ * "a:bcd" is "abcd" and "YQ==YQ==" is "a".  Returns the length, or -1. */
 static long
 b64_decode(const char *s, size_t n, char *out, size_t cap)
 {
-    if (n == 0 || n % 4 != 0)
+    size_t digits = 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '=' || b64_value((unsigned char)s[i]) >= 0)
+            digits++;
+    if (digits == 0 || digits % 4 != 0)
         return -1;
+    uint32_t w = 0;
+    int k = 0, pad = 0;
     size_t o = 0;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4], pad = 0;
-        for (int j = 0; j < 4; j++) {
-            unsigned char c = (unsigned char)s[i + j];
-            if (c == '=' && i + 4 == n && j >= 2) {
-                v[j] = 0;
-                pad++;
-            } else if (pad > 0 || (v[j] = b64_value(c)) < 0) {
-                return -1;
-            }
-        }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int v = c == '=' ? 0 : b64_value(c);
+        if (v < 0)
+            continue;
+        pad += c == '=';
+        w = w << 6 | (uint32_t)v;
+        if (++k < 4)
+            continue;
+        if (pad > 2)
+            return -1;
         char b[3] = { (char)(w >> 16), (char)(w >> 8), (char)w };
         for (int j = 0; j < 3 - pad; j++) {
             if (o == cap)
                 return -1;
             out[o++] = b[j];
         }
+        if (pad > 0)
+            break;
+        k = 0;
+        w = 0;
     }
     return (long)o;
 }
@@ -106,73 +112,124 @@ meta_b64_encode(const char *in, size_t n, char *out)
     return o;
 }
 
-/* Numbers in flag tokens: all digits (an optional '-' for signed ones),
- * as memcached's safe_strto* accept them. */
+/* A number in a flag token, read as memcached's safe_strto* read it:
+ * white space and a sign may lead, at least one digit, and the number
+ * ends with the token or with a white-space (or NUL) byte; a number past
+ * 64 bits fails.  *mag gets its magnitude, *neg whether it had a '-'. */
 static bool
-tok_num(const char *s, size_t n, bool sign, int64_t *out_s, uint64_t *out_u)
+scan_num(const char *s, size_t n, uint64_t *mag, bool *neg)
 {
-    char buf[32], *end;
-    if (n == 0 || n >= sizeof(buf))
+    size_t i = 0;
+    while (i < n && isspace((unsigned char)s[i]))
+        i++;
+    *neg = false;
+    if (i < n && (s[i] == '+' || s[i] == '-'))
+        *neg = s[i++] == '-';
+    size_t first = i;
+    uint64_t v = 0;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (i == first)
         return false;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    errno = 0;
+    if (i < n && s[i] != '\0' && !isspace((unsigned char)s[i]))
+        return false;
+    *mag = v;
+    return true;
+}
+
+/* A token's number, unsigned (C E D J F) as strtoull reads it plus
+ * memcached's check (a '-' only where the result is still a positive
+ * 64-bit number: "-0"), or signed (T N R, the ms length) as strtol on a
+ * 64-bit system. */
+static bool
+tok_num(const char *s, size_t n, bool sign, int64_t *sv, uint64_t *uv)
+{
+    uint64_t mag;
+    bool neg;
+    if (!scan_num(s, n, &mag, &neg))
+        return false;
+    uint64_t v = neg ? (uint64_t)0 - mag : mag;
     if (sign) {
-        long long v = strtoll(buf, &end, 10);
-        if (errno == ERANGE || *end != '\0')
+        if (mag > (uint64_t)INT64_MAX + (neg ? 1 : 0))
             return false;
-        *out_s = v;
+        *sv = (int64_t)v;
     } else {
-        if (buf[0] == '-')
+        if (neg && (int64_t)v < 0)
             return false;
-        unsigned long long v = strtoull(buf, &end, 10);
-        if (errno == ERANGE || *end != '\0')
-            return false;
-        *out_u = v;
+        *uv = v;
     }
     return true;
 }
 
+/* What the flags of a line came to (memcached 1.6.18 reads them all
+ * before it looks at the command: a letter no command takes, or one given
+ * twice, stops it at once; a bad token does not, and the last bad token's
+ * message is the one sent). */
+struct flag_scan {
+    const char *fatal;              /* invalid or duplicate flag */
+    bool        bad;                /* a bad token (or a key b cannot decode) */
+    const char *msg;                /* its message (NULL: F's, which has none) */
+    bool        opaque_long;        /* O longer than 32 bytes (found later) */
+};
+
 /* One flag token t (flag letter + argument) into r->meta. */
-static const char *
-parse_flag(struct request *r, const struct token *t)
+static void
+parse_flag(struct request *r, const struct token *t, struct flag_scan *fs)
 {
     struct meta_req *m = &r->meta;
-    bool mdma = r->cmd == CMD_MD || r->cmd == CMD_MA;
-    char f = t->s[0];
+    unsigned char f = (unsigned char)t->s[0];
     const char *arg = t->s + 1;
     size_t n = t->n - 1;
-    if (strchr(ACCEPTED, f) == NULL || f == '\0')
-        return mdma ? E_MDMA : E_FLAG;
-    uint64_t bit = META_BIT(f);
-    if (m->seen & bit)             /* E and x exist only in 1.6.45: its message */
-        return mdma && f != 'E' && f != 'x' ? E_MDMA : E_DUP;
-    m->seen |= bit;
+    /* 1.6.18 calls any byte from 127 on a duplicate */
+    if (f >= 0x7f || (f != '\0' && strchr(ACCEPTED, f) != NULL && (m->seen & META_BIT(f)))) {
+        fs->fatal = E_DUP;
+        return;
+    }
+    if (f == '\0' || strchr(ACCEPTED, f) == NULL) {
+        fs->fatal = E_FLAG;
+        return;
+    }
+    m->seen |= META_BIT(f);
     if (m->norder < (int)sizeof(m->order))
-        m->order[m->norder++] = f;
-    if (f == 'O') {
-        if (n > OPAQUE_MAX)
-            return E_OPAQUE;
-        m->opaque.s = arg;
-        m->opaque.n = n;
-        return NULL;
-    }
-    if (f == 'M') {
-        if (n != 1)
-            return mdma ? E_MDMA : "CLIENT_ERROR incorrect length for M token";
-        m->mode = arg[0];
-        return NULL;
-    }
-    if (!uses_token(r->cmd, f))
-        return NULL;
-    const char *bad = mdma ? E_MDMA : (f == 'F' ? E_FORMAT : E_TOKEN);
+        m->order[m->norder++] = (char)f;
+    const char *bad = NULL;
     int64_t sv = 0;
     uint64_t uv = 0;
     switch (f) {
+    case 'O':
+        if (n > OPAQUE_MAX) {
+            fs->opaque_long = true;
+        } else {
+            m->opaque.s = arg;
+            m->opaque.n = n;
+        }
+        return;
+    case 'M':
+        if (n != 1)
+            bad = "CLIENT_ERROR incorrect length for M token";
+        else
+            m->mode = arg[0];
+        break;
+    case 'b': {                     /* the key is decoded where b stands */
+        long k = b64_decode(r->tokens[1].s, r->tokens[1].n, m->keybuf, ITEM_KEY_MAX);
+        if (k <= 0) {
+            bad = E_DECODE;
+        } else {
+            r->key = m->keybuf;
+            r->nkey = (size_t)k;
+        }
+        break;
+    }
     case 'T': case 'N': case 'R':
+        /* 1.6.18 wraps numbers past 32 bits (an item that expires at
+         * once); refused as 1.6.45 does */
         if (!tok_num(arg, n, true, &sv, NULL) || sv < INT32_MIN || sv > INT32_MAX)
-            return bad;
-        if (f == 'T')
+            bad = E_TOKEN;
+        else if (f == 'T')
             m->ttl = sv;
         else if (f == 'N')
             m->vivify_ttl = sv;
@@ -180,24 +237,39 @@ parse_flag(struct request *r, const struct token *t)
             m->recache_ttl = sv;
         break;
     case 'F':                       /* 32 bits; larger values wrap (1.6.18) */
-        if (!tok_num(arg, n, false, NULL, &uv))
-            return bad;
+        if (!tok_num(arg, n, false, NULL, &uv)) {
+            fs->bad = true;         /* (no message of its own) */
+            return;
+        }
         m->client_flags = (uint32_t)uv;
         break;
-    default:                        /* C E D J */
+    case 'C': case 'E':
         if (!tok_num(arg, n, false, NULL, &uv))
-            return bad;
-        if (f == 'C')
+            bad = E_TOKEN;
+        else if (f == 'C')
             m->cas = uv;
-        else if (f == 'E')
+        else
             m->new_cas = uv;
-        else if (f == 'D')
+        break;
+    case 'D':
+        if (!tok_num(arg, n, false, NULL, &uv))
+            bad = "CLIENT_ERROR invalid numeric delta value";
+        else
             m->delta = uv;
+        break;
+    case 'J':
+        if (!tok_num(arg, n, false, NULL, &uv))
+            bad = "CLIENT_ERROR invalid numeric initial value";
         else
             m->initial = uv;
         break;
+    default:                        /* no token */
+        break;
     }
-    return NULL;
+    if (bad != NULL) {
+        fs->bad = true;
+        fs->msg = bad;
+    }
 }
 
 void
@@ -226,6 +298,29 @@ meta_parse(enum req_cmd cmd, const char *line, size_t len, struct request *r)
         r->error = E_FORMAT;
         return;
     }
+    if (cmd == CMD_ME) {
+        /* me <key> [b]: (1.6.18) a b anywhere else, or "bb", is ignored */
+        if (n > 2 && token_is(&t[2], "b")) {
+            m->seen |= META_BIT('b');
+            long k = b64_decode(t[1].s, t[1].n, m->keybuf, ITEM_KEY_MAX);
+            if (k <= 0) {
+                r->error = E_FORMAT;
+                return;
+            }
+            r->key = m->keybuf;
+            r->nkey = (size_t)k;
+        } else if (!text_key_valid(t[1].s, t[1].n)) {
+            r->error = E_FORMAT;
+        } else {
+            r->key = t[1].s;
+            r->nkey = t[1].n;
+        }
+        return;
+    }
+    if (n > META_TOKENS_MAX) {      /* (an ms's data is not swallowed) */
+        r->error = cmd == CMD_MG ? E_TOO_LONG_MG : E_TOO_LONG;
+        return;
+    }
     int first = 2;
     if (cmd == CMD_MS) {
         /* memcached 1.6.18 reads the length as a 32-bit int: larger
@@ -243,38 +338,23 @@ meta_parse(enum req_cmd cmd, const char *line, size_t len, struct request *r)
         r->vlen = len;
         first = 3;
     }
-    if (cmd == CMD_ME) {
-        /* me <key> [b] */
-        for (int i = 2; i < n; i++)
-            if (token_is(&t[i], "b"))
-                m->seen |= META_BIT('b');
-    } else {
-        for (int i = first; i < n; i++) {
-            const char *e = parse_flag(r, &t[i]);
-            if (e != NULL && strcmp(e, E_OPAQUE) == 0 &&
-                (cmd == CMD_MG || cmd == CMD_MA) && m->late_error == NULL) {
-                /* memcached 1.6.18 finds this after the lookup (mg) or
-                 * the increment (ma) */
-                m->late_error = e;
-                continue;
-            }
-            if (e != NULL) {
-                r->error = e;
-                return;
-            }
-        }
+    bool mdma = cmd == CMD_MD || cmd == CMD_MA;
+    struct flag_scan fs = { NULL, false, NULL, false };
+    for (int i = first; i < n && fs.fatal == NULL; i++)
+        parse_flag(r, &t[i], &fs);
+    if (fs.fatal != NULL) {
+        /* E and x exist only in 1.6.45: its message for them */
+        char f = t[first + m->norder].s[0];
+        bool new_letter = strcmp(fs.fatal, E_DUP) == 0 && (f == 'E' || f == 'x');
+        r->error = mdma && !new_letter ? E_MDMA : fs.fatal;
+        return;
+    }
+    if (fs.bad) {
+        r->error = mdma ? E_MDMA : fs.msg != NULL ? fs.msg : E_FORMAT;
+        return;
     }
     r->noreply = (m->seen & META_BIT('q')) != 0;
-    if (m->seen & META_BIT('b')) {
-        long k = b64_decode(t[1].s, t[1].n, m->keybuf, ITEM_KEY_MAX);
-        if (k <= 0) {
-            r->error = cmd == CMD_MD || cmd == CMD_MA ? E_MDMA :
-                       cmd == CMD_ME ? E_FORMAT : E_DECODE;
-            return;
-        }
-        r->key = m->keybuf;
-        r->nkey = (size_t)k;
-    } else {
+    if (!(m->seen & META_BIT('b'))) {
         if (!text_key_valid(t[1].s, t[1].n)) {
             r->error = E_FORMAT;
             return;
@@ -282,16 +362,19 @@ meta_parse(enum req_cmd cmd, const char *line, size_t len, struct request *r)
         r->key = t[1].s;
         r->nkey = t[1].n;
     }
-    if (m->late_error != NULL) {
-        r->error = m->late_error;
+    if (cmd == CMD_MS && (m->seen & META_BIT('M')) && strchr("EAPRS", m->mode) == NULL) {
+        r->error = E_MODE;
         return;
     }
-    if (cmd == CMD_MS && (m->seen & META_BIT('M'))) {
-        if (strchr("EAPRS", m->mode) == NULL)
-            r->error = E_MODE;
+    if (cmd == CMD_MA && (m->seen & META_BIT('M')) && strchr("I+D-", m->mode) == NULL) {
+        r->error = "CLIENT_ERROR invalid mode for ma M token";
+        return;
     }
-    if (cmd == CMD_MA && (m->seen & META_BIT('M'))) {
-        if (strchr("I+D-", m->mode) == NULL)
-            r->error = "CLIENT_ERROR invalid mode for ma M token";
+    if (fs.opaque_long) {
+        /* mg and ma: memcached 1.6.18 finds this after the lookup (mg)
+         * or the increment (ma), which happen */
+        if (cmd == CMD_MG || cmd == CMD_MA)
+            m->late_error = E_OPAQUE;
+        r->error = E_OPAQUE;
     }
 }

@@ -72,6 +72,23 @@ ttl_of(rel_time_t exptime)
     return exptime > now ? (int64_t)(exptime - now) : 0;
 }
 
+/* N and T act where they stand in the request (memcached applies them
+ * while it writes the reply): an item N has just created starts with no
+ * TTL, then N gives it N's and T gives it T's.  Its exptime where flag
+ * `upto` stands (upto = norder: the one it is left with). */
+static rel_time_t
+created_exptime(const struct meta_req *m, int upto, rel_time_t vivify, rel_time_t touch)
+{
+    rel_time_t e = 0;
+    for (int i = 0; i < upto; i++) {
+        if (m->order[i] == 'N')
+            e = vivify;
+        else if (m->order[i] == 'T')
+            e = touch;
+    }
+    return e;
+}
+
 /* What a reply's flags are made of. */
 struct ret {
     const char *order;              /* request flags, in order */
@@ -130,8 +147,11 @@ meta_get(struct proto_conn *pc, const struct request *r)
     if (g.touch)
         g.exptime = clock_exptime(m->ttl);
     g.vivify = HAS(m, 'N');
-    if (g.vivify)
-        g.vivify_exptime = clock_exptime(m->vivify_ttl);
+    rel_time_t vivify_exptime = 0;
+    if (g.vivify) {                 /* (what an item it creates is left with) */
+        vivify_exptime = clock_exptime(m->vivify_ttl);
+        g.vivify_exptime = created_exptime(m, m->norder, vivify_exptime, g.exptime);
+    }
     g.recache = HAS(m, 'R');
     if (g.recache)
         g.recache_secs = m->recache_ttl < 0 ? 0 : (uint32_t)m->recache_ttl;
@@ -186,9 +206,13 @@ meta_get(struct proto_conn *pc, const struct request *r)
         case 'l': meta_num(o, 'l', now > g.atime_before ? now - g.atime_before : 0); break;
         case 's': meta_num(o, 's', item_nbytes(it)); break;
         case 't':
-            /* T takes effect where it stands: a t before it sees the old TTL */
-            meta_num(o, 't', ttl_of(memchr(m->order, 'T', (size_t)i) != NULL ||
-                                    !g.touch ? item_exptime(it) : g.exptime_before));
+            /* T (and N, on the item it creates) take effect where they
+             * stand: a t before them sees the TTL before */
+            if (g.created)
+                meta_num(o, 't', ttl_of(created_exptime(m, i, vivify_exptime, g.exptime)));
+            else
+                meta_num(o, 't', ttl_of(memchr(m->order, 'T', (size_t)i) != NULL ||
+                                        !g.touch ? item_exptime(it) : g.exptime_before));
             break;
         case 'k': case 'O':
             rt.order = &m->order[i];
@@ -351,14 +375,17 @@ meta_arith(struct proto_conn *pc, const struct request *r)
     a.compare = HAS(m, 'C');
     a.cas_in = m->cas;
     a.new_cas = HAS(m, 'E') ? m->new_cas : 0;
-    a.vivify = HAS(m, 'N');
-    if (a.vivify)
-        a.vivify_exptime = clock_exptime(m->vivify_ttl);
     a.initial = m->initial;
     a.binary_key = HAS(m, 'b');
     a.touch = HAS(m, 'T');
     if (a.touch)
         a.exptime = clock_exptime(m->ttl);
+    a.vivify = HAS(m, 'N');
+    rel_time_t vivify_exptime = 0;
+    if (a.vivify) {                 /* (what an item it creates is left with) */
+        vivify_exptime = clock_exptime(m->vivify_ttl);
+        a.vivify_exptime = created_exptime(m, m->norder, vivify_exptime, a.exptime);
+    }
     uint64_t v = 0, cas = 0;
     rel_time_t exp = 0;
     bool created = false;
@@ -399,11 +426,14 @@ meta_arith(struct proto_conn *pc, const struct request *r)
     bool value = st == ITEM_OK && HAS(m, 'v');
     if (r->noreply && st == ITEM_OK && !created)
         return;                     /* (1.6.18 still answers an N creation) */
-    /* t where it stands: after T, T's TTL (even when T was lost) */
+    /* t where it stands: after T, T's TTL (even when T was lost); on an
+     * item N created, what N and T before it gave */
     const char *tpos = memchr(m->order, 't', (size_t)m->norder);
     bool t_after_T = a.touch && tpos != NULL &&
                      memchr(m->order, 'T', (size_t)(tpos - m->order)) != NULL;
-    int64_t ttl = ttl_of(t_after_T ? a.exptime : exp);
+    int64_t ttl = ttl_of(created && tpos != NULL ?
+                         created_exptime(m, (int)(tpos - m->order), vivify_exptime, a.exptime) :
+                         t_after_T ? a.exptime : exp);
     char num[24];
     size_t nlen = proto_u64_dec(v, num);
     obuf_add(pc->out, code, 2);
@@ -427,10 +457,15 @@ meta_run_silently(struct proto_conn *pc, const struct request *r)
 {
     struct request run = *r;
     struct meta_req *m = &run.meta;
+    /* memcached finds the bad O while it writes the reply, flag by flag:
+     * the flags after it never act (T; N's TTL on an item N creates) */
     const char *o = memchr(m->order, 'O', (size_t)m->norder);
-    const char *t = memchr(m->order, 'T', (size_t)m->norder);
-    if (run.cmd == CMD_MG && t != NULL && o != NULL && t > o)
-        m->seen &= ~META_BIT('T');  /* came after the bad O: never applied */
+    if (o != NULL) {
+        int at = (int)(o - m->order);
+        if (memchr(o, 'T', (size_t)(m->norder - at)) != NULL)
+            m->seen &= ~META_BIT('T');
+        m->norder = at;
+    }
     m->opaque.n = 0;
     run.error = NULL;
     struct obuf scratch, *out = pc->out;

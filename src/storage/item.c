@@ -694,7 +694,7 @@ item_mget(const char *key, size_t nkey, struct item_mget *m)
     rel_time_t now = clock_now();
     struct item *ni = NULL;         /* N: the empty item, made unlocked */
     enum item_status st;
-    m->won = m->stale = m->win_sent = false;
+    m->won = m->stale = m->win_sent = m->created = false;
     m->fetched_before = false;
     m->atime_before = now;
     m->exptime_before = m->vivify_exptime;
@@ -718,7 +718,7 @@ retry:;
         link_cas_locked(ni, hv, m->new_cas);
         if (!m->no_win)
             atomic_fetch_or(&ni->iflags, IF_WON);
-        m->won = true;
+        m->won = m->created = true;
         it = ni;
         ni = NULL;
         goto out;

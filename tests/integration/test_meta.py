@@ -40,6 +40,12 @@ its expectation):
   test_pipeline_with_errors_in_the_middle (bad data chunk tail)
   test_meta_commands_in_stats (get_flushed)
   test_q_and_noreply_with_flush_all (q on a miss created by N)
+  test_flag_tokens_checked_by_every_command (md's messages name the problem)
+  test_which_flag_error_is_reported (the same)
+  test_flag_numbers_read_as_1618 ("-0" and white space after a number
+                                  refused)
+  test_options_flags_too_long (the limit is one token higher)
+  test_base64_keys_decoded_as_1618 (me with b: EN, as in test_me)
 Run the pinned ones alone with: run.sh -k v1645.
 """
 
@@ -1172,6 +1178,140 @@ def test_cas_sequence_compared(srv):
                      b"STORED\r\nHD c<4>\r\n3\r\nHD c<5>\r\n"
                      b"HD\r\nHD c<6> X W\r\nHD c<6> h1 Z X\r\n"
                      b"ME n exp=-1 la=0 cas=<6> fetch=yes cls=<cls> size=<size>\r\n"])
+
+
+# ---- found by the meta fuzz target (tests/fuzz/fuzz_meta.c), ------------------
+# ---- its request generator replayed against 1.6.18 -----------------------------
+
+def test_flag_tokens_checked_by_every_command(srv):
+    # 1.6.18 reads the tokens of C D F J M N R T for every command, used
+    # or not (md and ma: one message for all)
+    mexpect(srv, [b"set k 0 0 1\r\nx\r\n",
+                  b"mg k J\r\nmg k Jx\r\nmg k D\r\nmg k Dx\r\nmg k Fx\r\nmg k J5 D5 F5 v\r\n",
+                  b"ms k 1 J\r\nx\r\nms k 1 Dx\r\nx\r\nms k 1 R\r\nx\r\nmg k v\r\n",
+                  b"md k J\r\nmd k Dx\r\nmd k R\r\nma k R\r\nma k F\r\nme k Jx\r\n"],
+            [b"STORED\r\n",
+             b"CLIENT_ERROR invalid numeric initial value\r\n"
+             b"CLIENT_ERROR invalid numeric initial value\r\n"
+             b"CLIENT_ERROR invalid numeric delta value\r\n"
+             b"CLIENT_ERROR invalid numeric delta value\r\n"
+             b"CLIENT_ERROR bad command line format\r\nVA 1\r\nx\r\n",
+             b"CLIENT_ERROR invalid numeric initial value\r\n"
+             b"CLIENT_ERROR invalid numeric delta value\r\n"
+             b"CLIENT_ERROR bad token in command line format\r\nVA 1\r\nx\r\n",
+             b"CLIENT_ERROR invalid or duplicate flag\r\n" * 5 +
+             b"ME k exp=-1 la=0 cas=<1> fetch=yes cls=<cls> size=<size>\r\n"])
+
+
+def test_which_flag_error_is_reported(srv):
+    # All flags are read first: an invalid or duplicate letter is reported
+    # wherever it stands; of bad tokens, the last one's message (F has
+    # none of its own); an overlong O only after all that (ms, md), and
+    # after an invalid mode (ms, ma)
+    o33 = b"O" + b"o" * 33
+    mexpect(srv, [b"mg k Tx v v\r\nmg k Tx Z\r\nmg k Tx Jx\r\nmg k Jx Tx\r\n",
+                  b"mg k Fx\r\nmg k Fx Tx\r\nmg k Tx Fx\r\nmg k Dx Fx\r\n",
+                  b"mg !!!! b Tx\r\nmg !!!! Tx b\r\nmg !!!! b Fx\r\n",
+                  b"ms k 2 F F\r\nab\r\nms k 2 Tx Z\r\nab\r\nms k 2 MZ Tx\r\nab\r\n",
+                  b"ms k 2 " + o33 + b" Z\r\nab\r\nms k 2 " + o33 + b" Tx\r\nab\r\n"
+                  b"ms k 2 " + o33 + b" MZ\r\nab\r\nms k 2 " + o33 + b"\r\nab\r\n",
+                  b"md k " + o33 + b" Z\r\nmd k " + o33 + b"\r\n",
+                  b"ma k " + o33 + b" MZ\r\nmg k MZ " + o33 + b"\r\n",
+                  # bytes from 127 up are "duplicate" to 1.6.18
+                  b"mg k \x80\r\nmg k v \xff\r\nmd k \x7f\r\n"],
+            [b"CLIENT_ERROR duplicate flag\r\nCLIENT_ERROR invalid flag\r\n"
+             b"CLIENT_ERROR invalid numeric initial value\r\n"
+             b"CLIENT_ERROR bad token in command line format\r\n",
+             b"CLIENT_ERROR bad command line format\r\n"
+             b"CLIENT_ERROR bad token in command line format\r\n"
+             b"CLIENT_ERROR bad token in command line format\r\n"
+             b"CLIENT_ERROR invalid numeric delta value\r\n",
+             b"CLIENT_ERROR bad token in command line format\r\n"
+             b"CLIENT_ERROR error decoding key\r\nCLIENT_ERROR error decoding key\r\n",
+             b"CLIENT_ERROR duplicate flag\r\nCLIENT_ERROR invalid flag\r\n"
+             b"CLIENT_ERROR bad token in command line format\r\n",
+             b"CLIENT_ERROR invalid flag\r\nCLIENT_ERROR bad token in command line format\r\n"
+             b"CLIENT_ERROR invalid mode for ms M token\r\n"
+             b"CLIENT_ERROR opaque token too long\r\n",
+             b"CLIENT_ERROR invalid or duplicate flag\r\nCLIENT_ERROR opaque token too long\r\n",
+             b"CLIENT_ERROR invalid mode for ma M token\r\n"
+             b"CLIENT_ERROR opaque token too long\r\n",
+             b"CLIENT_ERROR duplicate flag\r\nCLIENT_ERROR duplicate flag\r\n"
+             b"CLIENT_ERROR invalid or duplicate flag\r\n"])
+
+
+def test_flag_numbers_read_as_1618(srv):
+    # safe_strto*: white space may follow the number; "-0" is an unsigned 0
+    # (and a '-' whose result still fits a positive 64-bit number passes)
+    mexpect(srv, [b"set k 0 0 1\r\nx\r\nmg k T5\t t\r\nmg k t\r\nmg k T\t t\r\n",
+                  b"mg k C-0 v\r\nmg k C99999\t v\r\nmg k C-1 v\r\nmg k C\t v\r\n",
+                  b"ma n N0 J-0 v\r\nma m N0 J-9223372036854775809 v\r\nma n D-0 v\r\n",
+                  b"ms j 1 F-0 T" + b"0" * 40 + b"7\r\ny\r\nmg j f t v\r\n"],
+            [b"STORED\r\nHD t5\r\nHD t5\r\nCLIENT_ERROR bad token in command line format\r\n",
+             b"VA 1\r\nx\r\nVA 1\r\nx\r\nCLIENT_ERROR bad token in command line format\r\n"
+             b"CLIENT_ERROR bad token in command line format\r\n",
+             b"VA 1\r\n0\r\nVA 19\r\n9223372036854775807\r\nVA 1\r\n0\r\n",
+             b"HD\r\nVA 1 f0 t7\r\ny\r\n"])
+
+
+def test_options_flags_too_long(srv):
+    # A line of 20 tokens or more is refused (mg's message has an "are");
+    # an ms's data is then not swallowed.  19 tokens pass.
+    f17 = b" k J1 c t f h l O P L u T10 N10 R1 I v q"
+    mexpect(srv, [b"mg k" + f17 + b"\r\nmn\r\n", b"mg k" + f17 + b" Z\r\n",
+                  b"ms k 1" + f17[:-2] + b"\r\nx\r\nmn\r\n", b"ms k 1" + f17 + b"\r\nx\r\n",
+                  b"md k" + f17 + b" Z\r\n", b"ma k" + f17 + b" D1\r\n",
+                  b"ms k x" + f17 + b"\r\n", b"mg " + b"k" * 251 + f17 + b" Z\r\n"],
+            [b"VA 0 kk c<1> t-1 f0 h0 l0 O W\r\n\r\nMN\r\n",
+             b"CLIENT_ERROR options flags are too long\r\n",
+             b"HD kk c<1> O\r\nMN\r\n", b"CLIENT_ERROR options flags too long\r\nERROR\r\n",
+             b"CLIENT_ERROR options flags too long\r\n",
+             b"CLIENT_ERROR options flags too long\r\n",
+             b"CLIENT_ERROR options flags too long\r\n",
+             b"CLIENT_ERROR bad command line format\r\n"])
+
+
+def test_base64_keys_decoded_as_1618(srv):
+    # memcached skips bytes outside the alphabet, takes '=' as a padding
+    # digit and stops after the first padded group of four
+    mexpect(srv, [b"mg key:2 b k\r\nmg ab=c b k\r\nmg YQ==YQ== b k\r\nmg ==YQ b k\r\n",
+                  b"mg YWJj\x01 b k\r\nmg Y!W!J!j b k\r\nmg YQ=x b k\r\nmd YWJj\x01 b\r\n",
+                  b"mg a=== b k\r\nmg YQ==YQ= b k\r\nmg abc b k\r\nmg ab=c c D b\r\n",
+                  b"ms YW:Jj 1 b\r\nx\r\nmg YWJj b k v\r\nmg Y.W.J.j b k s\r\n",
+                  # me decodes only with b right after the key
+                  b"me a x b\r\nme a b\r\nme YWJj b\r\nme YWJj x b\r\nme key:2 b\r\n"],
+            [b"EN kkey2 b\r\nEN kabA= b\r\nEN kYQ== b\r\nEN kAA== b\r\n",
+             b"EN kYWJj b\r\nEN kYWJj b\r\nEN kYQA= b\r\nNF\r\n",
+             b"CLIENT_ERROR error decoding key\r\nCLIENT_ERROR error decoding key\r\n"
+             b"CLIENT_ERROR error decoding key\r\n"
+             b"CLIENT_ERROR invalid numeric delta value\r\n",
+             b"HD\r\nVA 1 kYWJj b\r\nx\r\nHD kYWJj b s1\r\n",
+             b"EN\r\nCLIENT_ERROR bad command line format\r\n"
+             b"ME YWJj exp=-1 la=0 cas=<1> fetch=yes cls=<cls> size=<size>\r\nEN\r\nEN\r\n"])
+
+
+def test_N_and_T_act_in_request_order(srv):
+    # On an item N creates (mg, ma): no TTL until N or T, the last one
+    # wins; t reports the TTL where it stands.  With an overlong O, the
+    # flags after the O never act.
+    o33 = b"O" + b"o" * 33
+    mexpect(srv, [b"mg a t N30\r\nmg a t\r\nmg b N30 t\r\nmg c T100 N30 t\r\nmg c t\r\n"
+                  b"mg d N30 T100 t\r\nmg d t\r\n",
+                  b"ma e t N30\r\nmg e t\r\nma f T100 N30 t\r\nmg f t\r\n"
+                  b"ma g N30 T100 t\r\nmg g t\r\n",
+                  b"mg h N30 " + o33 + b"\r\nmg h t\r\nmg i " + o33 + b" N30\r\nmg i t\r\n"
+                  b"mg j N30 " + o33 + b" T100\r\nmg j t\r\n",
+                  b"ma l " + o33 + b" N30\r\nmg l t\r\nma m N30 " + o33 + b"\r\nmg m t\r\n"
+                  b"set n 0 0 1\r\n1\r\nma n " + o33 + b" T100\r\nmg n t\r\n"],
+            [b"HD t-1 W\r\nHD t30 Z\r\nHD t30 W\r\nHD t30 W\r\nHD t30 Z\r\n"
+             b"HD t100 W\r\nHD t100 Z\r\n",
+             b"HD t-1\r\nHD t30\r\nHD t30\r\nHD t30\r\nHD t100\r\nHD t100\r\n",
+             b"CLIENT_ERROR opaque token too long\r\nHD t30\r\n"
+             b"CLIENT_ERROR opaque token too long\r\nHD t-1\r\n"
+             b"CLIENT_ERROR opaque token too long\r\nHD t30\r\n",
+             b"CLIENT_ERROR opaque token too long\r\nHD t-1\r\n"
+             b"CLIENT_ERROR opaque token too long\r\nHD t30\r\n"
+             b"STORED\r\nCLIENT_ERROR opaque token too long\r\nHD t-1\r\n"])
 
 
 # ---- 1.6.45 behaviour (1.6.18 rejects these; pinned, ours only) -----------------
