@@ -82,6 +82,12 @@ proto_sasl_setup(char *err, size_t errlen)
                 break;
             }
         }
+        if (confdir[0] == '\0') {
+            /* memcached too refuses to start ("Error initializing sasl.") */
+            snprintf(err, errlen, "SASL: no memcached.conf in /etc/sasl or /etc/sasl2; "
+                     "set SASL_CONF_PATH to the directory holding it (doc/security.md)");
+            return -1;
+        }
     }
     pwdb = getenv("MEMCACHED_SASL_PWDB");
     if (pwdb != NULL)

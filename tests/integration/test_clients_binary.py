@@ -38,7 +38,8 @@ import sys
 
 import harness
 import sasl_setup
-from harness import MC_BIN, REF_BIN, Server, TestFailure, TestSkip, TIME_SCALE, eq, run_both
+from harness import (MC_BIN, REF_BIN, Server, TestFailure, TestSkip, TIME_SCALE, check, eq,
+                     run_both)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.dirname(os.path.dirname(HERE))
@@ -143,12 +144,18 @@ def _run_script(argv, env=None):
     return out
 
 
+_dalli_checked = []
+
+
 def dalli(port, mode="full", creds=()):
     ruby = _tool("ruby", "ruby")
-    r = subprocess.run([ruby, "-e", "require 'dalli'; print Dalli::VERSION"],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
-    if r.returncode != 0:
-        raise TestFailure("ruby cannot load dalli (Debian package ruby-dalli): %r" % r.stdout)
+    if not _dalli_checked:
+        r = subprocess.run([ruby, "-e", "require 'dalli'; print Dalli::VERSION"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+        if r.returncode != 0:
+            raise TestFailure("ruby cannot load dalli (Debian package ruby-dalli): %r"
+                              % r.stdout)
+        _dalli_checked.append(r.stdout.decode())
     return _run_script([ruby, os.path.join(SCRIPTS, "dalli_scenario.rb"), str(port), mode]
                        + list(creds))
 
@@ -788,3 +795,36 @@ def test_sasl_text_commands_close():
         o, r = auth_stats(srv)
         eq(o, r, "auth stats, ours vs memcached")
         eq(r, {"auth_cmds": "4", "auth_errors": "0"}, "memcached's auth stats")
+
+
+def _start_status(binary, env):
+    """Exit status and stderr of a -S server that should refuse to start
+    (None if it is still running after 5 s: it started)."""
+    cmd = [binary, "-S", "-U", "0", "-l", harness.HOST, "-p", str(harness.free_port())]
+    if os.geteuid() == 0:
+        cmd += ["-u", "root"]
+    e = {k: v for k, v in os.environ.items() if k not in sasl_setup.SASL_VARS}
+    e.update(env)
+    try:
+        p = subprocess.run(cmd, env=e, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=5 * TIME_SCALE)
+    except subprocess.TimeoutExpired:
+        return None, b""
+    return p.returncode, p.stdout + p.stderr
+
+
+def test_sasl_without_configuration_refuses_to_start():
+    # No SASL_CONF_PATH and no /etc/sasl{,2}/memcached.conf: memcached
+    # refuses to start ("Error initializing sasl.", exit 1); so do we, and
+    # say where the configuration is looked for.
+    etc = [d for d in ("/etc/sasl", "/etc/sasl2")
+           if os.path.exists(os.path.join(d, "memcached.conf"))]
+    if etc:
+        raise TestSkip("this machine has %s/memcached.conf" % etc[0])
+    for env in ({}, {"MEMCACHED_SASL_PWDB": "/nonexistent"}):
+        rc_ref, _ = _start_status(REF_BIN, env)
+        rc, err = _start_status(MC_BIN, env)
+        eq(rc, rc_ref, "exit status, ours vs memcached (%r)" % env)
+        eq(rc_ref, 1, "memcached's exit status")
+        check(b"SASL_CONF_PATH" in err and b"/etc/sasl2" in err,
+              "our message names where memcached.conf is looked for: %r" % err)
