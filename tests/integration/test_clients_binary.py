@@ -181,6 +181,51 @@ def bmemcached_client(port, creds=()):
     return bm.Client(["127.0.0.1:%d" % port], *creds, socket_timeout=CLIENT_TIMEOUT)
 
 
+# Steps pylibmc and bmemcached share (same method names, same arguments).
+
+def _store_and_multiget(s, c):
+    s("set k1", lambda: c.set("k1", "v1"))
+    s("get k1", lambda: c.get("k1"))
+    s("get missing", lambda: c.get("missing"))
+    s("add k1 (exists)", lambda: c.add("k1", "x"))
+    s("add k2", lambda: c.add("k2", "v2"))
+    s("replace missing", lambda: c.replace("missing", "x"))
+    s("replace k2", lambda: c.replace("k2", "w2"))
+    s("get_multi", lambda: c.get_multi(["k1", "k2", "missing"]))
+    s("set_multi", lambda: c.set_multi({"m1": "1", "m2": b"\x00\r\n"}))
+    s("get_multi m", lambda: c.get_multi(["m1", "m2"]))
+    s("set_multi 200", lambda: c.set_multi(MANY))
+    s("get_multi 200 + 10 missing", lambda: _many_seen(c.get_multi(MANY_KEYS)))
+    s("set n", lambda: c.set("n", 10))
+    s("get n", lambda: c.get("n"))
+    s("incr n 5", lambda: c.incr("n", 5))
+    s("decr n 20", lambda: c.decr("n", 20))
+
+
+def _gets_and_cas(s, c):
+    """gets, then cas with the unique and with a stale one; returns the
+    unique."""
+    box = {}
+
+    def gets():
+        box["v"], box["cas"] = c.gets("k1")
+        return [box["v"], isinstance(box["cas"], int) and box["cas"] > 0]
+    s("gets k1", gets)
+    s("cas current", lambda: c.cas("k1", "v1-cas", box["cas"]))
+    s("cas stale", lambda: c.cas("k1", "stale", box["cas"]))
+    return box["cas"]
+
+
+def _big_stats_flush(s, c, stats):
+    s("set 500 KB", lambda: c.set("big", BIG))
+    s("get 500 KB", lambda: c.get("big"))
+    s("set 2 MB (server refuses)", lambda: c.set("huge", os.urandom(2 << 20)))
+    s("stats", lambda: _counters(stats()))
+    s("flush_all", lambda: c.flush_all())
+    s("get k2 after flush", lambda: c.get("k2"))
+    s("get_multi after flush", lambda: c.get_multi(["k2", "n", "big"]))
+
+
 def bmemcached(port, mode="full", creds=()):
     s = Steps()
     c = bmemcached_client(port, creds)
@@ -189,49 +234,21 @@ def bmemcached(port, mode="full", creds=()):
             s("get", lambda: c.get("k"))
             s("set", lambda: c.set("k", "v"))
             return s.out
-        s("set k1", lambda: c.set("k1", "v1"))
-        s("get k1", lambda: c.get("k1"))
-        s("get missing", lambda: c.get("missing"))
-        s("add k1 (exists)", lambda: c.add("k1", "x"))
-        s("add k2", lambda: c.add("k2", "v2"))
-        s("replace missing", lambda: c.replace("missing", "x"))
-        s("replace k2", lambda: c.replace("k2", "w2"))
-        s("get_multi", lambda: c.get_multi(["k1", "k2", "missing"]))
-        s("set_multi (SetQ + Noop)", lambda: c.set_multi({"m1": "1", "m2": b"\x00\r\n"}))
-        s("get_multi m", lambda: c.get_multi(["m1", "m2"]))
-        s("set_multi 200", lambda: c.set_multi(MANY))
-        s("get_multi 200 + 10 missing", lambda: _many_seen(c.get_multi(MANY_KEYS)))
-        s("set n", lambda: c.set("n", 10))
-        s("get n (int flag)", lambda: c.get("n"))
-        s("incr n 5", lambda: c.incr("n", 5))
-        s("decr n 20", lambda: c.decr("n", 20))
+        _store_and_multiget(s, c)
         s("incr missing (default 42)", lambda: c.incr("ctr", 1, default=42))
         s("incr ctr", lambda: c.incr("ctr", 8))
         s("incr non-numeric", lambda: c.incr("k1", 1))
-        box = {}
-
-        def gets():
-            box["v"], box["cas"] = c.gets("k1")
-            return [box["v"], isinstance(box["cas"], int) and box["cas"] > 0]
-        s("gets k1", gets)
-        s("cas current", lambda: c.cas("k1", "v1-cas", box["cas"]))
-        s("cas stale", lambda: c.cas("k1", "stale", box["cas"]))
-        s("cas missing", lambda: c.cas("missing", "x", box["cas"]))
+        cas = _gets_and_cas(s, c)
+        s("cas missing", lambda: c.cas("missing", "x", cas))
         s("get k1 after cas", lambda: c.get("k1"))
-        s("delete with stale cas", lambda: c.delete("k1", box["cas"]))
+        s("delete with stale cas", lambda: c.delete("k1", cas))
         s("delete k1", lambda: c.delete("k1"))
         s("delete k1 again", lambda: c.delete("k1"))
         s("delete_multi (+ Noop)", lambda: c.delete_multi(["m1", "m2", "missing"]))
         s("get k1 deleted", lambda: c.get("k1"))
         s("set object", lambda: c.set("obj", {"a": [1, 2]}))
         s("get object", lambda: c.get("obj"))
-        s("set 500 KB", lambda: c.set("big", BIG))
-        s("get 500 KB", lambda: c.get("big"))
-        s("set 2 MB (server refuses)", lambda: c.set("huge", os.urandom(2 << 20)))
-        s("stats", lambda: _counters(c.stats()))
-        s("flush_all", lambda: c.flush_all())
-        s("get k2 after flush", lambda: c.get("k2"))
-        s("get_multi after flush", lambda: c.get_multi(["k2", "n", "big"]))
+        _big_stats_flush(s, c, c.stats)
         return s.out
     finally:
         c.disconnect_all()
@@ -244,7 +261,9 @@ COUNTERS = ("cmd_get", "get_hits", "get_misses", "cmd_set", "cmd_touch", "touch_
 
 
 def _counters(st):
-    """bmemcached's stats(): {server: {name: value}} -> the counters."""
+    """stats() of bmemcached or get_stats() of pylibmc, one server ->
+    the counters (pylibmc knows only some of them)."""
+    st = dict(st)
     if len(st) != 1:
         return st
     (one,) = st.values()
@@ -276,32 +295,10 @@ def pylibmc_binary(port, mode="full", creds=()):
             other.disconnect_all()
     mc = client()
     try:
-        s("set k1", lambda: mc.set("k1", "v1"))
-        s("get k1", lambda: mc.get("k1"))
-        s("get missing", lambda: mc.get("missing"))
-        s("add k1 (exists)", lambda: mc.add("k1", "x"))
-        s("add k2", lambda: mc.add("k2", "v2"))
-        s("replace missing", lambda: mc.replace("missing", "x"))
-        s("replace k2", lambda: mc.replace("k2", "w2"))
-        s("get_multi", lambda: mc.get_multi(["k1", "k2", "missing"]))
-        s("set_multi", lambda: mc.set_multi({"m1": "1", "m2": b"\x00\r\n"}))
-        s("get_multi m", lambda: mc.get_multi(["m1", "m2"]))
-        s("set_multi 200", lambda: mc.set_multi(MANY))
-        s("get_multi 200 + 10 missing", lambda: _many_seen(mc.get_multi(MANY_KEYS)))
-        s("set n", lambda: mc.set("n", 10))
-        s("get n", lambda: mc.get("n"))
-        s("incr n 5", lambda: mc.incr("n", 5))
-        s("decr n 20", lambda: mc.decr("n", 20))
+        _store_and_multiget(s, mc)
         s("incr missing", lambda: mc.incr("missing", 1))
         s("incr non-numeric", lambda: one_shot(lambda c: c.incr("k1", 1)))
-        box = {}
-
-        def gets():
-            box["v"], box["cas"] = mc.gets("k1")
-            return [box["v"], isinstance(box["cas"], int) and box["cas"] > 0]
-        s("gets k1", gets)
-        s("cas current", lambda: mc.cas("k1", "v1-cas", box["cas"]))
-        s("cas stale", lambda: mc.cas("k1", "stale", box["cas"]))
+        _gets_and_cas(s, mc)
         s("get k1 after cas", lambda: mc.get("k1"))
         s("append k1", lambda: mc.append("k1", "+"))
         s("prepend k1", lambda: mc.prepend("k1", "-"))
@@ -313,13 +310,7 @@ def pylibmc_binary(port, mode="full", creds=()):
         s("delete k1 again", lambda: mc.delete("k1"))
         s("delete_multi", lambda: mc.delete_multi(["m1", "m2", "missing"]))
         s("get k1 deleted", lambda: mc.get("k1"))
-        s("set 500 KB", lambda: mc.set("big", BIG))
-        s("get 500 KB", lambda: mc.get("big"))
-        s("set 2 MB (server refuses)", lambda: mc.set("huge", b"x" * (2 << 20)))
-        s("get_stats", lambda: _counters(dict(mc.get_stats())))
-        s("flush_all", lambda: mc.flush_all())
-        s("get k2 after flush", lambda: mc.get("k2"))
-        s("get_multi after flush", lambda: mc.get_multi(["k2", "n", "big"]))
+        _big_stats_flush(s, mc, mc.get_stats)
         return s.out
     finally:
         mc.disconnect_all()
@@ -363,23 +354,31 @@ def both(client, args=(), mode="full", creds=()):
 
 BIG_SHOW = _show(BIG)
 
-WANT_PYLIBMC = [
-    ['set k1', True],
-    ['get k1', 'v1'],
-    ['get missing', None],
-    ['add k1 (exists)', False],
-    ['add k2', True],
-    ['replace missing', 'raise NotFound: error 16 from memcached_replace'],
-    ['replace k2', True],
-    ['get_multi', {'k1': 'v1', 'k2': 'w2'}],
-    ['set_multi', []],
-    ['get_multi m', {'m1': '1', 'm2': '\x00\r\n'}],
-    ['set_multi 200', []],
-    ['get_multi 200 + 10 missing', [200, True]],
-    ['set n', True],
-    ['get n', 10],
-    ['incr n 5', 15],
-    ['decr n 20', 0],
+
+def want_store_and_multiget(replace_missing):
+    """What _store_and_multiget() gives with pylibmc or bmemcached."""
+    return [
+        ['set k1', True],
+        ['get k1', 'v1'],
+        ['get missing', None],
+        ['add k1 (exists)', False],
+        ['add k2', True],
+        ['replace missing', replace_missing],
+        ['replace k2', True],
+        ['get_multi', {'k1': 'v1', 'k2': 'w2'}],
+        ['set_multi', []],
+        ['get_multi m', {'m1': '1', 'm2': '\x00\r\n'}],
+        ['set_multi 200', []],
+        ['get_multi 200 + 10 missing', [200, True]],
+        ['set n', True],
+        ['get n', 10],
+        ['incr n 5', 15],
+        ['decr n 20', 0],
+    ]
+
+
+WANT_PYLIBMC = want_store_and_multiget(
+    'raise NotFound: error 16 from memcached_replace') + [
     ['incr missing', 'raise NotFound: 1 keys not found'],
     ['incr non-numeric', 'raise UnknownReadFailure: 1 keys failed'],
     ['gets k1', ['v1', True]],
@@ -399,32 +398,15 @@ WANT_PYLIBMC = [
     ['set 500 KB', True],
     ['get 500 KB', BIG_SHOW],
     ['set 2 MB (server refuses)', 'raise TooBig: '],
-    ['get_stats', {'cmd_get': '223', 'cmd_set': '214', 'curr_items': '203',
-                   'get_hits': '210', 'get_misses': '13', 'total_items': '210',
-                   'version': '1.6.18'}],
+    ['stats', {'cmd_get': '223', 'cmd_set': '214', 'curr_items': '203', 'get_hits': '210',
+               'get_misses': '13', 'total_items': '210', 'version': '1.6.18'}],
     ['flush_all', True],
     ['get k2 after flush', None],
     ['get_multi after flush', {}],
 ]
 
 
-WANT_BMEMCACHED = [
-    ['set k1', True],
-    ['get k1', 'v1'],
-    ['get missing', None],
-    ['add k1 (exists)', False],
-    ['add k2', True],
-    ['replace missing', False],
-    ['replace k2', True],
-    ['get_multi', {'k1': 'v1', 'k2': 'w2'}],
-    ['set_multi (SetQ + Noop)', []],
-    ['get_multi m', {'m1': '1', 'm2': '\x00\r\n'}],
-    ['set_multi 200', []],
-    ['get_multi 200 + 10 missing', [200, True]],
-    ['set n', True],
-    ['get n (int flag)', 10],
-    ['incr n 5', 15],
-    ['decr n 20', 0],
+WANT_BMEMCACHED = want_store_and_multiget(False) + [
     ['incr missing (default 42)', 42],
     ['incr ctr', 50],
     ['incr non-numeric', 'raise MemcachedException: ("Code: 6 Message: b\'Non-numeric '
