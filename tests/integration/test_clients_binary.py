@@ -31,10 +31,10 @@ import os
 import random
 import re
 import shutil
-import socket
 import struct
 import subprocess
 import sys
+import threading
 
 import harness
 import sasl_setup
@@ -73,19 +73,27 @@ def _tool(name, package):
     return path
 
 
+_npm_lock = threading.Lock()
+
+
 def _memjs_dir():
     """build/npm/node_modules/memjs, installed from the npm registry by
     scripts/deps.sh test; installed here too when missing, so a single
     file can be run by hand."""
     mods = os.path.join(NPM_DIR, "node_modules")
-    if not os.path.isfile(os.path.join(mods, "memjs", "package.json")):
-        npm = _tool("npm", "npm")
-        p = subprocess.run([npm, "install", "--prefix", NPM_DIR, "--no-audit", "--no-fund",
-                            "--loglevel=error", "memjs@" + MEMJS_VERSION],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
-        if p.returncode != 0:
-            raise TestFailure("npm install memjs failed: %s" % p.stdout.decode(errors="replace"))
+    with _npm_lock:     # both sides of run_both() ask at once
+        if not os.path.isfile(os.path.join(mods, "memjs", "package.json")):
+            _npm_install()
     return mods
+
+
+def _npm_install():
+    npm = _tool("npm", "npm")
+    p = subprocess.run([npm, "install", "--prefix", NPM_DIR, "--no-audit", "--no-fund",
+                        "--loglevel=error", "memjs@" + MEMJS_VERSION],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    if p.returncode != 0:
+        raise TestFailure("npm install memjs failed: %s" % p.stdout.decode(errors="replace"))
 
 
 def _show(v):
