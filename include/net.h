@@ -13,6 +13,13 @@
  * together; output: PROTO_OUT_HIGH) and so is its time (idle_timeout,
  * write_timeout for a client that stopped reading).
  *
+ * UDP (-U, udp.c, doc/udp.md): listener_setup() also binds one UDP
+ * socket per -l address; every worker reads every UDP socket through a
+ * descriptor of its own and answers each datagram by itself (memcached's
+ * 8-byte frame header, replies cut into datagrams of at most 1400 bytes).
+ * A datagram is a unit: nothing it leaves incomplete carries over to the
+ * next one, and the memory it takes is bounded like a connection's.
+ *
  * Locks: worker->lock protects the worker's hand-off queue and its list of
  * connections (read by "stats conns" from other workers).  It is a leaf:
  * nothing else is taken while holding it.
@@ -50,15 +57,18 @@ struct net_options {
 /* ---- listener.c (main thread) ---- */
 
 /* Bind one listening socket per address.  addrs: "host", "host:port",
- * "[v6]:port", comma lists allowed; port used where none is given.
- * unix_path non-NULL: a unix socket instead (mode = -a).  0 or -1 with a
- * message in err. */
+ * "[v6]:port", comma lists allowed; port used where none is given
+ * (0: no TCP).  udp_port non-zero: also one UDP socket per address (a
+ * port in the address is used for UDP too, as memcached does), handed to
+ * udp_add_socket().  unix_path non-NULL: a unix socket instead (mode =
+ * -a; no TCP, no UDP).  0 or -1 with a message in err. */
 int  listener_setup(struct event_base *base, char **addrs, int naddrs, int port,
-                    const char *unix_path, int mode, int backlog,
+                    int udp_port, const char *unix_path, int mode, int backlog,
                     char *err, size_t errlen);
 /* Stop accepting new connections (sockets stay open). */
 void listener_pause(void);
-/* Close the listening sockets; workers must be stopped already. */
+/* Close the listening sockets (and the UDP ones); workers must be
+ * stopped already. */
 void listener_close(void);
 /* Lines for "stats conns" about the listeners. */
 void listener_stats_conns(struct obuf *o);
@@ -96,5 +106,18 @@ extern struct net_counters net_counters;
 
 /* "stats conns" (any worker thread). */
 void worker_stats_conns(struct obuf *o);
+
+/* ---- udp.c ---- */
+
+/* Take over a bound, non-blocking UDP socket; name as "stats conns" shows
+ * it ("udp:127.0.0.1:11211").  Main thread, before worker_setup(), which
+ * gives every worker a descriptor of its own for it. */
+int  udp_add_socket(int fd, const char *name, char *err, size_t errlen);
+/* Close the UDP sockets and free what the workers used for them; after
+ * worker_shutdown() (main thread). */
+void udp_close(void);
+/* Lines for "stats conns" about each worker's UDP descriptors (any
+ * worker thread). */
+void udp_stats_conns(struct obuf *o);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -59,5 +60,24 @@ int  platform_rename_durable(const char *src, const char *dst, char *err, size_t
  * errno (EAGAIN when nothing is there). */
 ssize_t platform_read(int fd, void *buf, size_t len);
 ssize_t platform_readv(int fd, const struct iovec *iov, int iovcnt);
+
+/* Datagram sockets (UDP, src/net/udp.c). */
+/* Receive one datagram into buf[0..len): its length, or -1 with errno
+ * (EAGAIN when none is waiting).  The sender's address goes to from, its
+ * length to fromlen (which holds the size of from on entry); truncated
+ * says the datagram was longer than len (the rest is lost). */
+ssize_t platform_udp_recv(int fd, void *buf, size_t len, struct sockaddr_storage *from,
+                          socklen_t *fromlen, bool *truncated);
+/* Send count datagrams, dgram[i] being the whole of datagram i, in order
+ * to the same destination, as many as the socket takes without blocking
+ * (sendmmsg where the system has it).  Returns how many went out (at
+ * least 1), or -1 with errno when the first could not (EAGAIN: the
+ * socket's send buffer is full). */
+int     platform_udp_send(int fd, const struct sockaddr *to, socklen_t tolen,
+                          const struct iovec *dgram, int count);
+/* Ask for a send buffer of `bytes` (the system may grant less); best effort. */
+void    platform_udp_sndbuf(int fd, int bytes);
+/* A second descriptor for the same socket (close-on-exec); -1 with errno. */
+int     platform_dup(int fd);
 
 #endif

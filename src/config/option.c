@@ -77,7 +77,9 @@ enum {
 X(port, 'p', "port", 0, T_INT, OFF(port), "11211", 1, 0, 65535, "<num>", \
   "TCP port to listen on, 0 = off") \
 X(udp_port, 'U', "udp-port", 0, T_INT, OFF(udp_port), "0", 1, 0, 65535, "<num>", \
-  "UDP port to listen on; not supported, only 0 (off)") \
+  "UDP port to listen on, on the -l addresses only; 0 = off.\n" \
+  "Exposed UDP can be abused for traffic amplification\n" \
+  "(doc/security.md)") \
 X(socketpath, 's', "unix-socket", 0, T_STR, OFF(socketpath), NULL, 1, 0, NOMAX, "<file>", \
   "UNIX socket to listen on (disables network support)") \
 X(access, 'a', "unix-mask", 0, T_OCTAL, OFF(access), "700", 1, 0, 0777, "<mask>", \
@@ -561,11 +563,6 @@ static int check_special(struct settings *s, struct pstate *ps, int id,
     const struct opt *o = &opts[id];
 
     switch (id) {
-    case OPT_udp_port:
-        if (n != 0)
-            return fail(ps, o->name, "\"%s\": UDP is not supported by this "
-                        "server; use 0 (off)", v);
-        break;
     case OPT_hashpower_init:
         /* memcached 1.6.18's sentences and range: the hash table cannot
          * start above 2^32 buckets (hash_setup() used to clamp silently) */

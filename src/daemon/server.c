@@ -375,8 +375,8 @@ server_main(struct settings *s, int argc, char **argv)
     event_add(sigterm_ev, NULL);
     event_add(sigint_ev, NULL);
     event_add(sighup_ev, NULL);
-    if (listener_setup(main_base, s->listen, s->nlisten, s->port, s->socketpath,
-                       s->access, s->backlog, err, sizeof(err)) != 0) {
+    if (listener_setup(main_base, s->listen, s->nlisten, s->port, s->udp_port,
+                       s->socketpath, s->access, s->backlog, err, sizeof(err)) != 0) {
         fprintf(stderr, "failed to listen: %s\n", err);
         return 1;
     }

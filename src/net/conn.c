@@ -55,18 +55,25 @@ const struct net_options *conn_opts;
 static void on_event(evutil_socket_t fd, short what, void *arg);
 static void finish(struct conn *c);
 
+void
+net_set_events(struct event *ev, short *cur, struct event_base *base, int fd, short mask,
+               event_callback_fn cb, void *arg)
+{
+    if (*cur == mask)
+        return;
+    if (*cur != 0)
+        event_del(ev);
+    *cur = mask;
+    if (mask == 0)
+        return;
+    event_assign(ev, base, fd, mask | EV_PERSIST, cb, arg);
+    event_add(ev, NULL);
+}
+
 static void
 set_events(struct conn *c, short mask)
 {
-    if (c->evmask == mask)
-        return;
-    if (c->evmask != 0)
-        event_del(&c->ev);
-    c->evmask = mask;
-    if (mask == 0)
-        return;
-    event_assign(&c->ev, c->w->base, c->fd, mask | EV_PERSIST, on_event, c);
-    event_add(&c->ev, NULL);
+    net_set_events(&c->ev, &c->evmask, c->w->base, c->fd, mask, on_event, c);
 }
 
 static void

@@ -89,6 +89,7 @@ struct worker {
     struct thread_stats stats;
     bool             stopping;      /* this thread only */
     struct deferred *deferred;      /* this thread only: running slow requests */
+    struct udp_conn *udp;           /* this thread only: its UDP descriptors (udp.c) */
 };
 
 /* conn.c */
@@ -105,5 +106,18 @@ void conn_check_timeouts(struct conn *c, rel_time_t now, int idle_timeout,
 extern const struct net_options *conn_opts;
 /* Wait for every running deferred request and deliver its reply (shutdown). */
 void conn_finish_deferred(struct worker *w);
+
+/* Register ev on base for fd, mask | EV_PERSIST, calling cb(arg); *cur
+ * is what it is registered for now (0: nothing), updated.  Nothing
+ * happens when mask is already registered. */
+void net_set_events(struct event *ev, short *cur, struct event_base *base, int fd, short mask,
+                    event_callback_fn cb, void *arg);
+
+/* udp.c: give worker w a descriptor and a read event for every UDP
+ * socket (main thread, before w runs); 0 or -1 with err filled. */
+int  udp_worker_attach(struct worker *w, char *err, size_t errlen);
+/* Stop reading UDP and drop any reply in progress (worker thread, when it
+ * stops). */
+void udp_worker_detach(struct worker *w);
 
 #endif

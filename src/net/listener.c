@@ -4,7 +4,8 @@
  * Past -c open connections a new client gets "ERROR Too many open
  * connections" and is closed (memcached's maxconns_fast).  When accept()
  * runs out of file descriptors the listeners are paused for a moment
- * instead of spinning on EMFILE.
+ * instead of spinning on EMFILE.  UDP sockets are bound here on the same
+ * addresses and handed to udp.c.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -196,32 +197,40 @@ split_host_port(const char *spec, char *host, size_t hsize, char *port, size_t p
     snprintf(host, hsize, "%s", spec);
 }
 
+/* Bind every address spec resolves to: TCP sockets listen and become
+ * listeners; UDP sockets go to udp.c.  A port in spec wins over
+ * default_port (for UDP too, as memcached). */
 static int
-bind_tcp(const char *spec, int default_port, int backlog, char *err, size_t errlen)
+bind_spec(const char *spec, int default_port, bool udp, int backlog, char *err, size_t errlen)
 {
     char host[256], port[32];
     split_host_port(spec, host, sizeof(host), port, sizeof(port), default_port);
     struct addrinfo hints, *res, *ai;
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_socktype = udp ? SOCK_DGRAM : SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE;
     int rc = getaddrinfo(host[0] && strcmp(host, "*") != 0 ? host : NULL, port, &hints, &res);
     if (rc != 0) {
         snprintf(err, errlen, "getaddrinfo(%s, %s): %s", host, port, gai_strerror(rc));
         return -1;
     }
+    const char *proto = udp ? "udp" : "tcp";
     int bound = 0;
     for (ai = res; ai != NULL; ai = ai->ai_next) {
         int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
         if (fd < 0)
             continue;
         int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        /* not for UDP: there it would let a second process bind the same
+         * port and take part of the datagrams */
+        if (!udp)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         if (ai->ai_family == AF_INET6)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, backlog) != 0) {
-            snprintf(err, errlen, "bind to %s:%s failed: %s", host, port, strerror(errno));
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || (!udp && listen(fd, backlog) != 0)) {
+            snprintf(err, errlen, "bind to %s%s:%s failed: %s", udp ? "UDP " : "", host, port,
+                     strerror(errno));
             close(fd);
             freeaddrinfo(res);
             return -1;
@@ -231,12 +240,13 @@ bind_tcp(const char *spec, int default_port, int backlog, char *err, size_t errl
         char name[128], addr[INET6_ADDRSTRLEN];
         if (ai->ai_family == AF_INET6) {
             inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, addr, sizeof(addr));
-            snprintf(name, sizeof(name), "tcp6:[%s]:%s", addr, port);
+            snprintf(name, sizeof(name), "%s6:[%s]:%s", proto, addr, port);
         } else {
             inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, addr, sizeof(addr));
-            snprintf(name, sizeof(name), "tcp:%s:%s", addr, port);
+            snprintf(name, sizeof(name), "%s:%s:%s", proto, addr, port);
         }
-        if (add_listener(fd, false, name, NULL, err, errlen) != 0) {
+        if ((udp ? udp_add_socket(fd, name, err, errlen)
+                 : add_listener(fd, false, name, NULL, err, errlen)) != 0) {
             close(fd);
             freeaddrinfo(res);
             return -1;
@@ -246,25 +256,18 @@ bind_tcp(const char *spec, int default_port, int backlog, char *err, size_t errl
     }
     freeaddrinfo(res);
     if (bound == 0) {
-        snprintf(err, errlen, "no usable address for %s:%s", host, port);
+        snprintf(err, errlen, "no usable address for %s%s:%s", udp ? "UDP " : "", host, port);
         return -1;
     }
     return 0;
 }
 
-int
-listener_setup(struct event_base *base, char **addrs, int naddrs, int port,
-               const char *unix_path, int mode, int backlog,
-               char *err, size_t errlen)
+/* Bind every -l address (127.0.0.1 when none) for TCP or UDP. */
+static int
+bind_all(char **addrs, int naddrs, int port, bool udp, int backlog, char *err, size_t errlen)
 {
-    lbase = base;
-    retry_ev = evtimer_new(base, on_retry, NULL);
-    if (unix_path != NULL)
-        return bind_unix(unix_path, mode, backlog, err, errlen);
-    if (port == 0)
-        return 0;                   /* -p 0: no TCP */
     if (naddrs == 0)
-        return bind_tcp("127.0.0.1", port, backlog, err, errlen);
+        return bind_spec("127.0.0.1", port, udp, backlog, err, errlen);
     for (int i = 0; i < naddrs; i++) {
         char *copy = strdup(addrs[i]), *save = NULL;
         if (copy == NULL)
@@ -272,13 +275,30 @@ listener_setup(struct event_base *base, char **addrs, int naddrs, int port,
         for (char *a = strtok_r(copy, ",", &save); a != NULL; a = strtok_r(NULL, ",", &save)) {
             while (*a == ' ')
                 a++;
-            if (bind_tcp(a, port, backlog, err, errlen) != 0) {
+            if (bind_spec(a, port, udp, backlog, err, errlen) != 0) {
                 free(copy);
                 return -1;
             }
         }
         free(copy);
     }
+    return 0;
+}
+
+int
+listener_setup(struct event_base *base, char **addrs, int naddrs, int port,
+               int udp_port, const char *unix_path, int mode, int backlog,
+               char *err, size_t errlen)
+{
+    lbase = base;
+    retry_ev = evtimer_new(base, on_retry, NULL);
+    if (unix_path != NULL)
+        return bind_unix(unix_path, mode, backlog, err, errlen);   /* no network */
+    /* TCP first, then UDP (memcached's order) */
+    if (port != 0 && bind_all(addrs, naddrs, port, false, backlog, err, errlen) != 0)
+        return -1;
+    if (udp_port != 0 && bind_all(addrs, naddrs, udp_port, true, backlog, err, errlen) != 0)
+        return -1;
     return 0;
 }
 
@@ -306,6 +326,7 @@ listener_close(void)
         event_free(retry_ev);
         retry_ev = NULL;
     }
+    udp_close();
     atomic_store(&net_counters.accepting, 0);
 }
 

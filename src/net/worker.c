@@ -106,6 +106,7 @@ static void
 stop(struct worker *w)
 {
     w->stopping = true;
+    udp_worker_detach(w);           /* UDP replies in progress are dropped */
     adopt(w);                       /* closes anything still queued */
     if (w->conns == NULL) {
         event_base_loopbreak(w->base);
@@ -208,12 +209,14 @@ worker_setup(const struct net_options *o, char *err, size_t errlen)
         w->timer_ev = event_new(w->base, -1, EV_PERSIST, on_timer, w);
         event_add(w->timer_ev, &tv);
         w->deadline_ev = evtimer_new(w->base, on_deadline, w);
-        w->rbuf_size = RBUF_SHARED;
+        w->rbuf_size = RBUF_SHARED;   /* also holds a whole UDP datagram */
         w->rbuf = malloc(w->rbuf_size);
         if (w->rbuf == NULL) {
             snprintf(err, errlen, "out of memory for read buffers");
             return -1;
         }
+        if (udp_worker_attach(w, err, errlen) != 0)
+            return -1;
     }
     for (int i = 0; i < nworkers; i++) {
         int rc = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
@@ -284,6 +287,7 @@ worker_stats_conns(struct obuf *o)
 {
     rel_time_t now = clock_now();
     listener_stats_conns(o);
+    udp_stats_conns(o);
     for (int i = 0; i < nworkers; i++) {
         struct worker *w = &workers[i];
         pthread_mutex_lock(&w->lock);

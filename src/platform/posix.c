@@ -1,6 +1,9 @@
 /*
  * posix.c -- platform layer for Linux and macOS (see platform.h).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE                 /* sendmmsg (Linux) */
+#endif
 #include "platform.h"
 
 #include <errno.h>
@@ -302,4 +305,74 @@ ssize_t
 platform_readv(int fd, const struct iovec *iov, int iovcnt)
 {
     return readv(fd, iov, iovcnt);
+}
+
+ssize_t
+platform_udp_recv(int fd, void *buf, size_t len, struct sockaddr_storage *from,
+                  socklen_t *fromlen, bool *truncated)
+{
+    struct iovec iov = { buf, len };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_name = from;
+    msg.msg_namelen = *fromlen;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    ssize_t n;
+    do {
+        n = recvmsg(fd, &msg, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -1;
+    *fromlen = msg.msg_namelen;
+    *truncated = (msg.msg_flags & MSG_TRUNC) != 0;
+    return n;
+}
+
+int
+platform_udp_send(int fd, const struct sockaddr *to, socklen_t tolen,
+                  const struct iovec *dgram, int count)
+{
+#if defined(__linux__)
+    struct mmsghdr m[64];
+    if (count > 64)
+        count = 64;
+    memset(m, 0, (size_t)count * sizeof(m[0]));
+    for (int i = 0; i < count; i++) {
+        m[i].msg_hdr.msg_name = (void *)to;
+        m[i].msg_hdr.msg_namelen = tolen;
+        m[i].msg_hdr.msg_iov = (struct iovec *)&dgram[i];
+        m[i].msg_hdr.msg_iovlen = 1;
+    }
+    int n;
+    do {
+        n = sendmmsg(fd, m, (unsigned)count, MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    return n;
+#else
+    int sent = 0;
+    while (sent < count) {
+        ssize_t n = sendto(fd, dgram[sent].iov_base, dgram[sent].iov_len, MSG_DONTWAIT,
+                           to, tolen);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return sent > 0 ? sent : -1;
+        }
+        sent++;
+    }
+    return sent;
+#endif
+}
+
+void
+platform_udp_sndbuf(int fd, int bytes)
+{
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
+}
+
+int
+platform_dup(int fd)
+{
+    return fcntl(fd, F_DUPFD_CLOEXEC, 0);
 }

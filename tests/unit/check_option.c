@@ -197,6 +197,11 @@ START_TEST(test_letters)
     ck_assert_int_eq(s.binding_protocol, 1);
     ck_assert_uint_eq(s.item_size_max, 2u * 1024 * 1024);
     ck_assert_int_eq(s.idle_timeout, 9);
+    /* UDP: off by default, any port when asked for */
+    ok("-U 11211");
+    ck_assert_int_eq(s.udp_port, 11211);
+    ok("--udp-port=11212 -l 127.0.0.1");
+    ck_assert_int_eq(s.udp_port, 11212);
 }
 END_TEST
 
@@ -570,7 +575,7 @@ START_TEST(test_errors)
     fails("-p abc", "port: \"abc\" is not an integer");
     fails("-a 999", "unix-mask: \"999\" is not an octal mode");
     fails("-a 1777", "unix-mask: \"1777\" must be between 0 and 511");
-    fails("-U 11211", "udp-port: \"11211\": UDP is not supported by this server; use 0 (off)");
+    fails("-U 70000", "udp-port: \"70000\" must be between 0 and 65535");
     fails("-B binary", "protocol: \"binary\": the binary protocol is not supported "
           "by this server; use ascii or auto");
     fails("-B foo", "protocol: \"foo\" is not one of auto, ascii, binary");
