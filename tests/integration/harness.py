@@ -63,8 +63,9 @@ def eq(got, want, what="value"):
         raise TestFailure("%s mismatch:\n  got:  %s\n  want: %s" % (what, short(got), short(want)))
 
 
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+def free_port(kind=socket.SOCK_STREAM):
+    """A port free on HOST now (TCP, or UDP with kind=SOCK_DGRAM)."""
+    s = socket.socket(socket.AF_INET, kind)
     try:
         s.bind((HOST, 0))
         return s.getsockname()[1]
