@@ -4,6 +4,9 @@
 #         input-chosen splits (fuzz_text.c, corpus tests/fuzz/corpus/)
 #   meta  meta requests built from the input: commands, keys, flags, tokens,
 #         data blocks (fuzz_meta.c, corpus tests/fuzz/corpus-meta/)
+#   binary  binary packets built from the input: opcodes, keys, extras,
+#         values, CAS, headers that disagree (fuzz_binary.c,
+#         corpus tests/fuzz/corpus-binary/)
 #
 #   tests/fuzz/build.sh [seconds] [target...]
 # Without targets it runs all of them, the seconds (default 60) split
@@ -26,7 +29,7 @@ for a in "$@"; do
     *)  secs=$a ;;
     esac
 done
-[ -n "$targets" ] || targets="text meta"
+[ -n "$targets" ] || targets="text meta binary"
 
 out=${FUZZ_BUILD:-build}
 if [ -f "$out/config.h" ]; then

@@ -156,6 +156,8 @@ read_packet_bytes(struct reader *r, const char *p, size_t n)
         if (h[0] != BIN_RES_MAGIC)
             framing_error("binary reply without the response magic", r);
         r->data = (uint64_t)h[8] << 24 | (uint64_t)h[9] << 16 | (uint64_t)h[10] << 8 | h[11];
+        if (r->on_line != NULL)         /* a binary target sees each header */
+            r->on_line(r->line, BIN_HDR_LEN, false, r->arg);
         r->nline = 0;
     }
     return i;

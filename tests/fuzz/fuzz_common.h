@@ -35,7 +35,8 @@ void fuzz_buf_free(struct fuzz_buf *b);
 
 /* Called for every complete reply line (data blocks excluded): its bytes
  * with the line end; long is true when it passed the reader's buffer and
- * line holds only its start. */
+ * line holds only its start.  On a binary connection: for every reply
+ * packet's 24-byte header (n == 24), before its body. */
 typedef void (*fuzz_line_fn)(const char *line, size_t n, bool long_line, void *arg);
 
 /* One client connection: the stream is delivered in chunks (split == 0:
