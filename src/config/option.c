@@ -135,7 +135,7 @@ X(use_cas, 'C', "disable-cas", 0, T_NBOOL, OFF(use_cas), "no", 1, 0, NOMAX, NULL
 X(backlog, 'b', "listen-backlog", 0, T_INT, OFF(backlog), "1024", 1, 1, NOMAX, "<num>", \
   "set the backlog queue limit") \
 X(binding_protocol, 'B', "protocol", 0, T_PROTO, OFF(binding_protocol), "auto", 1, 0, NOMAX, "<name>", \
-  "protocol - one of ascii, binary, or auto (default: auto-negotiate)") \
+  "protocol - one of ascii, binary, or auto") \
 X(item_size_max, 'I', "max-item-size", 0, T_SIZE32, OFF(item_size_max), "1m", 1, KB, GB, "<num>", \
   "adjusts max item size, bytes or with a k/m suffix\n" \
   "(min: 1k, max: 1024m, at most half of -m)") \

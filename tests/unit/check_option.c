@@ -576,10 +576,11 @@ START_TEST(test_errors)
     fails("-a 999", "unix-mask: \"999\" is not an octal mode");
     fails("-a 1777", "unix-mask: \"1777\" must be between 0 and 511");
     fails("-U 70000", "udp-port: \"70000\" must be between 0 and 65535");
-    fails("-B binary", "protocol: \"binary\": the binary protocol is not supported "
-          "by this server; use ascii or auto");
     fails("-B foo", "protocol: \"foo\" is not one of auto, ascii, binary");
-    fails("-S", "enable-sasl: SASL authentication is not supported by this server");
+    /* SASL lives in the binary protocol only (memcached's rules) */
+    fails("-S -B ascii", "enable-sasl: You cannot allow the ASCII protocol while using SASL.");
+    fails("-S -B auto", "enable-sasl: You cannot allow the ASCII protocol while using SASL.");
+    fails("-S -U 11211", "enable-sasl: Cannot enable UDP while using binary SASL authentication.");
     fails("-Z", "enable-ssl: TLS/SSL is not supported by this server");
     fails("-e /tmp/mem", "memory-file: memory files are not supported by this "
           "server; use -o snapshot_path for a restartable cache");
@@ -617,6 +618,9 @@ START_TEST(test_errors)
     fails("stray", "unexpected argument \"stray\"");
     /* features we lack are fine when left off */
     ok("-U 0 -B auto --enable-sasl=no --enable-ssl=no");
+    ok("-B binary");
+    ok("-S");                       /* binding_protocol becomes binary */
+    ok("-S -B binary -U 0");
 }
 END_TEST
 
@@ -816,8 +820,8 @@ START_TEST(test_file_errors)
     file_fails("--config=/x\n", ":1: config: not allowed in a config file");
     file_fails("= 3\n", ":1: expected \"name = value\", got \"= 3\"");
     file_fails("port: 3\n", ":1: expected \"name = value\", got \"port: 3\"");
-    file_fails("enable-sasl = yes\n", ":1: enable-sasl: SASL authentication is "
-               "not supported by this server");
+    file_fails("enable-sasl = yes\nprotocol = ascii\n", ": enable-sasl: You cannot allow the "
+               "ASCII protocol while using SASL.");
     file_fails("memory-limit = 1\n", ": max-item-size: 1m cannot be larger than "
                "half of memory-limit (1m)");
 }
