@@ -15,8 +15,10 @@ require 'logger'
 
 $port, mode, user, password = ARGV
 Dalli.logger = Logger.new(nil)
+# A server that closed the connection stays down for the rest of the run
+# (down_retry_delay): no outcome depends on how fast the steps run.
 $opts = { socket_timeout: Float(ENV.fetch('MC_CLIENT_TIMEOUT', '5')),
-         socket_max_failures: 1, down_retry_delay: 60 }
+          socket_max_failures: 1, down_retry_delay: 60 }
 $opts[:username] = user if user
 $opts[:password] = password if password
 $dc = Dalli::Client.new("127.0.0.1:#{$port}", $opts)
