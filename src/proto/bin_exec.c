@@ -20,15 +20,6 @@
 #include "proto.h"
 #include "sasl.h"
 
-static void
-put32be(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 24);
-    p[1] = (unsigned char)(v >> 16);
-    p[2] = (unsigned char)(v >> 8);
-    p[3] = (unsigned char)v;
-}
-
 /* Get, GetK, GAT, GATK, Touch and their quiet forms. */
 static void
 bin_get(struct proto_conn *pc, const struct request *r, bool touch, bool with_value)
@@ -51,7 +42,7 @@ bin_get(struct proto_conn *pc, const struct request *r, bool touch, bool with_va
     uint32_t nb = with_value ? item_nbytes(it) : 0;
     bin_header(pc, BIN_SUCCESS, 4, nk, 4 + nk + nb, item_cas(it));
     unsigned char fl[4];
-    put32be(fl, item_flags(it));
+    bin_put32(fl, item_flags(it));
     obuf_add(pc->out, fl, 4);
     if (nk > 0)
         obuf_add(pc->out, r->key, nk);

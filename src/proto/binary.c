@@ -47,8 +47,8 @@ put16(unsigned char *p, uint16_t v)
     p[1] = (unsigned char)v;
 }
 
-static void
-put32(unsigned char *p, uint32_t v)
+void
+bin_put32(unsigned char *p, uint32_t v)
 {
     p[0] = (unsigned char)(v >> 24);
     p[1] = (unsigned char)(v >> 16);
@@ -59,8 +59,8 @@ put32(unsigned char *p, uint32_t v)
 void
 bin_put64(unsigned char *p, uint64_t v)
 {
-    put32(p, (uint32_t)(v >> 32));
-    put32(p + 4, (uint32_t)v);
+    bin_put32(p, (uint32_t)(v >> 32));
+    bin_put32(p + 4, (uint32_t)v);
 }
 
 /* What each opcode is: the command it runs and the shape its packet must
@@ -289,7 +289,7 @@ bin_header(struct proto_conn *pc, uint16_t status, uint8_t extlen, uint16_t keyl
     h[4] = extlen;
     h[5] = 0;
     put16(h + 6, status);
-    put32(h + 8, bodylen);
+    bin_put32(h + 8, bodylen);
     memcpy(h + 12, &pc->bin.opaque_be, 4);
     bin_put64(h + 16, cas);
     obuf_commit(pc->out, BIN_HDR_LEN);
@@ -332,7 +332,7 @@ bin_set_context(struct proto_conn *pc, const struct request *r)
 {
     pc->bin.opcode = r->bin.opcode;
     unsigned char be[4];
-    put32(be, r->bin.opaque);
+    bin_put32(be, r->bin.opaque);
     memcpy(&pc->bin.opaque_be, be, 4);
     pc->bin.quiet = r->bin.quiet;
     pc->bin.with_key = r->bin.with_key;

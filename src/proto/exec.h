@@ -51,6 +51,8 @@ void bin_ok(struct proto_conn *pc, uint64_t cas);
 /* An error response whose body is memcached's text for status. */
 void bin_error(struct proto_conn *pc, uint16_t status);
 const char *bin_status_text(uint16_t status);
+/* Big-endian numbers into p. */
+void bin_put32(unsigned char *p, uint32_t v);
 void bin_put64(unsigned char *p, uint64_t v);
 /* bin_exec.c: the value of a pending binary store arrived: store, reply. */
 void bin_store_done(struct proto_conn *pc, struct item *it);

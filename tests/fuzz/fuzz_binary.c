@@ -304,9 +304,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 int
 main(int argc, char **argv)
 {
-    static char alpha[256];
-    for (int i = 0; i < 255; i++)
-        alpha[i] = (char)(i + 1);
-    return fuzz_replay_main(argc, argv, "fuzz_binary_replay", FUZZ_CORPUS, alpha, 20000);
+    return fuzz_replay_main(argc, argv, "fuzz_binary_replay", FUZZ_CORPUS, NULL, 20000);
 }
 #endif

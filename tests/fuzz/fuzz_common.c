@@ -298,6 +298,12 @@ fuzz_replay_main(int argc, char **argv, const char *name, const char *corpus,
     static uint8_t seeds[64][4096];
     static size_t seedlen[64];
     static uint8_t buf[1 << 20];
+    static char every[256];         /* NULL alphabet: every byte but NUL */
+    if (alphabet == NULL) {
+        for (int i = 0; i < 255; i++)
+            every[i] = (char)(i + 1);
+        alphabet = every;
+    }
     size_t nalpha = strlen(alphabet);
     int nseeds = 0, files = 0;
     DIR *d = opendir(dir);

@@ -54,7 +54,7 @@ void fuzz_feed(const uint8_t *stream, size_t size, int max_reqs, uint32_t split,
 /* The replay program `make check` runs: every file of the corpus
  * directory (argv[1], else corpus), then `runs` seeded random mutations
  * of them (fixed seed: reproducible); bytes appended by a mutation are
- * drawn from alphabet. */
+ * drawn from alphabet (NULL: any byte but NUL). */
 int fuzz_replay_main(int argc, char **argv, const char *name, const char *corpus,
                      const char *alphabet, int runs);
 

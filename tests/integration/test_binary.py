@@ -25,10 +25,8 @@ a temporary directory; nothing under /etc is read or written.
 import contextlib
 import os
 import re
-import shutil
 import struct
 import subprocess
-import tempfile
 import time
 
 import binproto as B
@@ -39,6 +37,7 @@ from binproto import (ADD, ADDQ, APPEND, APPENDQ, AUTH_CONTINUE, AUTH_ERROR, DEC
                       REPLACE, REPLACEQ, SASL_AUTH, SASL_LIST, SASL_STEP, SET, SETQ, STAT,
                       TOUCH, UNKNOWN, VERBOSITY, VERSION, err, hit, num, req, res)
 import harness
+import sasl_setup
 from harness import TestFailure, check, eq, pair, run_both
 
 EOF = b"<EOF>"
@@ -1078,29 +1077,19 @@ AUTHED = res(SASL_AUTH, value=b"Authenticated", opaque=0xa0)
 
 @contextlib.contextmanager
 def sasl_env(mechs="plain cram-md5"):
-    """A temporary SASL setup (doc/binary.md, "SASL recipe"): a
-    memcached.conf naming a fresh sasldb holding testuser/secret, found
-    through SASL_CONF_PATH.  Yields the directory."""
-    tool = shutil.which("saslpasswd2") or ("/usr/sbin/saslpasswd2"
-                                           if os.path.exists("/usr/sbin/saslpasswd2") else None)
-    if not tool:
-        raise TestFailure("saslpasswd2 not found: apt-get install sasl2-bin")
-    d = tempfile.mkdtemp(prefix="mc-sasl-")
+    """A temporary SASL setup (sasl_setup.sasldb: a memcached.conf naming
+    a fresh sasldb holding testuser/secret), found through SASL_CONF_PATH,
+    which is set in os.environ meanwhile.  Yields the directory."""
     old = os.environ.get("SASL_CONF_PATH")
-    try:
-        with open(os.path.join(d, "memcached.conf"), "w") as f:
-            f.write("mech_list: %s\nsasldb_path: %s\n" % (mechs, os.path.join(d, "sasldb2")))
-        subprocess.run([tool, "-p", "-a", "memcached", "-c", "-f", os.path.join(d, "sasldb2"),
-                        SASL_USER.decode()], input=SASL_PASS, check=True, timeout=10,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.environ["SASL_CONF_PATH"] = d
-        yield d
-    finally:
-        if old is None:
-            os.environ.pop("SASL_CONF_PATH", None)
-        else:
-            os.environ["SASL_CONF_PATH"] = old
-        shutil.rmtree(d, ignore_errors=True)
+    with sasl_setup.sasldb(SASL_USER.decode(), SASL_PASS.decode(), mechs) as env:
+        try:
+            os.environ["SASL_CONF_PATH"] = env["SASL_CONF_PATH"]
+            yield env["SASL_CONF_PATH"]
+        finally:
+            if old is None:
+                os.environ.pop("SASL_CONF_PATH", None)
+            else:
+                os.environ["SASL_CONF_PATH"] = old
 
 
 @contextlib.contextmanager
