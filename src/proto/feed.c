@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "item.h"
 
 void
 feed_init(struct feed *f)
@@ -131,6 +132,35 @@ run_action(struct feed *f, struct proto_conn *pc, enum proto_action a,
     return true;
 }
 
+/* Binary: the keys of the complete packets from p on (at most
+ * ITEM_BATCH_MAX) are prefetched, so the lookups of a pipeline of Gets
+ * overlap their cache misses as a text multiget's do.  Returns how many
+ * packets it looked at (their keys are warm until they run). */
+static int
+prefetch_packets(const char *p, size_t n)
+{
+    const char *keys[ITEM_BATCH_MAX];
+    size_t nkeys[ITEM_BATCH_MAX];
+    int npk = 0, nk = 0;
+    size_t off = 0;
+    while (npk < ITEM_BATCH_MAX && n - off >= BIN_HDR_LEN) {
+        const unsigned char *h = (const unsigned char *)p + off;
+        size_t keylen = (size_t)h[2] << 8 | h[3], extlen = h[4];
+        size_t body = (size_t)h[8] << 24 | (size_t)h[9] << 16 | (size_t)h[10] << 8 | h[11];
+        if (h[0] != BIN_REQ_MAGIC || extlen + keylen > body || body > n - off - BIN_HDR_LEN)
+            break;
+        if (keylen > 0 && keylen <= ITEM_KEY_MAX) {
+            keys[nk] = p + off + BIN_HDR_LEN + extlen;
+            nkeys[nk++] = keylen;
+        }
+        off += BIN_HDR_LEN + body;
+        npk++;
+    }
+    if (nk > 1)
+        item_prefetch(keys, nkeys, nk);
+    return npk;
+}
+
 /* Run one request line buf[pos..nl); returns false to stop with *st. */
 static bool
 run_line(struct feed *f, struct proto_conn *pc, char *line, size_t l,
@@ -173,6 +203,10 @@ feed_run(struct feed *f, struct proto_conn *pc, char *buf, size_t len,
                 size_t need = binary_need((const unsigned char *)buf + pos);
                 if (len - pos < need)
                     return pos;
+                if (f->prefetched == 0)
+                    f->prefetched = prefetch_packets(buf + pos, len - pos);
+                if (f->prefetched > 0)
+                    f->prefetched--;
                 nreq++;
                 pc->last_in_batch = pos + need == len;
                 if (!run_action(f, pc, proto_packet(pc, buf + pos, need), st)) {

@@ -646,20 +646,33 @@ item_get(const char *key, size_t nkey)
     return it;
 }
 
+/* Hash n keys into hv[] and prefetch their locks and buckets, then the
+ * first item of each chain while the buckets arrive, so that the cache
+ * misses of several lookups overlap instead of queueing up. */
+static void
+prefetch_keys(const char *const *keys, const size_t *nkeys, int n, uint64_t *hv)
+{
+    for (int i = 0; i < n; i++) {
+        hv[i] = hash_key(keys[i], nkeys[i]);
+        hash_prefetch(hv[i]);
+    }
+    for (int i = 0; i < n; i++)
+        hash_prefetch_chain(hv[i]);
+}
+
+void
+item_prefetch(const char *const *keys, const size_t *nkeys, int n)
+{
+    uint64_t hv[ITEM_BATCH_MAX];
+    prefetch_keys(keys, nkeys, n < ITEM_BATCH_MAX ? n : ITEM_BATCH_MAX, hv);
+}
+
 void
 item_get_many(const char *const *keys, const size_t *nkeys, int n, struct item **out)
 {
     uint64_t hv[ITEM_BATCH_MAX];
     assert(n <= ITEM_BATCH_MAX);
-    /* Hash everything and prefetch the locks and buckets first, so the
-     * cache misses of a multiget overlap instead of queueing up. */
-    for (int i = 0; i < n; i++) {
-        hv[i] = hash_key(keys[i], nkeys[i]);
-        hash_prefetch(hv[i]);
-    }
-    /* then the first item of each chain, while the buckets arrive */
-    for (int i = 0; i < n; i++)
-        hash_prefetch_chain(hv[i]);
+    prefetch_keys(keys, nkeys, n, hv);
     rel_time_t now = clock_now();
     for (int i = 0; i < n; i++) {
         hash_lock(hv[i]);
