@@ -1,5 +1,5 @@
 """Real client libraries against the server under test (MC_BIN):
-memccapable (ascii), pymemcache, pylibmc (text protocol).  These need only
+memccapable (ascii and binary), pymemcache, pylibmc (text protocol).  These need only
 our server; memccapable's results are also checked against the reference
 so we only require the tests the reference itself passes."""
 
@@ -27,31 +27,34 @@ def _import(name):
             raise TestSkip("%s not importable: %s" % (name, e))
 
 
-def _memccapable(port):
+def _memccapable(port, proto="ascii"):
     exe = shutil.which("memccapable") or "/usr/bin/memccapable"
-    p = subprocess.run([exe, "-a", "-h", "127.0.0.1", "-p", str(port),
-                        "-t", str(int(5 * TIME_SCALE))],
+    p = subprocess.run([exe, "-a" if proto == "ascii" else "-b", "-h", "127.0.0.1",
+                        "-p", str(port), "-t", str(int(5 * TIME_SCALE))],
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        timeout=90 * TIME_SCALE)
     out = p.stdout.decode(errors="replace")
-    res = dict(re.findall(r"^(ascii [\w ]+?)\s+\[(\w+)\]\s*$", out, re.M))
+    res = dict(re.findall(r"^(%s [\w ]+?)\s+\[(\w+)\]\s*$" % proto, out, re.M))
     return p.returncode, res, out
 
 
-def test_memccapable_ascii():
+def _memccapable_both(proto):
+    """memccapable -a or -b against ours and the reference at once: every
+    test the reference passes must pass on ours."""
     if not (shutil.which("memccapable") or os.path.exists("/usr/bin/memccapable")):
-        raise TestSkip("memccapable not installed (libmemcached-tools)")
+        raise TestFailure("memccapable not installed (libmemcached-tools; scripts/deps.sh test)")
     import threading
     with server(name="ours") as ours, server(binary=REF_BIN, name="reference") as ref:
         box = {}
-        t = threading.Thread(target=lambda: box.update(ref=_memccapable(ref.port)), daemon=True)
+        t = threading.Thread(target=lambda: box.update(ref=_memccapable(ref.port, proto)),
+                             daemon=True)
         t.start()
-        o_rc, o_res, o_out = _memccapable(ours.port)
+        o_rc, o_res, o_out = _memccapable(ours.port, proto)
         t.join(120 * TIME_SCALE)
         check("ref" in box, "memccapable against the reference hung")
         r_rc, r_res, r_out = box["ref"]
     ref_pass = sorted(k for k, v in r_res.items() if v == "pass")
-    check(len(ref_pass) >= 20, "reference ran memccapable's ascii tests:\n" + r_out[-2000:])
+    check(len(ref_pass) >= 20, "reference ran memccapable's %s tests:\n%s" % (proto, r_out[-2000:]))
     failed = [k for k in ref_pass if o_res.get(k) != "pass"]
     if failed:
         raise TestFailure("memccapable tests the reference passes but ours does not: %s\n%s"
@@ -59,6 +62,19 @@ def test_memccapable_ascii():
     if "All tests passed" in r_out:
         check("All tests passed" in o_out and o_rc == 0,
               "memccapable summary (rc=%d):\n%s" % (o_rc, o_out[-1000:]))
+    return ref_pass
+
+
+def test_memccapable_ascii():
+    _memccapable_both("ascii")
+
+
+def test_memccapable_binary():
+    # every binary sub-test (noop quit quitq set setq flush flushq add addq
+    # replace replaceq delete deleteq get getq getk getkq incr incrq decr
+    # decrq version append appendq prepend prependq stat)
+    passed = _memccapable_both("binary")
+    check(len(passed) >= 27, "binary sub-tests passed on both: %s" % passed)
 
 
 def test_pymemcache():
