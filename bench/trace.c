@@ -446,24 +446,25 @@ static bool connect_server(void)
     return true;
 }
 
-static void out_reserve(size_t n)
+/* grow buffer *b (capacity *cap) by doubling to at least need bytes */
+static void grow(char **b, size_t *cap, size_t need, size_t first)
 {
-    if (out.len + n <= out.cap)
+    if (need <= *cap)
         return;
-    size_t cap = out.cap ? out.cap : 65536;
-    while (cap < out.len + n)
-        cap *= 2;
-    out.b = realloc(out.b, cap);
-    if (!out.b) {
+    size_t c = *cap ? *cap : first;
+    while (c < need)
+        c *= 2;
+    *b = realloc(*b, c);
+    if (!*b) {
         perror("realloc");
         exit(2);
     }
-    out.cap = cap;
+    *cap = c;
 }
 
 static void out_put(const void *p, size_t n)
 {
-    out_reserve(n);
+    grow(&out.b, &out.cap, out.len + n, 65536);
     memcpy(out.b + out.len, p, n);
     out.len += n;
 }
@@ -489,22 +490,15 @@ static bool out_flush(void)
 static bool in_need(size_t n)
 {
     while (in.w - in.r < n) {
-        if (in.r > 0 && (in.cap - in.w < 65536 || in.r == in.w)) {
+        if (in.r > 0 && (in.cap - in.w < 65536 || in.r + n > in.cap || in.r == in.w)) {
             memmove(in.b, in.b + in.r, in.w - in.r);
             in.w -= in.r;
             in.r = 0;
         }
-        if (in.cap - in.w < 65536 || in.cap < n) {
-            size_t cap = in.cap ? in.cap * 2 : 262144;
-            while (cap < n + 65536)
-                cap *= 2;
-            in.b = realloc(in.b, cap);
-            if (!in.b) {
-                perror("realloc");
-                exit(2);
-            }
-            in.cap = cap;
-        }
+        /* room for the n bytes wanted and for a 64 KB read; after the
+         * compaction above this never exceeds n + 64 KB */
+        size_t need = in.r + n > in.w + 65536 ? in.r + n : in.w + 65536;
+        grow(&in.b, &in.cap, need, 262144);
         errno = 0;
         ssize_t got = recv(sock, in.b + in.w, in.cap - in.w, 0);
         if (got < 0 && errno == EINTR)
