@@ -137,6 +137,13 @@ enum item_status item_delta(const char *key, size_t nkey, bool incr,
 /* Set a new exptime.  OK or NOT_FOUND. */
 enum item_status item_touch(const char *key, size_t nkey, rel_time_t exptime);
 
+/* lru_crawler crawl: ask the background crawler for a pass over class id
+ * (0 = every class) within a second, whatever its pacing.  Returns at
+ * once; no effect when the crawler is off (-o no_lru_crawler).  Without
+ * requests, passes are paced per class by what the last pass found (see
+ * doc/storage.md), so an idle cache costs little CPU whatever its size. */
+void item_crawl_request(unsigned id);
+
 /* Invalidate every item stored before `when` (server-relative; 0 or a past
  * time = now).  Memory is reclaimed lazily and by the crawler. */
 void item_flush(rel_time_t when);
@@ -304,6 +311,8 @@ struct item_global_stats {
     uint64_t curr_items, total_items, bytes;          /* bytes: key+value+hdr */
     uint64_t evictions, reclaimed, expired_unfetched, evicted_unfetched;
     uint64_t evicted_active, crawler_reclaimed, slabs_moved;
+    uint64_t crawler_items_checked;                   /* items crawler passes looked at */
+    uint64_t crawler_starts;                          /* crawler runs (ticks that crawled) */
     uint64_t get_expired, get_flushed;
     uint64_t limit_maxbytes, total_malloced;          /* pages * page size */
     uint64_t hash_bytes; uint32_t hash_power_level; bool hash_is_expanding;
@@ -322,6 +331,7 @@ struct item_class_stats {
     uint64_t number;                                  /* items linked */
     uint64_t evicted, evicted_nonzero, evicted_unfetched, evicted_active;
     uint64_t reclaimed, expired_unfetched, crawler_reclaimed, outofmemory;
+    uint64_t crawler_items_checked;                   /* items crawler passes looked at */
     /* Idle time (secs) of the class's oldest item, memcached's LRU-tail
      * age: from the last full crawler pass (the oldest atime it left in
      * place, aging since) or the last lap of the CLOCK hand (the longest

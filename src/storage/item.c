@@ -27,6 +27,7 @@ static _Atomic uint64_t cas_next;            /* last CAS handed out */
  * flush_lt, or its CAS is below flush_cas).  See item_flush(). */
 static _Atomic rel_time_t flush_eff, flush_lt;
 static _Atomic uint64_t flush_cas;
+static _Atomic uint64_t flush_seq;           /* item_flush() calls (the crawler) */
 
 static uint32_t data_cap;                    /* value bytes per data chunk */
 
@@ -36,6 +37,7 @@ static bool maint_running;
 static pthread_mutex_t maint_lock = PTHREAD_MUTEX_INITIALIZER;  /* maint_stop */
 static pthread_cond_t maint_cond = PTHREAD_COND_INITIALIZER;
 static bool maint_stop;
+static bool maint_woken;                     /* item_crawl_request() (maint_lock) */
 static _Atomic int automove_mode;
 
 #define BUMP_SECS 60        /* atime is refreshed at most once per minute */
@@ -254,8 +256,18 @@ link_cas_locked(struct item *it, uint64_t hv, uint64_t cas)
     uint64_t n = atomic_fetch_add_explicit(&curr_items, 1, memory_order_relaxed) + 1;
     atomic_fetch_add_explicit(&total_items, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&total_bytes, sz, memory_order_relaxed);
-    slab_count_link(slab_class_of(it), (int64_t)sz, 1);
+    unsigned id = slab_class_of(it);
+    slab_count_link(id, (int64_t)sz, 1);
+    slab_note_exptime(id, item_exptime(it));    /* crawler pacing */
     hash_items_changed(n);
+}
+
+/* New exptime of a linked item (stripe lock held); tells the crawler. */
+static void
+set_exptime_locked(struct item *it, rel_time_t exptime)
+{
+    atomic_store_explicit(&it->exptime, exptime, memory_order_relaxed);
+    slab_note_exptime(slab_class_of(it), exptime);
 }
 
 /* Remove from the table; the table's reference now belongs to the caller. */
@@ -454,7 +466,9 @@ item_setup(const struct item_options *o, char *err, size_t errlen)
         return -1;
     }
     maint_stop = false;
+    maint_woken = false;
     maint_running = false;
+    atomic_store(&flush_seq, 0);
     if (o->crawler || o->slab_reassign) {
         if (pthread_create(&maint, NULL, maint_main, NULL) != 0) {
             snprintf(err, errlen, "cannot start the maintenance thread: %s", strerror(errno));
@@ -482,33 +496,74 @@ item_teardown(void)
     slab_teardown();
 }
 
+static uint64_t
+crawl_tick(void)
+{
+    /* A flush's pass waits until every item it invalidates is stored:
+     * flush_lt is a second after flush_eff with -C. */
+    uint64_t seq = atomic_load(&flush_seq);
+    rel_time_t eff = atomic_load(&flush_eff), lt = atomic_load(&flush_lt);
+    return slab_crawl_tick(seq, eff > lt ? eff : lt);
+}
+
+/* Once a second: the paced crawler (it decides which classes are due) and
+ * an automove decision.  item_crawl_request() wakes it early for the
+ * crawler alone. */
 static void *
 maint_main(void *arg)
 {
     (void)arg;
-    int tick = 0;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct timespec due = { tv.tv_sec + 1, tv.tv_usec * 1000 };
     pthread_mutex_lock(&maint_lock);
     while (!maint_stop) {
-        struct timeval tv;
-        gettimeofday(&tv, NULL);
-        struct timespec ts = { tv.tv_sec + 1, tv.tv_usec * 1000 };
-        pthread_cond_timedwait(&maint_cond, &maint_lock, &ts);
+        int rc = 0;
+        if (!maint_woken)
+            rc = pthread_cond_timedwait(&maint_cond, &maint_lock, &due);
         if (maint_stop)
             break;
+        bool woken = maint_woken;
+        maint_woken = false;
         pthread_mutex_unlock(&maint_lock);
-        if (sconf.o.crawler && ++tick % 2 == 0)
-            slab_crawl();
-        slab_automove_tick(atomic_load(&automove_mode));
+        gettimeofday(&tv, NULL);
+        bool second = rc == ETIMEDOUT || tv.tv_sec > due.tv_sec ||
+                      (tv.tv_sec == due.tv_sec && tv.tv_usec * 1000 >= due.tv_nsec);
+        if (sconf.o.crawler && (second || woken))
+            crawl_tick();
+        if (second) {
+            slab_automove_tick(atomic_load(&automove_mode));
+            due.tv_sec = tv.tv_sec + 1;
+            due.tv_nsec = tv.tv_usec * 1000;
+        }
         pthread_mutex_lock(&maint_lock);
     }
     pthread_mutex_unlock(&maint_lock);
     return NULL;
 }
 
+void
+item_crawl_request(unsigned id)
+{
+    if (!sconf.o.crawler || !maint_running)
+        return;
+    slab_crawl_request(id);
+    pthread_mutex_lock(&maint_lock);
+    maint_woken = true;
+    pthread_cond_signal(&maint_cond);
+    pthread_mutex_unlock(&maint_lock);
+}
+
 uint64_t
 storage_crawl_once(void)
 {
     return slab_crawl();
+}
+
+uint64_t
+storage_crawl_tick(void)
+{
+    return crawl_tick();
 }
 
 /* ---------- allocation ---------- */
@@ -694,7 +749,7 @@ item_get_touch(const char *key, size_t nkey, rel_time_t exptime)
     if (it != NULL) {
         it = hit_locked(it, now);
         if (it != NULL)
-            atomic_store_explicit(&it->exptime, exptime, memory_order_relaxed);
+            set_exptime_locked(it, exptime);
     }
     hash_unlock(hv);
     return it;
@@ -741,7 +796,7 @@ retry:;
     m->atime_before = item_atime(it);
     m->exptime_before = item_exptime(it);
     if (m->touch)
-        atomic_store_explicit(&it->exptime, m->exptime, memory_order_relaxed);
+        set_exptime_locked(it, m->exptime);
     m->stale = (f & IF_STALE) != 0;
     if (f & IF_WON) {
         m->win_sent = true;
@@ -810,7 +865,7 @@ item_mdelete(const char *key, size_t nkey, const struct item_mdel *m)
         goto out;
     }
     if (m->touch)                   /* T: with I or x */
-        atomic_store_explicit(&it->exptime, m->exptime, memory_order_relaxed);
+        set_exptime_locked(it, m->exptime);
 out:
     hash_unlock(hv);
     if (ni != NULL)
@@ -827,7 +882,7 @@ item_touch(const char *key, size_t nkey, rel_time_t exptime)
     hash_lock(hv);
     struct item *it = find_live_locked(key, nkey, hv, now, false);
     if (it != NULL) {
-        atomic_store_explicit(&it->exptime, exptime, memory_order_relaxed);
+        set_exptime_locked(it, exptime);
         atomic_fetch_or_explicit(&it->iflags, IF_REF | IF_FETCHED, memory_order_relaxed);
         st = ITEM_OK;
     }
@@ -1085,7 +1140,7 @@ retry:;
         /* T: applied to an item updated in place only (memcached 1.6.18
          * loses it when the longer result needs a new item) */
         if (m->touch)
-            atomic_store_explicit(&it->exptime, m->exptime, memory_order_relaxed);
+            set_exptime_locked(it, m->exptime);
     } else {
         if (ni != NULL && (ni->nbytes != (uint32_t)len || ni->flags != it->flags)) {
             item_release(ni);       /* made for a version replaced since */
@@ -1147,6 +1202,7 @@ item_flush(rel_time_t when)
         atomic_store(&flush_lt, when);
         atomic_store(&flush_eff, when);
     }
+    atomic_fetch_add(&flush_seq, 1);        /* the crawler reclaims them */
 }
 
 int

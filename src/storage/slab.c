@@ -31,7 +31,6 @@
 #define SCAN_BATCH  4096            /* chunks read per class-lock hold */
 #define WORK_BATCH  512             /* chunks swept/crawled/evicted per hold */
 #define MAXDEFER    32              /* chained victims released per batch */
-#define ATIME_NONE  UINT32_MAX      /* `oldest` of a class with no item seen */
 
 /* Side table entry of one 1 MB page. */
 struct page {
@@ -81,6 +80,16 @@ struct slab_class {
     _Atomic uint64_t number, requested;
     _Atomic uint64_t evicted, evicted_nonzero, evicted_unfetched, evicted_active;
     _Atomic uint64_t reclaimed, expired_unfetched, crawler_reclaimed, outofmemory;
+    _Atomic uint64_t crawler_checked;   /* linked items the crawler looked at */
+    /* Crawler pacing (see slab_crawl_tick).  Written by any thread: */
+    _Atomic uint64_t ttl_set;       /* items given an exptime (linked or
+                                     * touched), ever */
+    _Atomic rel_time_t exp_hint;    /* earliest such exptime since the
+                                     * class's last pass began (ATIME_NONE) */
+    _Atomic bool crawl_asked;       /* item_crawl_request() */
+    /* Crawler only (crawl_lock): */
+    rel_time_t crawl_next;          /* next pass due (0: at the first tick) */
+    uint64_t ttl_mark;              /* ttl_set when the last pass began */
     _Atomic uint64_t allocs;        /* slab_alloc calls (automove input) */
     _Atomic uint64_t pressure;      /* allocations that had to evict or
                                      * failed (not page-move evictions) */
@@ -105,6 +114,13 @@ static struct {
 
 /* region_lock: serialises region_add() (taken before pool.lock). */
 static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* crawl_lock: one crawler pass (or scheduler tick) at a time, and the
+ * crawler-only fields of the classes.  Taken before any stripe or class
+ * lock (storage.h). */
+static pthread_mutex_t crawl_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t crawl_flush_seen;           /* flush seq already crawled for */
+static _Atomic uint64_t crawler_starts;     /* ticks (or requests) that crawled */
 
 static _Atomic int move_running;            /* a reassign is in progress */
 static _Atomic uint64_t slabs_moved;
@@ -406,7 +422,10 @@ slab_setup(const struct item_options *o, char *err, size_t errlen)
         c->size = sizes[i - 1];
         c->perpage = (uint32_t)(PAGE_SIZE / c->size);
         atomic_store(&c->oldest, ATIME_NONE);
+        atomic_store(&c->exp_hint, ATIME_NONE);
     }
+    crawl_flush_seen = 0;
+    atomic_store(&crawler_starts, 0);
 
     uint64_t np = o->mem_limit / PAGE_SIZE;
     if (np < MIN_PAGES)
@@ -845,6 +864,22 @@ slab_note_atime(unsigned id, rel_time_t atime)
 }
 
 void
+slab_note_exptime(unsigned id, rel_time_t exptime)
+{
+    if (exptime == 0 || id < 1 || id > nclasses)
+        return;
+    struct slab_class *c = &classes[id];
+    /* Same cache line as `number`, which every link bumps anyway. */
+    atomic_fetch_add_explicit(&c->ttl_set, 1, memory_order_relaxed);
+    rel_time_t cur = atomic_load_explicit(&c->exp_hint, memory_order_relaxed);
+    while (exptime < cur &&
+           !atomic_compare_exchange_weak_explicit(&c->exp_hint, &cur, exptime,
+                                                  memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+}
+
+void
 slab_count_evict(unsigned id, int reason, uint8_t f, rel_time_t exptime)
 {
     struct slab_class *c = &classes[id];
@@ -892,7 +927,9 @@ slab_stats(struct item_global_stats *s)
         s->evicted_unfetched += atomic_load(&c->evicted_unfetched);
         s->evicted_active += atomic_load(&c->evicted_active);
         s->crawler_reclaimed += atomic_load(&c->crawler_reclaimed);
+        s->crawler_items_checked += atomic_load(&c->crawler_checked);
     }
+    s->crawler_starts = atomic_load(&crawler_starts);
     pthread_mutex_lock(&pool.lock);
     s->total_malloced = pool.assigned * PAGE_SIZE;
     s->limit_maxbytes = pool.limit * PAGE_SIZE;
@@ -930,6 +967,7 @@ slab_class_stats(unsigned id, struct item_class_stats *s)
     s->reclaimed = atomic_load(&c->reclaimed);
     s->expired_unfetched = atomic_load(&c->expired_unfetched);
     s->crawler_reclaimed = atomic_load(&c->crawler_reclaimed);
+    s->crawler_items_checked = atomic_load(&c->crawler_checked);
     s->outofmemory = atomic_load(&c->outofmemory);
     return true;
 }
@@ -1047,50 +1085,199 @@ slab_automove_tick(int mode)
 
 /* ---------- scans: crawler, walk, sizes ---------- */
 
-/* One pass over every page, WORK_BATCH chunks per class-lock hold.  Also
- * publishes each class's oldest atime (the items left in place). */
+/* ---- crawler pacing: pure decisions (unit-tested with fake inputs) ---- */
+
+unsigned
+crawl_bucket(rel_time_t left)
+{
+    if (left < CRAWL_FINE_END)
+        return left / CRAWL_FINE_STEP;
+    if (left < CRAWL_HORIZON)
+        return CRAWL_FINE_END / CRAWL_FINE_STEP + (left - CRAWL_FINE_END) / CRAWL_COARSE_STEP;
+    return CRAWL_NBUCKETS;
+}
+
+rel_time_t
+crawl_bucket_end(unsigned b)
+{
+    unsigned nfine = CRAWL_FINE_END / CRAWL_FINE_STEP;
+    if (b < nfine)
+        return (b + 1) * CRAWL_FINE_STEP;
+    return CRAWL_FINE_END + (b - nfine + 1) * CRAWL_COARSE_STEP;
+}
+
+rel_time_t
+crawl_wait_max(uint64_t total_chunks)
+{
+    uint64_t w = total_chunks / CRAWL_IDLE_RATE;
+    return w < CRAWL_WAIT_MIN ? CRAWL_WAIT_MIN : w > CRAWL_HORIZON ? CRAWL_HORIZON : (rel_time_t)w;
+}
+
+rel_time_t
+crawl_wait(const struct crawl_pass *r, uint64_t total_chunks)
+{
+    rel_time_t cap = crawl_wait_max(total_chunks);
+    uint64_t want = r->checked / CRAWL_SHARE + 1, sum = 0;
+    for (unsigned b = 0; b < CRAWL_NBUCKETS; b++) {
+        sum += r->soon[b];
+        if (sum >= want) {
+            rel_time_t w = crawl_bucket_end(b);
+            return w < CRAWL_WAIT_MIN ? CRAWL_WAIT_MIN : w > cap ? cap : w;
+        }
+    }
+    return cap;
+}
+
+bool
+crawl_due(rel_time_t now, rel_time_t next, rel_time_t hint_exp,
+          uint64_t hint_n, uint64_t items)
+{
+    if (now >= next)
+        return true;
+    return hint_exp != ATIME_NONE && now >= hint_exp &&
+           hint_n >= items / CRAWL_SHARE + 1;
+}
+
+/* ---- the pass ---- */
+
+/* One pass over class id, WORK_BATCH chunks per class-lock hold:
+ * reclaims dead items, publishes the class's oldest atime (the items left
+ * in place; the `age` stat), and fills *r with what it saw.  crawl_lock
+ * held. */
+static uint64_t
+crawl_class(unsigned id, struct crawl_pass *r)
+{
+    struct slab_class *c = &classes[id];
+    uint64_t reclaimed = 0, checked = 0;
+    struct item *d[MAXDEFER];
+    rel_time_t oldest = ATIME_NONE;
+    memset(r, 0, sizeof(*r));
+    /* Items given an exptime from now on feed the next hint; ones given
+     * one during the pass may be seen by it too (a harmless double). */
+    atomic_store_explicit(&c->exp_hint, ATIME_NONE, memory_order_relaxed);
+    c->ttl_mark = atomic_load_explicit(&c->ttl_set, memory_order_relaxed);
+    for (uint32_t pi = 0, ci = 0;;) {
+        int nd = 0;
+        rel_time_t now = clock_now();
+        pthread_mutex_lock(&c->lock);
+        if (pi >= c->npages) {
+            atomic_store_explicit(&c->oldest, oldest, memory_order_relaxed);
+            pthread_mutex_unlock(&c->lock);
+            break;
+        }
+        struct page *p = c->pages[pi];
+        for (uint32_t n = 0; ci < c->perpage && n < WORK_BATCH && nd < MAXDEFER; ci++, n++) {
+            struct item *ch = chunk_at(c, p, ci);
+            if ((atomic_load(&ch->iflags) & (IF_LINKED | IF_DATA)) == IF_LINKED)
+                checked++;
+            struct item *v = NULL;
+            enum victim_res res = item_victim_locked(ch, VM_CRAWL, &v);
+            if (res == V_FREED) {
+                chunk_free_locked(c, p, ch);
+                reclaimed++;
+            } else if (res == V_DEFERRED) {
+                d[nd++] = v;
+                reclaimed++;
+            } else if ((atomic_load(&ch->iflags) & (IF_LINKED | IF_DATA)) == IF_LINKED) {
+                if (!item_is_live(ch, now)) {
+                    r->soon[0]++;       /* dead but in use: goes soon */
+                    continue;
+                }
+                note_atime(ch, &oldest);
+                rel_time_t e = atomic_load_explicit(&ch->exptime, memory_order_relaxed);
+                unsigned b = e == 0 ? CRAWL_NBUCKETS : crawl_bucket(e > now ? e - now : 0);
+                if (b < CRAWL_NBUCKETS)
+                    r->soon[b]++;
+            }
+        }
+        if (ci == c->perpage) {
+            ci = 0;
+            pi++;
+        }
+        pthread_mutex_unlock(&c->lock);
+        release_all(d, nd);
+    }
+    r->checked = checked;
+    r->reclaimed = reclaimed;
+    atomic_fetch_add_explicit(&c->crawler_checked, checked, memory_order_relaxed);
+    return reclaimed;
+}
+
+static uint64_t
+total_chunks(void)
+{
+    uint64_t n = 0;
+    for (unsigned id = 1; id <= nclasses; id++)
+        n += (uint64_t)atomic_load_explicit(&classes[id].npages_pub, memory_order_relaxed) *
+             classes[id].perpage;
+    return n;
+}
+
+/* Crawl class id and schedule its next pass.  crawl_lock held. */
+static uint64_t
+crawl_and_plan(unsigned id, uint64_t chunks)
+{
+    struct crawl_pass r;
+    uint64_t n = crawl_class(id, &r);
+    classes[id].crawl_next = clock_now() + crawl_wait(&r, chunks);
+    return n;
+}
+
 uint64_t
 slab_crawl(void)
 {
     uint64_t reclaimed = 0;
-    struct item *d[MAXDEFER];
+    pthread_mutex_lock(&crawl_lock);
+    uint64_t chunks = total_chunks();
+    for (unsigned id = 1; id <= nclasses; id++) {
+        atomic_store_explicit(&classes[id].crawl_asked, false, memory_order_relaxed);
+        reclaimed += crawl_and_plan(id, chunks);
+    }
+    atomic_fetch_add_explicit(&crawler_starts, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&crawl_lock);
+    return reclaimed;
+}
+
+uint64_t
+slab_crawl_tick(uint64_t flush_seq, rel_time_t flush_eff)
+{
+    uint64_t reclaimed = 0;
+    bool any = false;
+    pthread_mutex_lock(&crawl_lock);
+    rel_time_t now = clock_now();
+    /* A flush that has taken effect: every class with items is due. */
+    bool flushed = false;
+    if (flush_seq != crawl_flush_seen && now >= flush_eff) {
+        crawl_flush_seen = flush_seq;
+        flushed = true;
+    }
+    uint64_t chunks = total_chunks();
     for (unsigned id = 1; id <= nclasses; id++) {
         struct slab_class *c = &classes[id];
-        rel_time_t oldest = ATIME_NONE;
-        for (uint32_t pi = 0, ci = 0;;) {
-            int nd = 0;
-            rel_time_t now = clock_now();
-            pthread_mutex_lock(&c->lock);
-            if (pi >= c->npages) {
-                atomic_store_explicit(&c->oldest, oldest, memory_order_relaxed);
-                pthread_mutex_unlock(&c->lock);
-                break;
-            }
-            struct page *p = c->pages[pi];
-            for (uint32_t n = 0; ci < c->perpage && n < WORK_BATCH && nd < MAXDEFER; ci++, n++) {
-                struct item *ch = chunk_at(c, p, ci);
-                struct item *v = NULL;
-                enum victim_res r = item_victim_locked(ch, VM_CRAWL, &v);
-                if (r == V_FREED) {
-                    chunk_free_locked(c, p, ch);
-                    reclaimed++;
-                } else if (r == V_DEFERRED) {
-                    d[nd++] = v;
-                    reclaimed++;
-                } else if ((atomic_load(&ch->iflags) & (IF_LINKED | IF_DATA)) == IF_LINKED &&
-                           item_is_live(ch, now)) {
-                    note_atime(ch, &oldest);    /* dead ones left: in use, go soon */
-                }
-            }
-            if (ci == c->perpage) {
-                ci = 0;
-                pi++;
-            }
-            pthread_mutex_unlock(&c->lock);
-            release_all(d, nd);
-        }
+        uint64_t items = atomic_load_explicit(&c->number, memory_order_relaxed);
+        bool asked = atomic_exchange_explicit(&c->crawl_asked, false, memory_order_relaxed);
+        if (!asked && !(flushed && items > 0) &&
+            !crawl_due(now, c->crawl_next,
+                       atomic_load_explicit(&c->exp_hint, memory_order_relaxed),
+                       atomic_load_explicit(&c->ttl_set, memory_order_relaxed) - c->ttl_mark,
+                       items))
+            continue;
+        reclaimed += crawl_and_plan(id, chunks);
+        any = true;
+        now = clock_now();
     }
+    if (any)
+        atomic_fetch_add_explicit(&crawler_starts, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&crawl_lock);
     return reclaimed;
+}
+
+void
+slab_crawl_request(unsigned id)
+{
+    for (unsigned i = 1; i <= nclasses; i++)
+        if (id == 0 || id == i)
+            atomic_store_explicit(&classes[i].crawl_asked, true, memory_order_relaxed);
 }
 
 #define WALK_BATCH 256                  /* items per step */
@@ -1234,7 +1421,9 @@ slab_stats_reset(void)
         atomic_store(&c->reclaimed, 0);
         atomic_store(&c->expired_unfetched, 0);
         atomic_store(&c->crawler_reclaimed, 0);
+        atomic_store(&c->crawler_checked, 0);
         atomic_store(&c->outofmemory, 0);
     }
+    atomic_store(&crawler_starts, 0);
     atomic_store(&slabs_moved, 0);
 }

@@ -36,6 +36,9 @@
  *
  * LOCKS AND THEIR ORDER (the only place this is written down):
  *
+ *   crawl_lock (slab.c): one crawler pass or tick at a time, and the
+ *                     crawler-only pacing fields of the classes.  Taken
+ *                     with no other lock held, before the locks below.
  *   hash stripe lock  stripes[hv & stripe_mask] (hash.c): the hash chains
  *                     of buckets mapping to the stripe, h_next of items in
  *                     them, IF_LINKED transitions, exptime/cas changes of
@@ -180,8 +183,63 @@ enum item_reassign_status slab_reassign(int src, int dst);
 /* Background maintenance: one automove decision (mode 1/2). */
 void slab_automove_tick(int mode);
 /* Scan every page once, reclaiming expired/flushed items, and publish each
- * class's oldest atime (the `age` stat).  Returns items reclaimed. */
+ * class's oldest atime (the `age` stat); schedules each class's next pass
+ * as a paced pass would.  Returns items reclaimed. */
 uint64_t slab_crawl(void);
+/* The paced crawler, once a second on the maintenance thread: crawls the
+ * classes that are due (crawl_due(), a request, or a flush whose effective
+ * time has come: flush_seq changes with every item_flush(), flush_eff is
+ * its effective time) and schedules their next pass (crawl_wait()).
+ * Returns items reclaimed. */
+uint64_t slab_crawl_tick(uint64_t flush_seq, rel_time_t flush_eff);
+/* Ask for a pass over class id (0: all) at the next tick. */
+void slab_crawl_request(unsigned id);
+/* An item of class id was given exptime (link, touch): counts it and
+ * lowers the class's earliest-expiry hint.  No-op for exptime 0. */
+void slab_note_exptime(unsigned id, rel_time_t exptime);
+
+/* Crawler pacing (slab.c; doc/storage.md "Expiry, crawler, flush").  After
+ * a pass over a class, its live items are counted by time left to expiry
+ * in CRAWL_NBUCKETS buckets: 2 s wide up to 60 s, then 60 s wide up to
+ * CRAWL_HORIZON.  The next pass is due when 1/CRAWL_SHARE of the items
+ * seen (at least one) will have expired, but at least CRAWL_WAIT_MIN and
+ * at most crawl_wait_max() later.  Between passes a class is also due
+ * once an exptime given since its last pass began has passed
+ * (exp_hint) if at least 1/CRAWL_SHARE of its items (at least one) were
+ * given one meanwhile.  The pure functions below make these decisions. */
+#define CRAWL_FINE_STEP   2u        /* secs, buckets below CRAWL_FINE_END */
+#define CRAWL_FINE_END    60u
+#define CRAWL_COARSE_STEP 60u       /* secs, buckets up to CRAWL_HORIZON */
+#define CRAWL_HORIZON     3600u     /* secs: histogram span, longest wait */
+#define CRAWL_NBUCKETS    (CRAWL_FINE_END / CRAWL_FINE_STEP + \
+                           (CRAWL_HORIZON - CRAWL_FINE_END) / CRAWL_COARSE_STEP)
+#define CRAWL_WAIT_MIN    2u        /* secs between passes over a class, at least */
+#define CRAWL_SHARE       100u      /* a pass is worth it for 1% of the items */
+#define CRAWL_IDLE_RATE   20000u    /* chunks/s an idle cache's passes read, at most */
+struct crawl_pass {
+    uint64_t checked;               /* linked items looked at */
+    uint64_t reclaimed;
+    uint64_t soon[CRAWL_NBUCKETS];  /* live items left, by time to expiry
+                                     * (dead ones still in use: soon[0]) */
+};
+/* Bucket of an item expiring in `left` secs; CRAWL_NBUCKETS beyond the
+ * horizon. */
+unsigned crawl_bucket(rel_time_t left);
+/* Secs from the pass to the end of bucket b (all its items expired). */
+rel_time_t crawl_bucket_end(unsigned b);
+/* The longest wait between passes over a class: total_chunks (all classes)
+ * / CRAWL_IDLE_RATE, within [CRAWL_WAIT_MIN, CRAWL_HORIZON], so passes over
+ * an idle cache read at most CRAWL_IDLE_RATE chunks/s whatever its size
+ * (and a cache under 40,000 chunks is crawled every 2 s, as before). */
+rel_time_t crawl_wait_max(uint64_t total_chunks);
+/* Secs from the end of pass r to the next pass over its class. */
+rel_time_t crawl_wait(const struct crawl_pass *r, uint64_t total_chunks);
+/* Is a class due at now?  next: its scheduled pass; hint_exp: the earliest
+ * exptime given to one of its items since its last pass began (ATIME_NONE
+ * = none); hint_n: how many were given one since; items: items linked. */
+bool crawl_due(rel_time_t now, rel_time_t next, rel_time_t hint_exp,
+               uint64_t hint_n, uint64_t items);
+#define ATIME_NONE  UINT32_MAX      /* "no time": `oldest`, exp_hint */
 /* Walk: fn for each live item with a reference held (no lock held). */
 uint64_t slab_walk(item_walk_fn fn, void *arg);
 /* One bounded step of a walk: visits at most one batch (256 items) from
@@ -234,5 +292,8 @@ size_t item_total_size(const struct item *it);
 static inline size_t item_overhead(size_t nkey) { return sconf.hdr + nkey; }
 /* Tests: run one crawler pass now; returns items reclaimed. */
 uint64_t storage_crawl_once(void);
+/* Tests (crawler thread off): run one tick of the paced crawler now, as
+ * the maintenance thread does once a second; returns items reclaimed. */
+uint64_t storage_crawl_tick(void);
 
 #endif

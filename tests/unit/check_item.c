@@ -351,16 +351,6 @@ START_TEST(test_refs_high)
 }
 END_TEST
 
-static unsigned
-class_of_key(const char *key)
-{
-    struct item *it = item_get(key, strlen(key));
-    ck_assert_msg(it != NULL, "%s missing", key);
-    unsigned c = item_class(it);
-    item_release(it);
-    return c;
-}
-
 static rel_time_t
 class_age(unsigned id)
 {
@@ -378,7 +368,7 @@ START_TEST(test_class_age)
     ck_assert(!item_class_stats(0, &s));
     ck_assert(!item_class_stats(item_nclasses() + 1, &s));
     st_set("age1", "v");
-    unsigned c = class_of_key("age1");
+    unsigned c = st_class_of_key("age1");
     ck_assert_uint_eq(class_age(c), 0);
     clock_advance(100);
     ck_assert_uint_eq(class_age(c), 100);

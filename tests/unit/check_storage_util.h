@@ -36,6 +36,17 @@ st_start(const struct item_options *o)
     ck_assert_msg(rc == 0, "item_setup: %s", err);
 }
 
+/* The slab class of a stored key (a lookup: counts as a hit). */
+static inline unsigned
+st_class_of_key(const char *key)
+{
+    struct item *it = item_get(key, strlen(key));
+    ck_assert_msg(it != NULL, "%s missing", key);
+    unsigned c = item_class(it);
+    item_release(it);
+    return c;
+}
+
 /* Fixture pieces of the eviction and rebalancing tests. */
 static inline void
 st_teardown(void)
