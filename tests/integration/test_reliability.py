@@ -113,8 +113,13 @@ def test_close_mid_value_keeps_earlier_requests(srv):
         sock.sendall(b"set a1 0 0 1 noreply\r\n1\r\nset a2 0 0 1 noreply\r\n2\r\n"
                      b"set a3 0 0 10 noreply\r\n12345")
         sock.close()
-        time.sleep(0.2)
+        # the server runs what the dead client sent in its own time: ask
+        # until a1 and a2 are there (bounded), then once more for the answer
+        deadline = time.monotonic() + 10 * TIME_SCALE
         with s.connect() as c:
+            while (b"VALUE a2" not in transact(c, b"get a1 a2\r\n") and
+                   time.monotonic() < deadline):
+                time.sleep(0.05)
             return transact(c, b"get a1 a2 a3\r\n")
     o, r = run_both(fn, srv=srv)
     eq(r, b"VALUE a1 0 1\r\n1\r\nVALUE a2 0 1\r\n2\r\nEND\r\n", "reference")

@@ -261,6 +261,10 @@ def test_kill9_during_snapshot_keeps_previous():
         check(left, "the killed writer left its temp file")
         s = SnapServer(path, ["-m", "512"]).start()
         eq(glob.glob(path + ".tmp.*"), [], "stale temp file removed at start")
+        # (the line is written just after the unlink: wait for it, bounded)
+        deadline = time.monotonic() + 10 * TIME_SCALE
+        while "left by an interrupted snapshot" not in s.log() and time.monotonic() < deadline:
+            time.sleep(0.05)
         check("left by an interrupted snapshot" in s.log(), "removal logged")
         with s.connect() as c:
             eq(curr_items(c), n, "items loaded from the previous snapshot")
