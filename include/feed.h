@@ -72,7 +72,7 @@ struct feed {
     size_t          vsegoff;        /* offset in it */
     uint64_t        swallow;        /* FEED_SWALLOW: bytes left */
     bool            line_too_long;  /* closed for an overlong non-get line */
-    int             prefetched;     /* binary: packets ahead whose keys were prefetched */
+    int             prefetched;     /* requests ahead whose keys were prefetched */
 };
 
 /* A new connection's loop, protocol FEED_PROTO_AUTO (the caller may set

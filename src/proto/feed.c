@@ -134,7 +134,8 @@ run_action(struct feed *f, struct proto_conn *pc, enum proto_action a,
 
 /* Binary: the keys of the complete packets from p on (at most
  * ITEM_BATCH_MAX) are prefetched, so the lookups of a pipeline of Gets
- * overlap their cache misses as a text multiget's do.  Returns how many
+ * overlap their cache misses as a text multiget's do (the lines of a
+ * text pipeline: prefetch_lines).  Returns how many
  * packets it looked at (their keys are warm until they run). */
 static int
 prefetch_packets(const char *p, size_t n)
@@ -159,6 +160,40 @@ prefetch_packets(const char *p, size_t n)
     if (nk > 1)
         item_prefetch(keys, nkeys, nk);
     return npk;
+}
+
+/* Text: the same for the complete lines from p on that read one key
+ * first (get/gets/mg, the first key of a line: a multiget's others are
+ * prefetched by item_get_many).  Returns how many lines it looked at. */
+static int
+prefetch_lines(const char *p, size_t n)
+{
+    const char *keys[ITEM_BATCH_MAX];
+    size_t nkeys[ITEM_BATCH_MAX];
+    int nl = 0, nk = 0;
+    const char *end = p + n;
+    while (nl < ITEM_BATCH_MAX && p < end) {
+        const char *e = memchr(p, '\n', (size_t)(end - p));
+        if (e == NULL)
+            break;
+        size_t skip = (e - p > 4 && memcmp(p, "get ", 4) == 0) ? 4 :
+                      (e - p > 5 && memcmp(p, "gets ", 5) == 0) ? 5 :
+                      (e - p > 3 && memcmp(p, "mg ", 3) == 0) ? 3 : 0;
+        if (skip > 0) {
+            const char *k = p + skip, *q = k;
+            while (q < e && *q != ' ' && *q != '\r')
+                q++;
+            if (q > k && q - k <= ITEM_KEY_MAX) {
+                keys[nk] = k;
+                nkeys[nk++] = (size_t)(q - k);
+            }
+        }
+        p = e + 1;
+        nl++;
+    }
+    if (nk > 1)
+        item_prefetch(keys, nkeys, nk);
+    return nl;
 }
 
 /* Run one request line buf[pos..nl); returns false to stop with *st. */
@@ -231,6 +266,10 @@ feed_run(struct feed *f, struct proto_conn *pc, char *buf, size_t len,
             f->rscan = 0;
             char *line = buf + pos;
             size_t l = (size_t)(nl - line);
+            if (f->prefetched == 0 && (size_t)(nl - buf) + 1 < len)
+                f->prefetched = prefetch_lines(line, len - pos);
+            if (f->prefetched > 0)
+                f->prefetched--;
             nreq++;
             if (!run_line(f, pc, line, l, pos + l + 1 == len, st)) {
                 /* a paused multiget keeps its line for the resume */
