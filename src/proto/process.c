@@ -775,7 +775,11 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
     case CMD_LRU_CRAWLER:
         if (r.admin.sub == SUB_CRAWLER_METADUMP)
             return do_metadump(pc, &r);
-        proto_reply(pc, false, "OK");   /* crawl, settings: nothing to change */
+        /* crawl: every class now (class layouts differ from memcached's,
+         * as for metadump); the settings: nothing to change */
+        if (r.admin.sub == SUB_CRAWLER_CRAWL)
+            item_crawl_request(0);
+        proto_reply(pc, false, "OK");
         break;
     case CMD_REFRESH_CERTS:
         /* Debian's memcached is built with TLS, not enabled by default */

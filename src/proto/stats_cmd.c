@@ -102,7 +102,7 @@ stats_general(struct obuf *o)
     stat_u64(o, "slab_reassign_running", 0);
     stat_u64(o, "slabs_moved", is.slabs_moved);
     stat_u64(o, "lru_crawler_running", 0);
-    stat_u64(o, "lru_crawler_starts", 0);
+    stat_u64(o, "lru_crawler_starts", is.crawler_starts);
     stat_u64(o, "lru_maintainer_juggles", 0);
     stat_u64(o, "malloc_fails", ts.out_of_memory);
     stat_u64(o, "log_worker_dropped", 0);
@@ -122,7 +122,7 @@ stats_general(struct obuf *o)
     stat_u64(o, "evictions", is.evictions);
     stat_u64(o, "reclaimed", is.reclaimed);
     stat_u64(o, "crawler_reclaimed", is.crawler_reclaimed);
-    stat_u64(o, "crawler_items_checked", 0);
+    stat_u64(o, "crawler_items_checked", is.crawler_items_checked);
     stat_u64(o, "lrutail_reflocked", 0);
     stat_u64(o, "moves_to_cold", 0);
     stat_u64(o, "moves_to_warm", 0);
@@ -158,7 +158,7 @@ stats_items(struct obuf *o)
         L("evicted_unfetched", c.evicted_unfetched);
         L("evicted_active", c.evicted_active);
         L("crawler_reclaimed", c.crawler_reclaimed);
-        L("crawler_items_checked", 0);
+        L("crawler_items_checked", c.crawler_items_checked);
         L("lrutail_reflocked", 0);
         L("moves_to_cold", 0);
         L("moves_to_warm", 0);
