@@ -436,6 +436,20 @@ static void conn_flush(struct conn *c)
     update_events(c);
 }
 
+/* A set: its key (the warm-up's, else a random one), a fresh version and
+ * the value length they give. */
+static uint32_t set_target(struct conn *c, uint32_t key, uint32_t *keys, struct req *rq,
+                           uint32_t *ver, uint32_t *len)
+{
+    if (c->t->phase != PH_WARMUP)
+        key = rng_below(&c->rng, opt.keys);
+    rq->nkeys = 1;
+    keys[0] = key;
+    *ver = (uint32_t)(rng_next(&c->rng) >> 32);
+    *len = value_len(key, *ver);
+    return key;
+}
+
 /* Meta form of one request at p; returns the new end. */
 static char *gen_meta(struct conn *c, char *p, int type, uint32_t key, uint32_t *keys,
                       struct req *rq)
@@ -458,12 +472,8 @@ static char *gen_meta(struct conn *c, char *p, int type, uint32_t key, uint32_t 
         }
         return p;
     }
-    if (c->t->phase != PH_WARMUP)
-        key = rng_below(&c->rng, opt.keys);
-    rq->nkeys = 1;
-    keys[0] = key;
-    uint32_t ver = (uint32_t)(rng_next(&c->rng) >> 32);
-    uint32_t len = value_len(key, ver);
+    uint32_t ver, len;
+    key = set_target(c, key, keys, rq, &ver, &len);
     memcpy(p, "ms ", 3);
     p += 3;
     p += key_fmt(p, key);
@@ -533,12 +543,8 @@ static char *gen_binary(struct conn *c, char *p, int type, uint32_t key, uint32_
         }
         return p;
     }
-    if (c->t->phase != PH_WARMUP)
-        key = rng_below(&c->rng, opt.keys);
-    rq->nkeys = 1;
-    keys[0] = key;
-    uint32_t ver = (uint32_t)(rng_next(&c->rng) >> 32);
-    uint32_t len = value_len(key, ver);
+    uint32_t ver, len;
+    key = set_target(c, key, keys, rq, &ver, &len);
     size_t nk = key_fmt(kb, key);
     p = bin_hdr(p, opt.bin_quiet ? BOP_SETQ : BOP_SET, (uint16_t)nk, 8, (uint32_t)(8 + nk + len));
     put_be32(p, ver);
@@ -609,12 +615,8 @@ static bool gen_request(struct conn *c, uint64_t now)
         *p++ = '\r';
         *p++ = '\n';
     } else {
-        if (t->phase != PH_WARMUP)
-            key = rng_below(&c->rng, opt.keys);
-        rq->nkeys = 1;
-        keys[0] = key;
-        uint32_t ver = (uint32_t)(rng_next(&c->rng) >> 32);
-        uint32_t len = value_len(key, ver);
+        uint32_t ver, len;
+        key = set_target(c, key, keys, rq, &ver, &len);
         memcpy(p, "set ", 4);
         p += 4;
         p += key_fmt(p, key);

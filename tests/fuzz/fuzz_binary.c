@@ -40,21 +40,6 @@
 
 #define MAX_PACKETS 64
 
-struct src {
-    const uint8_t *p;
-    size_t         n;
-};
-
-/* A choice in 0..bound-1 (bound <= 256); 0 once the input is used up. */
-static unsigned
-pick(struct src *s, unsigned bound)
-{
-    if (s->n == 0)
-        return 0;
-    s->n--;
-    return *s->p++ % bound;
-}
-
 static uint32_t
 pick32(struct src *s)
 {

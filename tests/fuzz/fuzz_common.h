@@ -20,6 +20,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * input as a crash. */
 void fuzz_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
+/* A structure-aware target's input, read as a sequence of choices. */
+struct src {
+    const uint8_t *p;
+    size_t         n;
+};
+
+/* A choice in 0..bound-1 (bound <= 256); 0 once the input is used up. */
+static inline unsigned
+pick(struct src *s, unsigned bound)
+{
+    if (s->n == 0)
+        return 0;
+    s->n--;
+    return *s->p++ % bound;
+}
+
 /* Storage engine (8 MB, 64 KB items, no background threads) and
  * proto_env; idempotent. */
 void fuzz_setup(void);

@@ -44,21 +44,6 @@
 
 /* ---- the input, read as choices ------------------------------------------ */
 
-struct src {
-    const uint8_t *p;
-    size_t         n;
-};
-
-/* A choice in 0..bound-1 (bound <= 256); 0 once the input is used up. */
-static unsigned
-pick(struct src *s, unsigned bound)
-{
-    if (s->n == 0)
-        return 0;
-    s->n--;
-    return *s->p++ % bound;
-}
-
 static const char *
 pick_str(struct src *s, const char *const *list, size_t n)
 {
