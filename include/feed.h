@@ -2,7 +2,8 @@
  * feed.h -- the byte loop of one connection, without the socket.
  *
  * feed_run() takes the bytes a connection has read and not yet consumed,
- * finds request lines, runs them (proto_line), copies values into items,
+ * finds request lines or, on a binary connection, packets, runs them
+ * (proto_line, proto_packet), copies values into items,
  * discards refused values, and stops when it needs more input, when
  * fairness or the output high-water mark says so, or when a request asks
  * for a close or a deferred run.  It never reads or writes a socket:

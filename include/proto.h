@@ -1,16 +1,21 @@
 /*
- * proto.h -- the memcached text protocol: request lines in, replies out.
+ * proto.h -- memcached's protocols (text, meta, binary): requests in,
+ * replies out.
  *
  * Split in two:
- *   text_parse()  bytes of one request line -> struct request (no side
- *                 effects; src/proto/text.c);
- *   proto_*()     runs a request through item.h and composes the reply
- *                 into the connection's obuf (src/proto/process.c).
+ *   text_parse()   bytes of one request line -> struct request (no side
+ *                  effects; src/proto/text.c, meta lines via meta.c);
+ *   binary_parse() one binary packet -> the same struct request
+ *                  (binary.h, src/proto/binary.c);
+ *   proto_*()      runs a request through item.h and composes the reply
+ *                  into the connection's obuf (src/proto/process.c,
+ *                  meta_exec.c, bin_exec.c).
  *
- * The byte loop (feed.h, src/proto/feed.c) finds line boundaries, feeds
- * lines to proto_line(), and for storage commands copies the value bytes
- * into the iovecs proto_line() hands back (PROTO_READ_VALUE), then calls
- * proto_value_done().  proto/ never touches sockets or struct conn.
+ * The byte loop (feed.h, src/proto/feed.c) finds line (or packet)
+ * boundaries, feeds lines to proto_line() and packets to proto_packet(),
+ * and for storage commands copies the value bytes into the iovecs they
+ * hand back (PROTO_READ_VALUE), then calls proto_value_done().  proto/
+ * never touches sockets or struct conn.
  *
  * Bounded output: a reply that would grow past PROTO_OUT_HIGH (multiget,
  * metadump) is produced in pieces (PROTO_PAUSE) as the client reads.
