@@ -135,6 +135,26 @@ ret_flags(struct obuf *o, const struct ret *r)
     }
 }
 
+/* A reply's flags for request r: its flags in order, its key and O. */
+static struct ret
+req_ret(const struct request *r)
+{
+    const struct meta_req *m = &r->meta;
+    struct ret rt = { .order = m->order, .norder = m->norder, .key = r->key,
+                      .nkey = r->nkey, .b64 = HAS(m, 'b'),
+                      .opaque = m->opaque.s, .nopaque = m->opaque.n };
+    return rt;
+}
+
+/* "<code> <flags>*\r\n" */
+static void
+reply_line(struct obuf *o, const char *code, const struct ret *rt)
+{
+    obuf_add(o, code, 2);
+    ret_flags(o, rt);
+    obuf_add(o, "\r\n", 2);
+}
+
 void
 meta_get(struct proto_conn *pc, const struct request *r)
 {
@@ -177,12 +197,8 @@ meta_get(struct proto_conn *pc, const struct request *r)
         /* a miss echoes k and O (so a pipelined client knows which) */
         if (r->noreply)
             return;
-        struct ret rt = { .order = m->order, .norder = m->norder, .key = r->key,
-                          .nkey = r->nkey, .b64 = HAS(m, 'b'),
-                          .opaque = m->opaque.s, .nopaque = m->opaque.n };
-        obuf_add(pc->out, "EN", 2);
-        ret_flags(pc->out, &rt);
-        obuf_add(pc->out, "\r\n", 2);
+        struct ret rt = req_ret(r);
+        reply_line(pc->out, "EN", &rt);
         return;
     }
     /* 1.6.45: with C<cas> and v, no value when the client's copy is current */
@@ -315,9 +331,7 @@ meta_store_done(struct proto_conn *pc, struct item *it)
                       .opaque = pc->mopaque, .nopaque = pc->mnopaque,
                       .with_cas = true, .cas = st == ITEM_OK ? cas : 0,
                       .with_size = true, .size = pc->mset.nbytes_out };
-    obuf_add(pc->out, code, 2);
-    ret_flags(pc->out, &rt);
-    obuf_add(pc->out, "\r\n", 2);
+    reply_line(pc->out, code, &rt);
 }
 
 void
@@ -356,12 +370,8 @@ meta_delete(struct proto_conn *pc, const struct request *r)
     }
     if (r->noreply && st == ITEM_OK)
         return;
-    struct ret rt = { .order = m->order, .norder = m->norder, .key = r->key,
-                      .nkey = r->nkey, .b64 = HAS(m, 'b'),
-                      .opaque = m->opaque.s, .nopaque = m->opaque.n };
-    obuf_add(pc->out, code, 2);
-    ret_flags(pc->out, &rt);
-    obuf_add(pc->out, "\r\n", 2);
+    struct ret rt = req_ret(r);
+    reply_line(pc->out, code, &rt);
 }
 
 void
@@ -439,11 +449,10 @@ meta_arith(struct proto_conn *pc, const struct request *r)
     obuf_add(pc->out, code, 2);
     if (value)
         meta_num(pc->out, 0, (int64_t)nlen);
-    struct ret rt = { .order = m->order, .norder = m->norder, .key = r->key,
-                      .nkey = r->nkey, .b64 = HAS(m, 'b'),
-                      .opaque = m->opaque.s, .nopaque = m->opaque.n,
-                      .with_cas = st == ITEM_OK, .cas = cas,
-                      .with_ttl = st == ITEM_OK, .ttl = ttl };
+    struct ret rt = req_ret(r);
+    rt.with_cas = rt.with_ttl = st == ITEM_OK;
+    rt.cas = cas;
+    rt.ttl = ttl;
     ret_flags(pc->out, &rt);
     obuf_add(pc->out, "\r\n", 2);
     if (value) {
