@@ -714,27 +714,56 @@ static void report_bad(struct conn *c, const char *what, const char *line, size_
     }
 }
 
+/* Check one hit's value (key, version in flags); counts hits/err_value. */
+static void check_hit(struct conn *c, uint32_t key, uint32_t ver, const char *data, uint32_t len)
+{
+    struct stats *st = cur_stats(c->t);
+    if (len != value_len(key, ver)) {
+        report_bad(c, "value length mismatch", data, len);
+        st->err_value++;
+        return;
+    }
+    value_fill(c->t->scratch, key, ver, len);
+    if (memcmp(c->t->scratch, data, len) != 0) {
+        report_bad(c, "value bytes mismatch", data, len);
+        st->err_value++;
+        return;
+    }
+    st->hits++;
+}
+
+/* The reply line at b (avail bytes buffered): true with *llen (its length
+ * with "\r\n") when complete; false when it must wait for more bytes or
+ * the connection was killed for a malformed line. */
+static bool next_line(struct conn *c, struct stats *st, const char *b, size_t avail,
+                      size_t *llen)
+{
+    const char *nl = memchr(b, '\n', avail);
+    if (!nl) {
+        if (avail > 2048) {
+            report_bad(c, "overlong line", b, avail);
+            conn_kill(c, &st->err_proto);
+        }
+        return false;
+    }
+    *llen = (size_t)(nl - b) + 1;
+    if (*llen < 2 || nl[-1] != '\r') {
+        report_bad(c, "line without CRLF", b, *llen);
+        conn_kill(c, &st->err_proto);
+        return false;
+    }
+    return true;
+}
+
 /* Text protocol: parse as many complete replies as are buffered. */
 static void parse_text(struct conn *c, uint64_t now)
 {
     struct stats *st = cur_stats(c->t);
     while (!c->dead && c->ioff < c->ilen) {
         char *b = c->in + c->ioff;
-        size_t avail = c->ilen - c->ioff;
-        char *nl = memchr(b, '\n', avail);
-        if (!nl) {
-            if (avail > 2048) {
-                report_bad(c, "overlong line", b, avail);
-                conn_kill(c, &st->err_proto);
-            }
+        size_t avail = c->ilen - c->ioff, llen;
+        if (!next_line(c, st, b, avail, &llen))
             return;
-        }
-        size_t llen = (size_t)(nl - b) + 1;
-        if (llen < 2 || nl[-1] != '\r') {
-            report_bad(c, "line without CRLF", b, llen);
-            conn_kill(c, &st->err_proto);
-            return;
-        }
         size_t n = llen - 2; /* line length without CRLF */
         if (c->qn == 0) {
             report_bad(c, "unsolicited reply", b, n);
@@ -821,17 +850,8 @@ static void parse_text(struct conn *c, uint64_t now)
         if (!keyok) {
             report_bad(c, "VALUE for a key not requested (or out of order)", b, n);
             st->err_value++;
-        } else if (len != value_len(key, flags)) {
-            report_bad(c, "value length mismatch", b, n);
-            st->err_value++;
         } else {
-            value_fill(c->t->scratch, key, flags, len);
-            if (memcmp(c->t->scratch, data, len) != 0) {
-                report_bad(c, "value bytes mismatch", b, n);
-                st->err_value++;
-            } else {
-                st->hits++;
-            }
+            check_hit(c, key, flags, data, len);
         }
         c->ioff += llen + len + 2;
     }
@@ -861,21 +881,9 @@ static void parse_meta(struct conn *c, uint64_t now)
     struct stats *st = cur_stats(c->t);
     while (!c->dead && c->ioff < c->ilen) {
         char *b = c->in + c->ioff;
-        size_t avail = c->ilen - c->ioff;
-        char *nl = memchr(b, '\n', avail);
-        if (!nl) {
-            if (avail > 2048) {
-                report_bad(c, "overlong line", b, avail);
-                conn_kill(c, &st->err_proto);
-            }
+        size_t avail = c->ilen - c->ioff, llen;
+        if (!next_line(c, st, b, avail, &llen))
             return;
-        }
-        size_t llen = (size_t)(nl - b) + 1;
-        if (llen < 2 || nl[-1] != '\r') {
-            report_bad(c, "line without CRLF", b, llen);
-            conn_kill(c, &st->err_proto);
-            return;
-        }
         size_t n = llen - 2;
         if (c->qn == 0 || (opt.meta_quiet && !c->mn_sent)) {
             report_bad(c, "unsolicited reply", b, n);
@@ -997,24 +1005,6 @@ static void parse_meta(struct conn *c, uint64_t now)
         if (!opt.meta_quiet && ++rq->pos >= rq->nkeys)
             complete_req(c, now);
     }
-}
-
-/* Check one hit's value (key, version in flags); counts hits/err_value. */
-static void check_hit(struct conn *c, uint32_t key, uint32_t ver, const char *data, uint32_t len)
-{
-    struct stats *st = cur_stats(c->t);
-    if (len != value_len(key, ver)) {
-        report_bad(c, "value length mismatch", data, len);
-        st->err_value++;
-        return;
-    }
-    value_fill(c->t->scratch, key, ver, len);
-    if (memcmp(c->t->scratch, data, len) != 0) {
-        report_bad(c, "value bytes mismatch", data, len);
-        st->err_value++;
-        return;
-    }
-    st->hits++;
 }
 
 /* Binary protocol: parse as many complete response packets as are buffered. */
