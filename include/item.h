@@ -3,8 +3,9 @@
  *
  * The engine (src/storage/) keeps items in a slab allocator with a hard
  * memory cap, indexes them in an incrementally growing hash table, evicts
- * with a CLOCK-based scheme (see doc/storage.md) and reclaims expired items
- * lazily and with a background crawler.  Nothing here knows about sockets.
+ * with a probation queue in front of CLOCK (S3-FIFO style; see
+ * doc/storage.md) and reclaims expired items lazily and with a background
+ * crawler.  Nothing here knows about sockets.
  *
  * References:
  *   Every function returning `struct item *` gives the caller ONE reference;
@@ -75,7 +76,11 @@ struct item_options {
                                      * items, refreshes the `age` stat */
     int      slab_reassign;         /* 1: allow moving pages between classes */
     int      slab_automove;         /* 0 off, 1 background (default), 2 aggressive */
+    int      policy;                /* EVICT_S3FIFO (default) or EVICT_CLOCK */
 };
+/* Eviction policies (doc/storage.md "Eviction"): S3-FIFO-style probation
+ * queue + ghost in front of a CLOCK main, or CLOCK alone. */
+enum { EVICT_S3FIFO = 0, EVICT_CLOCK = 1 };
 
 void item_options_default(struct item_options *o);
 
@@ -317,6 +322,14 @@ struct item_global_stats {
     uint64_t limit_maxbytes, total_malloced;          /* pages * page size */
     uint64_t hash_bytes; uint32_t hash_power_level; bool hash_is_expanding;
     uint64_t curr_cas;
+    /* eviction policy (doc/storage.md "Eviction"; all 0 with clock but
+     * main_hits and evicted_main) */
+    uint64_t probation_items;                         /* items on probation now */
+    uint64_t probation_hits, main_hits;               /* hits by the queue the item was in */
+    uint64_t promoted;                                /* probation -> main */
+    uint64_t ghost_hits;                              /* stored straight into main */
+    uint64_t evicted_probation, evicted_main, evicted_slab_move;  /* evictions by reason */
+    uint64_t policy_bytes;                            /* probation queues + ghost table */
 };
 void item_global_stats(struct item_global_stats *s);
 /* "stats reset": zero the cumulative counters (total_items, evictions,
@@ -332,6 +345,8 @@ struct item_class_stats {
     uint64_t evicted, evicted_nonzero, evicted_unfetched, evicted_active;
     uint64_t reclaimed, expired_unfetched, crawler_reclaimed, outofmemory;
     uint64_t crawler_items_checked;                   /* items crawler passes looked at */
+    uint64_t probation_items, promoted, ghost_hits;   /* as in item_global_stats */
+    uint64_t evicted_probation, evicted_main, evicted_slab_move;
     /* Idle time (secs) of the class's oldest item, memcached's LRU-tail
      * age: from the last full crawler pass (the oldest atime it left in
      * place, aging since) or the last lap of the CLOCK hand (the longest
@@ -361,7 +376,9 @@ void item_sizes(void (*fn)(uint32_t size, uint64_t count, void *arg), void *arg)
 #define ITEM_MARK_STALE   0x04u     /* meta: invalidated, served with X */
 #define ITEM_MARK_WON     0x08u     /* meta: a recache W was handed out */
 #define ITEM_MARK_BINKEY  0x10u     /* key came base64 (b): any bytes, returned base64 */
-#define ITEM_MARKS_ALL    0x1fu
+#define ITEM_MARK_PROBATION 0x20u   /* on probation (policy s3fifo); without
+                                     * it an item is restored into main */
+#define ITEM_MARKS_ALL    0x3fu
 
 /* A consistent picture of one item's metadata (see item_copy_image). */
 struct item_image {

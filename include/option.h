@@ -122,6 +122,7 @@ struct settings {
     bool     temp_lru;              /* true once temporary_ttl is given */
     int      tail_repair_time;      /* -o tail_repair_time secs; accepted, no effect */
     char    *hash_algorithm;        /* -o hash_algorithm as given; we always use xxh3 */
+    char    *eviction_policy;       /* -o eviction_policy: "s3fifo" (default) or "clock" */
     bool     track_sizes;           /* -o track_sizes */
     bool     modern;                /* no_modern clears (and sets 1.4-era defaults) */
     uint32_t watcher_logbuf_size;   /* bytes (-o value in KB, 256 KB) */

@@ -54,6 +54,10 @@ void platform_ignore_sigxfsz(void);
 void platform_background_thread(void);
 /* Durable rename: fsync(file) done by caller; rename over dst and fsync
  * the directory. */
+/* Reserve len bytes of zeroed address space; pages cost memory only once
+ * written (NULL on failure).  platform_unreserve() gives it back. */
+void *platform_reserve(size_t len);
+void  platform_unreserve(void *p, size_t len);
 int  platform_rename_durable(const char *src, const char *dst, char *err, size_t errlen);
 
 /* Socket reads for the connection layer: bytes read, 0 at EOF, -1 with

@@ -176,6 +176,10 @@ X(tail_repair_time, 0, "tail_repair_time", F_EXT, T_INT, OFF(tail_repair_time), 
 X(hash_algorithm, 0, "hash_algorithm", F_EXT, T_STR, OFF(hash_algorithm), "xxh3", 1, 0, NOMAX, "<name>", \
   "the hash table algorithm; jenkins, murmur3 and xxh3\n" \
   "are accepted, this server always uses xxh3") \
+X(eviction_policy, 0, "eviction_policy", F_EXT, T_STR, OFF(eviction_policy), "s3fifo", 1, 0, NOMAX, "<name>", \
+  "s3fifo: new items wait in a small probation queue and\n" \
+  "only those hit there join the main CLOCK (resists scans\n" \
+  "and one-hit wonders); clock: CLOCK alone") \
 X(lru_crawler, 0, "lru_crawler", F_EXT, T_BOOL, OFF(lru_crawler), "yes", 1, 0, NOMAX, NULL, \
   "LRU Crawler background thread (no_lru_crawler: off)") \
 X(lru_crawler_sleep, 0, "lru_crawler_sleep", F_EXT, T_INT, OFF(lru_crawler_sleep), "100", 1, 0, 1000000, "<usecs>", \
@@ -593,6 +597,10 @@ static int check_special(struct settings *s, struct pstate *ps, int id,
                         "xxh3", v);
         if (strcmp(v, "xxh3") != 0)
             warn(s, "hash_algorithm=%s accepted; this server always uses xxh3", v);
+        break;
+    case OPT_eviction_policy:
+        if (strcmp(v, "s3fifo") != 0 && strcmp(v, "clock") != 0)
+            return fail(ps, o->name, "\"%s\" is not one of s3fifo, clock", v);
         break;
     case OPT_num_threads:
         if (n > OPTION_THREADS_MAX)
@@ -1629,6 +1637,7 @@ void option_stats_settings(const struct settings *s,
     EMIT("write_timeout", "%d", s->write_timeout);
     EMIT("shutdown_timeout", "%d", s->shutdown_timeout);
     EMIT("read_buf_max", "%zu", s->read_buf_max);
+    fn("eviction_policy", s->eviction_policy != NULL ? s->eviction_policy : "s3fifo", arg);
 #undef EMIT
 #undef YN
 }

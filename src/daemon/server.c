@@ -343,6 +343,8 @@ server_main(struct settings *s, int argc, char **argv)
     io.crawler = s->lru_crawler;
     io.slab_reassign = s->slab_reassign;
     io.slab_automove = s->slab_automove;
+    io.policy = s->eviction_policy != NULL && strcmp(s->eviction_policy, "clock") == 0 ?
+                EVICT_CLOCK : EVICT_S3FIFO;
     if (item_setup(&io, err, sizeof(err)) != 0) {
         fprintf(stderr, "failed to set up storage: %s\n", err);
         return 1;

@@ -376,3 +376,22 @@ platform_dup(int fd)
 {
     return fcntl(fd, F_DUPFD_CLOEXEC, 0);
 }
+
+void *
+platform_reserve(size_t len)
+{
+#ifdef MAP_NORESERVE
+    int fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+#else
+    int fl = MAP_PRIVATE | MAP_ANONYMOUS;
+#endif
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, fl, -1, 0);
+    return m == MAP_FAILED ? NULL : m;
+}
+
+void
+platform_unreserve(void *p, size_t len)
+{
+    if (p != NULL)
+        munmap(p, len);
+}

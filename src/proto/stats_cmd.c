@@ -129,6 +129,16 @@ stats_general(struct obuf *o)
     stat_u64(o, "moves_within_lru", 0);
     stat_u64(o, "direct_reclaims", 0);
     stat_u64(o, "lru_bumps_dropped", 0);
+    /* ours: the eviction policy (doc/storage.md "Eviction") */
+    stat_u64(o, "probation_items", is.probation_items);
+    stat_u64(o, "probation_hits", is.probation_hits);
+    stat_u64(o, "main_hits", is.main_hits);
+    stat_u64(o, "probation_promoted", is.promoted);
+    stat_u64(o, "ghost_hits", is.ghost_hits);
+    stat_u64(o, "evicted_probation", is.evicted_probation);
+    stat_u64(o, "evicted_main", is.evicted_main);
+    stat_u64(o, "evicted_slab_move", is.evicted_slab_move);
+    stat_u64(o, "eviction_policy_bytes", is.policy_bytes);
 }
 
 static void
@@ -168,6 +178,12 @@ stats_items(struct obuf *o)
         L("hits_to_warm", 0);
         L("hits_to_cold", 0);
         L("hits_to_temp", 0);
+        L("number_probation", c.probation_items);
+        L("probation_promoted", c.promoted);
+        L("ghost_hits", c.ghost_hits);
+        L("evicted_probation", c.evicted_probation);
+        L("evicted_main", c.evicted_main);
+        L("evicted_slab_move", c.evicted_slab_move);
 #undef L
     }
 }

@@ -154,7 +154,7 @@ rel_time_t
 item_atime(const struct item *it)
 {
     return atomic_load_explicit(&((struct item *)it)->atime, memory_order_relaxed) &
-           ~ATIME_BINKEY;
+           ~ATIME_FLAGS;
 }
 
 bool
@@ -170,12 +170,24 @@ item_set_key_binary(struct item *it)
     atomic_fetch_or_explicit(&it->atime, ATIME_BINKEY, memory_order_relaxed);
 }
 
-/* Set atime to t, keeping the binary-key bit. */
+/* Set atime to t, keeping the flag bits (ATIME_FLAGS), which a probation
+ * decision may clear at the same moment: hence the CAS. */
 static void
 set_atime(struct item *it, rel_time_t t)
 {
-    uint32_t bin = atomic_load_explicit(&it->atime, memory_order_relaxed) & ATIME_BINKEY;
-    atomic_store_explicit(&it->atime, (t & ~ATIME_BINKEY) | bin, memory_order_relaxed);
+    uint32_t cur = atomic_load_explicit(&it->atime, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&it->atime, &cur,
+                                                  (t & ~ATIME_FLAGS) | (cur & ATIME_FLAGS),
+                                                  memory_order_relaxed, memory_order_relaxed))
+        ;
+}
+
+/* Is the item on probation (policy s3fifo)? */
+static inline bool
+on_probation(const struct item *it)
+{
+    return (atomic_load_explicit(&((struct item *)it)->atime, memory_order_relaxed) &
+            ATIME_SMALL) != 0;
 }
 
 static bool
@@ -277,6 +289,8 @@ unlink_locked(struct item *it, uint64_t hv)
     assert(atomic_load(&it->iflags) & IF_LINKED);
     hash_delete_locked(it, hv);
     atomic_fetch_and(&it->iflags, (uint8_t)~IF_LINKED);
+    if (atomic_fetch_and_explicit(&it->atime, ~ATIME_SMALL, memory_order_relaxed) & ATIME_SMALL)
+        slab_small_unmarked(it, false);
     size_t sz = item_total_size(it);
     atomic_fetch_sub_explicit(&curr_items, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&total_bytes, sz, memory_order_relaxed);
@@ -317,6 +331,11 @@ find_live_locked(const char *key, size_t nkey, uint64_t hv, rel_time_t now,
 static void
 replace_cas_locked(struct item *old, struct item *it, uint64_t hv, uint64_t cas)
 {
+    /* A new version of a key in main stays in main: an overwrite is a use
+     * (and must not push the key back through probation). */
+    if (old != NULL && !on_probation(old) &&
+        (atomic_fetch_and_explicit(&it->atime, ~ATIME_SMALL, memory_order_relaxed) & ATIME_SMALL))
+        slab_small_unmarked(it, true);
     if (old != NULL)
         unlink_release_locked(old, hv);
     link_cas_locked(it, hv, cas);
@@ -326,6 +345,80 @@ static void
 replace_locked(struct item *old, struct item *it, uint64_t hv)
 {
     replace_cas_locked(old, it, hv, 0);
+}
+
+/* Hits by queue, counted per thread (no shared cache line on the hit
+ * path): each thread registers a block on its first hit; stats add them
+ * up.  A block belongs to one engine setup (hits_gen), so a thread that
+ * outlives an item_teardown() registers anew. */
+struct hit_count {
+    _Atomic uint64_t n[2];          /* [1] on probation, [0] in main */
+    uint64_t gen;
+    struct hit_count *next;
+};
+static pthread_mutex_t hits_lock = PTHREAD_MUTEX_INITIALIZER;   /* hits_all */
+static struct hit_count *hits_all;
+static uint64_t hits_gen;           /* item_setup() calls (hits_lock) */
+static _Atomic uint64_t hits_gen_pub;
+static _Thread_local struct hit_count *my_hits;
+
+static struct hit_count *
+hits_register(void)
+{
+    struct hit_count *h = calloc(1, sizeof(*h));
+    if (h == NULL)
+        return NULL;
+    pthread_mutex_lock(&hits_lock);
+    h->gen = hits_gen;
+    h->next = hits_all;
+    hits_all = h;
+    pthread_mutex_unlock(&hits_lock);
+    return my_hits = h;
+}
+
+static inline void
+count_hit(bool probation)
+{
+    struct hit_count *h = my_hits;
+    if (h == NULL || h->gen != atomic_load_explicit(&hits_gen_pub, memory_order_relaxed)) {
+        h = hits_register();
+        if (h == NULL)
+            return;
+    }
+    _Atomic uint64_t *c = &h->n[probation];
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+/* Sum (reset=false) or zero (reset=true) the hit counts. */
+static void
+hits_sum(uint64_t *probation, uint64_t *main_, bool reset)
+{
+    pthread_mutex_lock(&hits_lock);
+    for (struct hit_count *h = hits_all; h != NULL; h = h->next) {
+        if (reset) {
+            atomic_store(&h->n[0], 0);
+            atomic_store(&h->n[1], 0);
+        } else {
+            *main_ += atomic_load_explicit(&h->n[0], memory_order_relaxed);
+            *probation += atomic_load_explicit(&h->n[1], memory_order_relaxed);
+        }
+    }
+    pthread_mutex_unlock(&hits_lock);
+}
+
+static void
+hits_free_all(void)
+{
+    pthread_mutex_lock(&hits_lock);
+    while (hits_all != NULL) {
+        struct hit_count *h = hits_all;
+        hits_all = h->next;
+        free(h);
+    }
+    hits_gen++;
+    atomic_store(&hits_gen_pub, hits_gen);
+    pthread_mutex_unlock(&hits_lock);
 }
 
 /* A hit: take a reference and mark the item for CLOCK.  No relinking;
@@ -339,7 +432,9 @@ hit_locked(struct item *it, rel_time_t now)
     uint8_t f = atomic_load_explicit(&it->iflags, memory_order_relaxed);
     if ((f & (IF_REF | IF_FETCHED)) != (IF_REF | IF_FETCHED))
         atomic_fetch_or_explicit(&it->iflags, IF_REF | IF_FETCHED, memory_order_relaxed);
-    if (now - item_atime(it) >= BUMP_SECS)
+    uint32_t a = atomic_load_explicit(&it->atime, memory_order_relaxed);
+    count_hit((a & ATIME_SMALL) != 0);
+    if (now - (a & ~ATIME_FLAGS) >= BUMP_SECS)
         set_atime(it, now);
     return it;
 }
@@ -363,7 +458,7 @@ item_victim_locked(struct item *c, enum victim_mode mode, struct item **defer)
         f = atomic_load(&t->iflags);
     }
     if (!(f & IF_LINKED) || atomic_load(&t->refcount) != 1)
-        return V_SKIP;
+        return mode == VM_SMALL ? V_REQUEUE : V_SKIP;
     rel_time_t now = clock_now();
     /* The flush test reads the CAS, which only the stripe lock keeps
      * still (incr rewrites it), so decide "dead" for sure under that lock;
@@ -377,9 +472,17 @@ item_victim_locked(struct item *c, enum victim_mode mode, struct item **defer)
             return V_SKIP;
         break;
     case VM_EVICT:
+        if (!maybe_dead && on_probation(t))
+            return V_SKIP;                                    /* VM_SMALL's */
         if (!maybe_dead && (f & IF_REF)) {
             atomic_fetch_and(&t->iflags, (uint8_t)~IF_REF);   /* second chance */
             return V_SKIP;
+        }
+        break;
+    case VM_SMALL:
+        if (!maybe_dead && (f & IF_REF)) {
+            atomic_fetch_and(&t->iflags, (uint8_t)~IF_REF);   /* hit: into main */
+            return V_PROMOTE;
         }
         break;
     case VM_FORCE:
@@ -387,11 +490,11 @@ item_victim_locked(struct item *c, enum victim_mode mode, struct item **defer)
     }
     uint64_t hv = item_hv(t);
     if (!hash_trylock(hv))
-        return V_SKIP;
+        return mode == VM_SMALL ? V_REQUEUE : V_SKIP;
     f = atomic_load(&t->iflags);
     if (!(f & IF_LINKED) || atomic_load(&t->refcount) != 1) {
         hash_unlock(hv);
-        return V_SKIP;
+        return mode == VM_SMALL ? V_REQUEUE : V_SKIP;
     }
     bool dead = !item_is_live(t, now);
     if (!dead && (mode == VM_RECLAIM || mode == VM_CRAWL)) {
@@ -403,7 +506,15 @@ item_victim_locked(struct item *c, enum victim_mode mode, struct item **defer)
         hash_unlock(hv);
         return V_SKIP;
     }
-    int reason = dead ? (mode == VM_CRAWL ? 2 : 1) : 0;
+    if (!dead && mode == VM_SMALL && (f & IF_REF)) {
+        atomic_fetch_and(&t->iflags, (uint8_t)~IF_REF);
+        hash_unlock(hv);
+        return V_PROMOTE;
+    }
+    int reason = dead ? (mode == VM_CRAWL ? 2 : 1) :
+                 mode == VM_SMALL ? 3 : mode == VM_FORCE ? 4 : 0;
+    if (reason == 3)
+        ghost_add(hv);
     slab_count_evict(slab_class_of(t), reason, f, item_exptime(t));
     unlink_locked(t, hv);
     if (t == c && !(f & IF_CHAINED)) {
@@ -425,6 +536,10 @@ static void *maint_main(void *arg);
 int
 item_setup(const struct item_options *o, char *err, size_t errlen)
 {
+    if (o->policy != EVICT_S3FIFO && o->policy != EVICT_CLOCK) {
+        snprintf(err, errlen, "unknown eviction policy %d", o->policy);
+        return -1;
+    }
     if (o->growth_factor <= 1.0) {
         snprintf(err, errlen, "growth factor %.2f must be above 1.0", o->growth_factor);
         return -1;
@@ -465,6 +580,12 @@ item_setup(const struct item_options *o, char *err, size_t errlen)
         slab_teardown();
         return -1;
     }
+    if (o->policy == EVICT_S3FIFO && ghost_setup(o->mem_limit) < 0) {
+        snprintf(err, errlen, "cannot allocate the ghost table");
+        hash_teardown();
+        slab_teardown();
+        return -1;
+    }
     maint_stop = false;
     maint_woken = false;
     maint_running = false;
@@ -472,6 +593,7 @@ item_setup(const struct item_options *o, char *err, size_t errlen)
     if (o->crawler || o->slab_reassign) {
         if (pthread_create(&maint, NULL, maint_main, NULL) != 0) {
             snprintf(err, errlen, "cannot start the maintenance thread: %s", strerror(errno));
+            ghost_teardown();
             hash_teardown();
             slab_teardown();
             return -1;
@@ -492,8 +614,10 @@ item_teardown(void)
         pthread_join(maint, NULL);
         maint_running = false;
     }
+    ghost_teardown();
     hash_teardown();
     slab_teardown();
+    hits_free_all();
 }
 
 static uint64_t
@@ -568,9 +692,21 @@ storage_crawl_tick(void)
 
 /* ---------- allocation ---------- */
 
+/* Which queue a new item for key goes to (policy s3fifo): main if its
+ * key was evicted from probation lately (a ghost), else probation. */
+static enum slab_q
+new_item_queue(uint64_t hv)
+{
+    if (sconf.o.policy != EVICT_S3FIFO || !sconf.o.evict)
+        return SQ_MAIN;
+    return ghost_take(hv) ? SQ_GHOST : SQ_SMALL;
+}
+
+/* Allocate an item; q says where it goes (SQ_NONE: decide by the ghost
+ * table). */
 static struct item *
-alloc_item(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
-           uint32_t nbytes, enum item_status *st)
+alloc_item_q(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
+             uint32_t nbytes, enum slab_q q, enum item_status *st)
 {
     size_t total = sconf.hdr + nkey + (size_t)nbytes;
     if (nkey > ITEM_KEY_MAX || total > sconf.o.item_size_max) {
@@ -586,7 +722,14 @@ alloc_item(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
         *st = ITEM_EOVERSIZED;
         return NULL;
     }
-    struct item *it = slab_alloc(id);
+    uint64_t hv = hash_key(key, nkey);
+    if (q == SQ_NONE)
+        q = new_item_queue(hv);
+    /* A chained item's data chunks are evicted by their class's main hand,
+     * which cannot see probation in the head's class: no probation. */
+    if (chained && q == SQ_SMALL)
+        q = SQ_MAIN;
+    struct item *it = slab_alloc(id, hv, q);
     if (it == NULL) {
         *st = ITEM_ENOMEM;
         return NULL;
@@ -595,7 +738,8 @@ alloc_item(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
     it->nbytes = nbytes;
     it->flags = flags;
     atomic_store_explicit(&it->exptime, exptime, memory_order_relaxed);
-    atomic_store_explicit(&it->atime, clock_now(), memory_order_relaxed);
+    /* OR: a probation decision may clear ATIME_SMALL meanwhile. */
+    atomic_fetch_or_explicit(&it->atime, clock_now() & ~ATIME_FLAGS, memory_order_relaxed);
     set_cas(it, 0);
     memcpy(key_of(it), key, nkey);
     if (chained) {
@@ -605,7 +749,7 @@ alloc_item(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
         uint32_t left = nbytes;
         for (uint32_t i = 0; i < nd; i++) {
             uint32_t len = left < data_cap ? left : data_cap;
-            struct item *d = slab_alloc(slab_class_for(DATA_HDR + (size_t)len));
+            struct item *d = slab_alloc(slab_class_for(DATA_HDR + (size_t)len), 0, SQ_NONE);
             if (d == NULL) {
                 atomic_store(&it->refcount, 0);
                 item_free(it);
@@ -621,6 +765,13 @@ alloc_item(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
     }
     *st = ITEM_OK;
     return it;
+}
+
+static struct item *
+alloc_item(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
+           uint32_t nbytes, enum item_status *st)
+{
+    return alloc_item_q(key, nkey, flags, exptime, nbytes, SQ_NONE, st);
 }
 
 struct item *
@@ -1245,6 +1396,8 @@ item_global_stats(struct item_global_stats *s)
     s->get_expired = atomic_load(&get_expired);
     s->get_flushed = atomic_load(&get_flushed);
     s->curr_cas = atomic_load(&cas_next);
+    hits_sum(&s->probation_hits, &s->main_hits, false);
+    s->policy_bytes = ghost_bytes();
     slab_stats(s);
     hash_stats(&s->hash_bytes, &s->hash_power_level, &s->hash_is_expanding);
 }
@@ -1282,6 +1435,7 @@ item_stats_reset(void)
     atomic_store(&total_items, 0);
     atomic_store(&get_expired, 0);
     atomic_store(&get_flushed, 0);
+    hits_sum(NULL, NULL, true);
     slab_stats_reset();
 }
 
@@ -1301,7 +1455,8 @@ copy_image(struct item *t, struct item_image *img, void *buf)
                            ((f & IF_FETCHED) ? ITEM_MARK_FETCHED : 0) |
                            ((f & IF_STALE) ? ITEM_MARK_STALE : 0) |
                            ((f & IF_WON) ? ITEM_MARK_WON : 0) |
-                           (item_key_binary(t) ? ITEM_MARK_BINKEY : 0));
+                           (item_key_binary(t) ? ITEM_MARK_BINKEY : 0) |
+                           (on_probation(t) ? ITEM_MARK_PROBATION : 0));
     img->exptime = item_exptime(t);
     img->atime = item_atime(t);
     img->cas = item_cas(t);
@@ -1375,7 +1530,10 @@ item_restore(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
              const void *value, uint32_t nbytes)
 {
     enum item_status st;
-    struct item *it = alloc_item(key, nkey, flags, exptime, nbytes, &st);
+    /* Probation or main, as it was saved (a file without the mark: main). */
+    enum slab_q q = (marks & ITEM_MARK_PROBATION) && sconf.o.policy == EVICT_S3FIFO &&
+                    sconf.o.evict ? SQ_SMALL : SQ_MAIN;
+    struct item *it = alloc_item_q(key, nkey, flags, exptime, nbytes, q, &st);
     if (it == NULL)
         return st;
     /* Copy the flat value into the item's segment(s). */

@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 
 #include "log.h"
+#include "platform.h"
 
 #define MAX_REGIONS 64
 #define MIN_PAGES   2
@@ -98,6 +99,18 @@ struct slab_class {
     uint32_t am_quiet;              /* ticks without evictions */
     uint64_t am_allocs;             /* allocs at last tick */
     uint32_t am_idle;               /* ticks without allocations */
+    /* Probation queue (S3-FIFO's small FIFO; see "Eviction" below): a ring
+     * of q_cap entries, oldest at q_head, each a chunk address with 16 bits
+     * of its key's hash in the top bits (a tag telling incarnations of a
+     * reused chunk apart).  Class lock. */
+    uint64_t *q;
+    uint32_t q_cap, q_head, q_len;
+    _Atomic uint64_t nsmall;        /* chunks marked ATIME_SMALL */
+    _Atomic uint64_t promoted;      /* moved from probation to main */
+    _Atomic uint64_t evicted_small; /* evicted from probation (to the ghost) */
+    _Atomic uint64_t evicted_main;  /* evicted by the main CLOCK hand */
+    _Atomic uint64_t evicted_move;  /* evicted to move their page */
+    _Atomic uint64_t ghost_hits;    /* stored straight into main */
 };
 
 static struct slab_class classes[MAX_CLASSES];
@@ -138,17 +151,12 @@ region_add(uint32_t n)
     if (r == MAX_REGIONS || n == 0)
         return -1;
     size_t len = (size_t)n * PAGE_SIZE + PAGE_SIZE;
-#ifdef MAP_NORESERVE
-    int fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
-#else
-    int fl = MAP_PRIVATE | MAP_ANONYMOUS;
-#endif
-    char *m = mmap(NULL, len, PROT_READ | PROT_WRITE, fl, -1, 0);
-    if (m == MAP_FAILED)
+    char *m = platform_reserve(len);
+    if (m == NULL)
         return -1;
     struct page *pg = calloc(n, sizeof(*pg));
     if (pg == NULL) {
-        munmap(m, len);
+        platform_unreserve(m, len);
         return -1;
     }
     char *base = (char *)(((uintptr_t)m + PAGE_SIZE - 1) & ~(uintptr_t)(PAGE_SIZE - 1));
@@ -312,6 +320,177 @@ free_pop_locked(struct slab_class *c)
     return NULL;
 }
 
+/* ---------- the probation queue (S3-FIFO) ----------
+ *
+ * Eviction (policy s3fifo, the default; doc/storage.md "Eviction"): a new
+ * item enters its class's probation queue (a FIFO of chunk addresses) and
+ * is marked ATIME_SMALL; the main CLOCK hand skips it.  When the class must
+ * evict and more than 1/PROBATION_SHARE of its items are on probation, the
+ * oldest probation entry is decided: hit since it was stored (IF_REF) ->
+ * promoted to main (the mark cleared, nothing moves: main is the CLOCK over
+ * the class's chunks); not hit -> evicted, its key's hash remembered in the
+ * ghost table (ghost.c), so that a key coming back soon is stored straight
+ * into main.  Otherwise the main hand sweeps as plain CLOCK does.
+ *
+ * The queue holds at most q_cap entries (PROBATION_CAP_DIV of the class's
+ * chunks): when it is full, the oldest entry is promoted unseen (the cache
+ * is then still filling, nothing needs evicting).  Entries go stale when
+ * their item is deleted, promoted or its page moves; they are dropped when
+ * met (q_current_locked).  Every chunk marked ATIME_SMALL has an entry. */
+#define PROBATION_SHARE    10       /* probation target: 1/10 of the items */
+#define PROBATION_CAP_DIV  5        /* queue capacity: 1/5 of the chunks */
+#define Q_PTR_MASK  0x0000FFFFFFFFFFFFull
+
+static inline uint64_t
+q_entry(const struct item *ch, uint64_t hv)
+{
+    return ((uint64_t)(uintptr_t)ch & Q_PTR_MASK) | (hv & ~Q_PTR_MASK);
+}
+
+/* Grow c's ring to hold PROBATION_CAP_DIV of its chunks (at least 64).
+ * On allocation failure the ring keeps its size (pushes then promote
+ * sooner). */
+static void
+q_grow_locked(struct slab_class *c)
+{
+    uint64_t want = (uint64_t)c->npages * c->perpage / PROBATION_CAP_DIV;
+    if (want < 64)
+        want = 64;
+    if (want <= c->q_cap || want > UINT32_MAX / 2)
+        return;
+    uint32_t ncap = c->q_cap * 2 > want ? c->q_cap * 2 : (uint32_t)want;
+    uint64_t *nq = malloc((size_t)ncap * sizeof(*nq));
+    if (nq == NULL)
+        return;
+    for (uint32_t i = 0; i < c->q_len; i++)
+        nq[i] = c->q[(c->q_head + i) % c->q_cap];
+    free(c->q);
+    c->q = nq;
+    c->q_cap = ncap;
+    c->q_head = 0;
+}
+
+static inline uint64_t
+q_pop_locked(struct slab_class *c)
+{
+    uint64_t e = c->q[c->q_head];
+    c->q_head = c->q_head + 1 == c->q_cap ? 0 : c->q_head + 1;
+    c->q_len--;
+    return e;
+}
+
+static inline void
+q_put_locked(struct slab_class *c, uint64_t e)
+{
+    c->q[(c->q_head + c->q_len) % c->q_cap] = e;
+    c->q_len++;
+}
+
+/* The chunk of entry e if it is still on probation in class c with the
+ * item the entry was made for (by its tag), else NULL.  Class lock. */
+static struct item *
+q_current_locked(struct slab_class *c, uint64_t e)
+{
+    struct item *ch = (struct item *)(uintptr_t)(e & Q_PTR_MASK);
+    if (atomic_load_explicit(&page_of(ch)->cls, memory_order_relaxed) != (uint8_t)(c - classes))
+        return NULL;
+    if (atomic_load(&ch->iflags) & (IF_FREE | IF_DATA))
+        return NULL;
+    if (!(atomic_load_explicit(&ch->atime, memory_order_relaxed) & ATIME_SMALL))
+        return NULL;
+    if ((item_hv(ch) & ~Q_PTR_MASK) != (e & ~Q_PTR_MASK))
+        return NULL;
+    return ch;
+}
+
+/* Clear ch's probation mark; true if this call cleared it (and so
+ * uncounted it). */
+static bool
+q_unmark(struct slab_class *c, struct item *ch)
+{
+    if (!(atomic_fetch_and_explicit(&ch->atime, ~ATIME_SMALL, memory_order_relaxed) & ATIME_SMALL))
+        return false;
+    atomic_fetch_sub_explicit(&c->nsmall, 1, memory_order_relaxed);
+    return true;
+}
+
+void
+slab_small_unmarked(const struct item *ch, bool promoted)
+{
+    unsigned id = slab_class_of(ch);
+    if (id >= 1 && id <= nclasses) {
+        atomic_fetch_sub_explicit(&classes[id].nsmall, 1, memory_order_relaxed);
+        if (promoted)
+            atomic_fetch_add_explicit(&classes[id].promoted, 1, memory_order_relaxed);
+    }
+}
+
+/* Put fresh chunk ch (from the free list or a sweep) on probation. */
+static void
+q_push_locked(struct slab_class *c, struct item *ch, uint64_t hv)
+{
+    ASSERT_CLASS(c);
+    while (c->q_len >= c->q_cap) {
+        if (c->q_cap == 0) {
+            q_grow_locked(c);
+            if (c->q_cap == 0)
+                return;                 /* no memory: straight into main */
+            continue;
+        }
+        struct item *old = q_current_locked(c, q_pop_locked(c));
+        if (old != NULL && q_unmark(c, old))
+            atomic_fetch_add_explicit(&c->promoted, 1, memory_order_relaxed);
+    }
+    atomic_store_explicit(&ch->atime, ATIME_SMALL, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->nsmall, 1, memory_order_relaxed);
+    q_put_locked(c, q_entry(ch, hv));
+}
+
+/* Is probation over its share of class c's items (evict from it first)? */
+static inline bool
+q_over(struct slab_class *c)
+{
+    uint64_t ns = atomic_load_explicit(&c->nsmall, memory_order_relaxed);
+    return ns > 0 && ns * PROBATION_SHARE > atomic_load_explicit(&c->number, memory_order_relaxed);
+}
+
+/* Decide up to `budget` probation entries, oldest first (see above).
+ * Returns a freed chunk or NULL; deferred victims go to d[*nd] as in
+ * sweep_locked(). */
+static struct item *
+q_evict_locked(struct slab_class *c, uint32_t budget, uint64_t *scanned,
+               struct item **d, int *nd, int maxd)
+{
+    ASSERT_CLASS(c);
+    for (uint32_t n = 0; n < budget && c->q_len > 0 && q_over(c); n++) {
+        uint64_t e = q_pop_locked(c);
+        struct item *ch = q_current_locked(c, e);
+        if (ch == NULL)
+            continue;
+        (*scanned)++;
+        struct item *v = NULL;
+        switch (item_victim_locked(ch, VM_SMALL, &v)) {
+        case V_FREED:
+            return ch;
+        case V_DEFERRED:
+            d[(*nd)++] = v;
+            if (*nd == maxd)
+                return NULL;
+            break;
+        case V_REQUEUE:                 /* being written or read: later */
+            q_put_locked(c, e);
+            break;
+        case V_PROMOTE:
+            if (q_unmark(c, ch))
+                atomic_fetch_add_explicit(&c->promoted, 1, memory_order_relaxed);
+            break;
+        case V_SKIP:
+            break;
+        }
+    }
+    return NULL;
+}
+
 /* Give page p to class c and put its chunks on the free list. */
 static void
 assign_page_locked(struct slab_class *c, struct page *p)
@@ -330,6 +509,8 @@ assign_page_locked(struct slab_class *c, struct page *p)
     atomic_store(&p->cls, (uint8_t)(c - classes));
     for (uint32_t i = c->perpage; i-- > 0;)
         free_push_locked(c, chunk_at(c, p, i));
+    if (sconf.o.policy == EVICT_S3FIFO)
+        q_grow_locked(c);
 }
 
 /* Lower *oldest to the atime of ch if ch is a linked item (head). */
@@ -451,10 +632,12 @@ slab_teardown(void)
         pthread_mutex_destroy(&classes[i].lock);
         free(classes[i].pages);
         classes[i].pages = NULL;
+        free(classes[i].q);
+        classes[i].q = NULL;
     }
     unsigned n = atomic_load(&nregions);
     for (unsigned r = 0; r < n; r++) {
-        munmap(regions[r].map, regions[r].maplen);
+        platform_unreserve(regions[r].map, regions[r].maplen);
         free(regions[r].pages);
     }
     atomic_store(&nregions, 0);
@@ -634,6 +817,8 @@ page_drain_locked(struct slab_class *c, struct page *p)
                     work++;
                     break;
                 case V_SKIP:
+                case V_REQUEUE:         /* (VM_SMALL only) */
+                case V_PROMOTE:
                     busy++;
                     break;
                 }
@@ -713,8 +898,20 @@ largest_other(unsigned id, uint32_t min)
     return best;
 }
 
+/* Hand out chunk ch of class c as slab_alloc(..., hv, q) asked. */
+static struct item *
+handout_locked(struct slab_class *c, struct item *ch, uint64_t hv, enum slab_q q)
+{
+    if (q == SQ_SMALL && sconf.o.policy == EVICT_S3FIFO)
+        q_push_locked(c, ch, hv);
+    else if (q == SQ_GHOST)
+        atomic_fetch_add_explicit(&c->ghost_hits, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&c->lock);
+    return ch;
+}
+
 struct item *
-slab_alloc(unsigned id)
+slab_alloc(unsigned id, uint64_t hv, enum slab_q q)
 {
     assert(id >= 1 && id <= nclasses);
     struct slab_class *c = &classes[id];
@@ -731,10 +928,8 @@ slab_alloc(unsigned id)
     pthread_mutex_lock(&c->lock);
     for (;;) {
         struct item *ch = free_pop_locked(c);
-        if (ch != NULL) {
-            pthread_mutex_unlock(&c->lock);
-            return ch;
-        }
+        if (ch != NULL)
+            return handout_locked(c, ch, hv, q);
         struct page *p = pool_get();
         if (p != NULL) {
             assign_page_locked(c, p);
@@ -758,14 +953,17 @@ slab_alloc(unsigned id)
          * free, and a freed chunk may turn up on the free list. */
         if (scanned < laps * c->npages * c->perpage) {
             int nd = 0;
-            ch = sweep_locked(c, mode, WORK_BATCH, &scanned, d, &nd, MAXDEFER);
+            if (sconf.o.policy == EVICT_S3FIFO && mode == VM_EVICT && q_over(c))
+                ch = q_evict_locked(c, WORK_BATCH, &scanned, d, &nd, MAXDEFER);
+            if (ch == NULL && nd == 0)
+                ch = sweep_locked(c, mode, WORK_BATCH, &scanned, d, &nd, MAXDEFER);
             if ((ch != NULL || nd > 0) && !pressed) {
                 pressed = true;
                 atomic_fetch_add_explicit(&c->pressure, 1, memory_order_relaxed);
             }
             if (ch != NULL) {
                 chunk_init(ch);
-                pthread_mutex_unlock(&c->lock);
+                handout_locked(c, ch, hv, q);
                 release_all(d, nd);
                 return ch;
             }
@@ -806,6 +1004,8 @@ slab_free(struct item *ch)
     pthread_mutex_lock(&c->lock);
     assert(((char *)ch - pg->base) % c->size == 0);
     assert(!(atomic_load(&ch->iflags) & (IF_FREE | IF_LINKED)));
+    if (!(atomic_load(&ch->iflags) & IF_DATA))
+        q_unmark(c, ch);                /* allocated on probation, never linked */
     chunk_free_locked(c, pg, ch);
     pthread_mutex_unlock(&c->lock);
 }
@@ -885,7 +1085,15 @@ slab_count_evict(unsigned id, int reason, uint8_t f, rel_time_t exptime)
     struct slab_class *c = &classes[id];
 #define INC(x) atomic_fetch_add_explicit(&c->x, 1, memory_order_relaxed)
     switch (reason) {
-    case 0: /* evicted live */
+    case 3: /* evicted live from probation */
+        INC(evicted_small);
+        goto live;
+    case 4: /* evicted live to move its page */
+        INC(evicted_move);
+        goto live;
+    case 0: /* evicted live by the main hand */
+        INC(evicted_main);
+    live:
         INC(evicted);
         if (exptime != 0)
             INC(evicted_nonzero);
@@ -928,6 +1136,15 @@ slab_stats(struct item_global_stats *s)
         s->evicted_active += atomic_load(&c->evicted_active);
         s->crawler_reclaimed += atomic_load(&c->crawler_reclaimed);
         s->crawler_items_checked += atomic_load(&c->crawler_checked);
+        s->probation_items += atomic_load(&c->nsmall);
+        s->promoted += atomic_load(&c->promoted);
+        s->ghost_hits += atomic_load(&c->ghost_hits);
+        s->evicted_probation += atomic_load(&c->evicted_small);
+        s->evicted_main += atomic_load(&c->evicted_main);
+        s->evicted_slab_move += atomic_load(&c->evicted_move);
+        pthread_mutex_lock(&c->lock);
+        s->policy_bytes += (uint64_t)c->q_cap * sizeof(*c->q);
+        pthread_mutex_unlock(&c->lock);
     }
     s->crawler_starts = atomic_load(&crawler_starts);
     pthread_mutex_lock(&pool.lock);
@@ -969,6 +1186,12 @@ slab_class_stats(unsigned id, struct item_class_stats *s)
     s->crawler_reclaimed = atomic_load(&c->crawler_reclaimed);
     s->crawler_items_checked = atomic_load(&c->crawler_checked);
     s->outofmemory = atomic_load(&c->outofmemory);
+    s->probation_items = atomic_load(&c->nsmall);
+    s->promoted = atomic_load(&c->promoted);
+    s->ghost_hits = atomic_load(&c->ghost_hits);
+    s->evicted_probation = atomic_load(&c->evicted_small);
+    s->evicted_main = atomic_load(&c->evicted_main);
+    s->evicted_slab_move = atomic_load(&c->evicted_move);
     return true;
 }
 
@@ -1423,6 +1646,11 @@ slab_stats_reset(void)
         atomic_store(&c->crawler_reclaimed, 0);
         atomic_store(&c->crawler_checked, 0);
         atomic_store(&c->outofmemory, 0);
+        atomic_store(&c->promoted, 0);
+        atomic_store(&c->ghost_hits, 0);
+        atomic_store(&c->evicted_small, 0);
+        atomic_store(&c->evicted_main, 0);
+        atomic_store(&c->evicted_move, 0);
     }
     atomic_store(&crawler_starts, 0);
     atomic_store(&slabs_moved, 0);

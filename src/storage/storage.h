@@ -110,10 +110,19 @@
 #define IF_STALE    0x40    /* meta: invalidated (md I / ms I), served with X */
 #define IF_WON      0x80    /* meta: a client was told W (recache win) */
 
-/* The top bit of atime: the key was given in base64 (meta b) when the
- * item was stored; meta replies return it base64.  atime itself is at
- * most 2^31 seconds after start; item_atime() masks the bit. */
+/* The top bits of atime: flags kept across atime updates (set_atime()
+ * preserves them; item_atime() masks them).  atime itself is at most 2^30
+ * seconds after start.
+ *   ATIME_BINKEY: the key was given in base64 (meta b) when the item was
+ *     stored; meta replies return it base64.
+ *   ATIME_SMALL: the chunk is in its class's probation queue (S3-FIFO's
+ *     small FIFO, see slab.c "Eviction"): set by slab_alloc() under the
+ *     class lock together with the queue entry; cleared (atomic AND, whoever
+ *     clears it decrements the class's probation count) on promotion, on
+ *     unlink and when a never-linked chunk is freed. */
 #define ATIME_BINKEY 0x80000000u
+#define ATIME_SMALL  0x40000000u
+#define ATIME_FLAGS  (ATIME_BINKEY | ATIME_SMALL)
 
 struct item {
     struct item *h_next;            /* hash chain | free next | data owner */
@@ -150,12 +159,29 @@ unsigned slab_class_for(size_t size);
 unsigned slab_nclasses(void);
 uint32_t slab_chunk_size(unsigned id);
 unsigned slab_largest(void);
+/* Where slab_alloc() puts the new chunk (policy s3fifo; with clock every
+ * chunk is in main). */
+enum slab_q {
+    SQ_NONE,        /* not an item (data chunk of a chained item) */
+    SQ_SMALL,       /* a new item: on probation, marked ATIME_SMALL */
+    SQ_MAIN,        /* an item straight into main (restored as such) */
+    SQ_GHOST,       /* as SQ_MAIN, because its key was in the ghost table
+                     * (counted as a ghost hit) */
+};
 /* A chunk of class id with refcount 1 and iflags 0, or NULL when there is
  * no memory (the free list, the pool, a page from another class, up to
  * two CLOCK laps of evictions, or one lap of reclaiming with -M, all came
- * up empty; counted as outofmemory).  May evict or move a page.  Never
- * blocks on stripe locks; callers hold none (a sweep may take a while). */
-struct item *slab_alloc(unsigned id);
+ * up empty; counted as outofmemory).  May evict (probation first when it
+ * is over its share) or move a page.  hv: the hash of the key the item
+ * will hold (SQ_SMALL tags its probation entry with it).  atime is 0, or
+ * ATIME_SMALL on probation: callers set the time with an atomic OR.
+ * Never blocks on stripe locks; callers hold none (a sweep may take a
+ * while). */
+struct item *slab_alloc(unsigned id, uint64_t hv, enum slab_q q);
+/* Item ch's ATIME_SMALL mark was cleared (by whoever's atomic AND found
+ * it set): uncount it; promoted: it went to main (an overwrite of a key
+ * in main), else it was unlinked. */
+void slab_small_unmarked(const struct item *ch, bool promoted);
 /* Return a chunk (refcount 0, unlinked) to its class (its free list, or
  * off it if its page is being emptied). */
 void slab_free(struct item *chunk);
@@ -167,8 +193,9 @@ void slab_stats_reset(void);
 /* item_class_stats(): O(1), the class lock held briefly. */
 bool slab_class_stats(unsigned id, struct item_class_stats *s);
 /* Count the removal of a linked item of class id by a sweep: reason 0
- * evicted alive, 1 reclaimed dead (expired/flushed) by a sweep, 2
- * reclaimed dead by the crawler.  iflags/exptime: the item's. */
+ * evicted alive by the main hand, 1 reclaimed dead (expired/flushed) by a
+ * sweep, 2 reclaimed dead by the crawler, 3 evicted alive from probation,
+ * 4 evicted alive to move its page.  iflags/exptime: the item's. */
 void slab_count_evict(unsigned id, int reason, uint8_t iflags, rel_time_t exptime);
 /* Debug builds (MC_DEBUG_LOCKS, on in sanitizer builds): is the lock of
  * chunk's class held (by someone)?  A trylock, so too costly for the
@@ -251,6 +278,21 @@ uint64_t slab_walk_step(uint64_t *cursor, item_walk_fn fn, void *arg);
  * takes everything larger). */
 void slab_sizes(uint64_t *hist, size_t nbuckets);
 
+/* ---- ghost.c: keys recently evicted from probation ----
+ * A fixed table of 32-bit fingerprints of key hashes, 15 per 64-byte
+ * bucket (plus the bucket's cursor), about one per 128 bytes of the
+ * memory limit at setup (address space reserved; pages are touched as
+ * ghosts land); lock-free (relaxed atomics): a lost race only loses or
+ * keeps one ghost.  Replacement within a bucket is round-robin by its
+ * cursor, so a bucket forgets its oldest ghost first.  ghost_bytes(): the
+ * table's size. */
+int  ghost_setup(size_t mem_limit);
+void ghost_teardown(void);
+void ghost_add(uint64_t hv);
+/* Was hv's key evicted from probation recently?  Forgets it if so. */
+bool ghost_take(uint64_t hv);
+size_t ghost_bytes(void);
+
 /* ---- hash.c ---- */
 int  hash_setup(uint32_t power, bool expand);
 void hash_teardown(void);
@@ -272,12 +314,17 @@ void hash_stats(uint64_t *bytes, uint32_t *power, bool *expanding);
 void hash_check(void);
 
 /* ---- item.c (called by slab.c with a class lock held) ---- */
-/* VM_EVICT: a dead item is reclaimed, a live one loses its CLOCK reference
- * bit if set (second chance), else is evicted.  VM_RECLAIM (-M) and
- * VM_CRAWL: only dead items (VM_CRAWL counts them as crawler_reclaimed).
- * VM_FORCE (page moves): any item nobody else holds. */
-enum victim_mode { VM_EVICT, VM_RECLAIM, VM_CRAWL, VM_FORCE };
-enum victim_res  { V_SKIP, V_FREED, V_DEFERRED };
+/* VM_EVICT: a dead item is reclaimed, an item on probation is skipped
+ * (it is decided by VM_SMALL), a live one loses its CLOCK reference bit
+ * if set (second chance), else is evicted.  VM_SMALL (the oldest
+ * probation entry): dead -> reclaimed; hit since stored -> V_PROMOTE (its
+ * reference bit cleared; the caller clears the mark); not yet linked, in
+ * use or its stripe busy -> V_REQUEUE; else evicted and its key hash put
+ * in the ghost table.  VM_RECLAIM (-M) and VM_CRAWL: only dead items
+ * (VM_CRAWL counts them as crawler_reclaimed).  VM_FORCE (page moves): any
+ * item nobody else holds. */
+enum victim_mode { VM_EVICT, VM_RECLAIM, VM_CRAWL, VM_FORCE, VM_SMALL };
+enum victim_res  { V_SKIP, V_FREED, V_DEFERRED, V_REQUEUE, V_PROMOTE };
 /* Chunk c belongs to the class whose lock the caller holds.  Tries to get
  * rid of the item owning it (per mode).  V_FREED: c is now unlinked with
  * refcount 0 and not on any list (the caller owns the chunk).

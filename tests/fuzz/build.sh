@@ -55,7 +55,7 @@ for t in $targets; do
     clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
         -Wall -Wextra -Iinclude -I"$cfg" $(pkg-config --cflags libevent libxxhash) \
         "tests/fuzz/fuzz_$t.c" tests/fuzz/fuzz_common.c \
-        src/proto/*.c src/storage/*.c src/util/*.c src/stats/*.c \
+        src/proto/*.c src/storage/*.c src/util/*.c src/stats/*.c src/platform/*.c \
         $libs -lpthread -o "$out/fuzz_$t" &
     pids="$pids $!"
 done

@@ -69,6 +69,7 @@ EXAMPLE_TO_STATS = {
     "track_sizes": ("track_sizes", _yesno),
     "slab_reassign": ("slab_reassign", _yesno),
     "slab_automove": ("slab_automove", str),
+    "eviction_policy": ("eviction_policy", str),
     "snapshot_interval": ("snapshot_interval", str),
     "snapshot_on_shutdown": ("snapshot_on_shutdown", _yesno),
     "snapshot_load": ("snapshot_load", _yesno),

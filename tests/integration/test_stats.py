@@ -136,7 +136,7 @@ def test_stats_settings_names(srv):
             return list(st)
     o, r = run_both(fn, srv=srv)
     # ours adds its own settings at the end (doc/configuration.md)
-    ours = ("write_timeout", "shutdown_timeout", "read_buf_max")
+    ours = ("write_timeout", "shutdown_timeout", "read_buf_max", "eviction_policy")
     extra = [n for n in o if n.startswith("snapshot_") or n in ours]
     eq(o[len(o) - len(extra):], extra, "our extra settings come last")
     eq(o[:len(o) - len(extra)], r, "stats settings names")
@@ -199,8 +199,11 @@ def test_stats_items_after_known_set(srv):
     check(o.endswith(b"END\r\n") and re.fullmatch(rb"(STAT items:\d+:\w+ \d+\r\n)+END\r\n", o),
           "stats items format")
     ref_names = next(iter(rn.values()))
+    # ours adds the eviction policy's per-class stats at the end
+    policy = [b"number_probation", b"probation_promoted", b"ghost_hits",
+              b"evicted_probation", b"evicted_main", b"evicted_slab_move"]
     for cid, names in on.items():
-        eq(names, ref_names, "stat names of our class %d" % cid)
+        eq(names, ref_names + policy, "stat names of our class %d" % cid)
     tot = lambda v: sum(x for (c, n), x in v.items() if n == b"number")
     eq(tot(rv), 45, "reference item count")
     eq(tot(ov), 45, "our item count")

@@ -1,6 +1,10 @@
-/* check_clock_evict.c -- CLOCK eviction, references under memory
+/* check_clock_evict.c -- eviction: CLOCK (-o eviction_policy=clock) and
+ * S3-FIFO (probation, ghosts, the default), references under memory
  * pressure, -M, large items.  Page moves: check_rebalance.c. */
 #include "check_storage_util.h"
+
+static void use_clock(void) { st_policy = EVICT_CLOCK; }
+static void use_s3fifo(void) { st_policy = EVICT_S3FIFO; }
 
 START_TEST(test_evict_when_full)
 {
@@ -186,19 +190,231 @@ START_TEST(test_age_from_clock_lap)
 }
 END_TEST
 
+/* ---- S3-FIFO (the default policy; doc/storage.md "Eviction") ---- */
+
+/* Is key stored?  Looked up without a hit (meta u), so it marks nothing. */
+static bool
+present(const char *key)
+{
+    struct item_mget m = { .no_bump = true };
+    struct item *it = item_mget(key, strlen(key), &m);
+    if (it != NULL)
+        item_release(it);
+    return it != NULL;
+}
+
+/* Is key's item on probation (its snapshot mark)? */
+static bool
+on_probation_key(const char *key)
+{
+    struct item_mget m = { .no_bump = true };
+    struct item *it = item_mget(key, strlen(key), &m);
+    ck_assert_msg(it != NULL, "%s missing", key);
+    struct item_image img;
+    char buf[512];
+    size_t need;
+    ck_assert_int_eq(item_copy_image(it, &img, buf, sizeof(buf), &need), 1);
+    item_release(it);
+    return (img.marks & ITEM_MARK_PROBATION) != 0;
+}
+
+/* Fill a 2 MB cache of 152-byte items; returns the item count.  The
+ * newest items are on probation (as many as its queue holds: a fifth of
+ * the chunks), the older ones overflowed into main unseen. */
+static int
+fill_2mb(const char *v)
+{
+    char key[32];
+    int cap = 2 * PER_PAGE_152;
+    for (int i = 0; i < cap; i++) {
+        snprintf(key, sizeof(key), "k%05d", i);
+        ck_assert_int_eq(st_set(key, v), ITEM_OK);
+    }
+    struct item_global_stats g = st_stats();
+    ck_assert_uint_eq(g.evictions, 0);
+    ck_assert_uint_eq(g.probation_items, (uint64_t)cap / 5);
+    ck_assert_uint_eq(g.promoted, (uint64_t)cap - cap / 5);
+    snprintf(key, sizeof(key), "k%05d", cap - 1);
+    ck_assert(on_probation_key(key));
+    ck_assert(!on_probation_key("k00000"));
+    return cap;
+}
+
+/* New items nobody reads are evicted first, oldest first, before anything
+ * in main (CLOCK alone would take main's unreferenced items). */
+START_TEST(test_s3_one_hit_wonders_go_first)
+{
+    st_start_mb(2, true, 0);
+    char *v = val_of(100, 'o');
+    char key[32];
+    int cap = fill_2mb(v);
+    int p0 = cap - cap / 5;                 /* first key on probation */
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "n%05d", i);
+        ck_assert_int_eq(st_set(key, v), ITEM_OK);
+    }
+    struct item_global_stats g = st_stats();
+    ck_assert_uint_eq(g.evictions, 1000);
+    ck_assert_uint_eq(g.evicted_probation, 1000);
+    ck_assert_uint_eq(g.evicted_main, 0);
+    for (int i = 0; i < cap; i++) {
+        snprintf(key, sizeof(key), "k%05d", i);
+        bool want = i < p0 || i >= p0 + 1000;
+        ck_assert_msg(present(key) == want, "%s: present %d, want %d", key, !want, want);
+    }
+    free(v);
+}
+END_TEST
+
+/* A scan three times the cache's size does not flush items that were hit:
+ * they are in main, and the scan's unread keys leave from probation. */
+START_TEST(test_s3_scan_keeps_main)
+{
+    st_start_mb(2, true, 0);
+    char *v = val_of(100, 'c');
+    char key[32];
+    int cap = fill_2mb(v);
+    for (int i = 0; i < 1000; i++) {        /* the working set, hit */
+        snprintf(key, sizeof(key), "k%05d", i);
+        ST_EXPECT(key, v);
+    }
+    for (int i = 0; i < 3 * cap; i++) {     /* the scan */
+        snprintf(key, sizeof(key), "s%05d", i);
+        ck_assert_int_eq(st_set(key, v), ITEM_OK);
+    }
+    for (int i = 0; i < 1000; i++) {
+        snprintf(key, sizeof(key), "k%05d", i);
+        ck_assert_msg(present(key), "%s flushed by the scan", key);
+    }
+    struct item_global_stats g = st_stats();
+    ck_assert_uint_eq(g.evicted_main, 0);
+    ck_assert_uint_eq(g.evicted_probation, (uint64_t)3 * cap);
+    ck_assert_uint_eq(g.main_hits, 1000);
+    ck_assert_uint_eq(g.probation_hits, 0);
+    free(v);
+}
+END_TEST
+
+/* A key evicted from probation and stored again soon goes straight into
+ * main (a ghost hit); hits on probation promote at eviction time. */
+START_TEST(test_s3_ghost_readmits_to_main)
+{
+    st_start_mb(2, true, 0);
+    char *v = val_of(100, 'g');
+    char key[32];
+    int cap = fill_2mb(v);
+    int p0 = cap - cap / 5;
+    snprintf(key, sizeof(key), "k%05d", p0 + 1);
+    ST_EXPECT(key, v);                      /* hit while on probation */
+    ck_assert_uint_eq(st_stats().probation_hits, 1);
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof(key), "n%05d", i);
+        ck_assert_int_eq(st_set(key, v), ITEM_OK);
+    }
+    struct item_global_stats g = st_stats();
+    ck_assert_uint_eq(g.evicted_probation, 10);
+    ck_assert_uint_eq(g.promoted, (uint64_t)cap - cap / 5 + 1);
+    snprintf(key, sizeof(key), "k%05d", p0 + 1);
+    ck_assert_msg(present(key) && !on_probation_key(key), "hit item promoted");
+    snprintf(key, sizeof(key), "k%05d", p0);
+    ck_assert(!present(key));
+    ck_assert_int_eq(st_set(key, v), ITEM_OK);     /* back soon: a ghost */
+    g = st_stats();
+    ck_assert_uint_eq(g.ghost_hits, 1);
+    ck_assert(!on_probation_key(key));
+    ck_assert(on_probation_key("n00009"));
+    snprintf(key, sizeof(key), "k%05d", p0 + 2);   /* evicted earlier too */
+    ck_assert_int_eq(st_set(key, v), ITEM_OK);
+    ck_assert_uint_eq(st_stats().ghost_hits, 2);
+    ck_assert_int_eq(st_set(key, v), ITEM_OK);     /* a ghost is used once */
+    ck_assert_uint_eq(st_stats().ghost_hits, 2);
+    free(v);
+}
+END_TEST
+
+/* Under a mixed load (sets, hits, deletes, overwrites) the counters agree
+ * with each other and with what is stored. */
+static int
+count_probation(struct item *it, void *arg)
+{
+    struct item_image img;
+    char buf[512];
+    size_t need;
+    if (item_copy_image(it, &img, buf, sizeof(buf), &need) == 1 &&
+        (img.marks & ITEM_MARK_PROBATION))
+        (*(uint64_t *)arg)++;
+    return 0;
+}
+
+START_TEST(test_s3_counts_add_up)
+{
+    st_start_mb(2, true, 0);
+    char *v = val_of(100, 'a');
+    char key[32];
+    uint64_t hits = 0;
+    unsigned seed = 7;
+    for (int i = 0; i < 60000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        int k = (int)((seed >> 8) % 40000);
+        snprintf(key, sizeof(key), "m%05d", k % 3 ? k : k / 7);
+        switch ((seed >> 4) % 8) {
+        case 0:
+            item_delete(key, strlen(key));
+            break;
+        case 1: case 2: case 3: {
+            struct item *it = item_get(key, strlen(key));
+            if (it != NULL) {
+                hits++;
+                item_release(it);
+            }
+            break;
+        }
+        default:
+            ck_assert_int_eq(st_set(key, v), ITEM_OK);
+        }
+    }
+    for (int i = 0; i < 20000; i++) {       /* then new keys only */
+        snprintf(key, sizeof(key), "z%05d", i);
+        ck_assert_int_eq(st_set(key, v), ITEM_OK);
+    }
+    struct item_global_stats g = st_stats();
+    ck_assert_uint_eq(g.probation_hits + g.main_hits, hits);
+    ck_assert_uint_eq(g.evictions, g.evicted_probation + g.evicted_main + g.evicted_slab_move);
+    ck_assert_msg(g.evicted_probation > 0 && g.evicted_main > 0 && g.promoted > 0,
+                  "both queues evicted (%llu, %llu), promotions %llu",
+                  (unsigned long long)g.evicted_probation,
+                  (unsigned long long)g.evicted_main, (unsigned long long)g.promoted);
+    uint64_t walked = 0;
+    item_walk(count_probation, &walked);
+    ck_assert_uint_eq(g.probation_items, walked);
+    free(v);
+}
+END_TEST
+
 static Suite *
 evict_suite(void)
 {
     Suite *s = suite_create("clock_evict");
     TCase *tc = tcase_create("clock");
     tcase_set_timeout(tc, 30);
-    tcase_add_checked_fixture(tc, NULL, st_teardown);
+    tcase_add_checked_fixture(tc, use_clock, st_teardown);
     tcase_add_test(tc, test_evict_when_full);
     tcase_add_test(tc, test_second_chance);
     tcase_add_test(tc, test_referenced_not_evicted);
     tcase_add_test(tc, test_no_evict);
     tcase_add_test(tc, test_large_items_evict);
     tcase_add_test(tc, test_age_from_clock_lap);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("s3fifo");
+    tcase_set_timeout(tc, 30);
+    tcase_add_checked_fixture(tc, use_s3fifo, st_teardown);
+    tcase_add_test(tc, test_referenced_not_evicted);
+    tcase_add_test(tc, test_no_evict);
+    tcase_add_test(tc, test_large_items_evict);
+    tcase_add_test(tc, test_s3_one_hit_wonders_go_first);
+    tcase_add_test(tc, test_s3_scan_keeps_main);
+    tcase_add_test(tc, test_s3_ghost_readmits_to_main);
+    tcase_add_test(tc, test_s3_counts_add_up);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -928,7 +928,7 @@ START_TEST(test_stats_settings)
         "ssl_session_cache", "ssl_kernel_tls", "ssl_min_version",
         "num_napi_ids", "memory_file", "snapshot_path", "snapshot_interval",
         "snapshot_on_shutdown", "snapshot_load", "snapshot_refuse_corrupt",
-        "write_timeout", "shutdown_timeout", "read_buf_max",
+        "write_timeout", "shutdown_timeout", "read_buf_max", "eviction_policy",
     };
     char *text, *p;
     size_t i;

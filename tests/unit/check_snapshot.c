@@ -321,6 +321,70 @@ START_TEST(test_recency_smaller_memory)
 }
 END_TEST
 
+/* Probation or main (S3-FIFO) and the hit marks survive a restart: a
+ * 2 MB cache overfilled with a working set that is read, saved, loaded
+ * into the same size, looks the same item for item. */
+static unsigned
+marks_of(const char *k)
+{
+    struct item_mget m = { .no_bump = true };
+    struct item *it = item_mget(k, strlen(k), &m);
+    if (it == NULL)
+        return 0xff;
+    struct item_image img;
+    char buf[2048];
+    size_t need;
+    ck_assert_int_eq(item_copy_image(it, &img, buf, sizeof(buf), &need), 1);
+    item_release(it);
+    return img.marks;
+}
+
+START_TEST(test_queues_survive_restart)
+{
+    restart(2);
+    char k[32], v[100];
+    memset(v, 'q', sizeof(v));
+    int n = 30000;
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof(k), "q%05d", i);
+        ck_assert_int_eq(st_store(k, v, sizeof(v), 0, 0, ITEM_SET, 0, NULL), ITEM_OK);
+        if (i % 3 == 0 && i >= 40) {        /* a working set, read */
+            snprintf(k, sizeof(k), "q%05d", i - 40);
+            struct item *it = item_get(k, strlen(k));
+            if (it != NULL)
+                item_release(it);
+        }
+    }
+    static unsigned char before[30000];
+    int probation = 0, main_ = 0, hot = 0;
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof(k), "q%05d", i);
+        before[i] = (unsigned char)marks_of(k);
+        if (before[i] == 0xff)
+            continue;
+        if (before[i] & ITEM_MARK_PROBATION)
+            probation++;
+        else
+            main_++;
+        if (before[i] & ITEM_MARK_HOT)
+            hot++;
+    }
+    ck_assert_msg(probation > 100 && main_ > 100 && hot > 100,
+                  "a mix: %d on probation, %d in main, %d hot", probation, main_, hot);
+    struct item_global_stats g = st_stats();
+    struct snapshot_result r;
+    ck_assert_int_eq(snapshot_write(path, &so, &r), SNAP_OK);
+    restart(2);
+    ck_assert_int_eq(snapshot_read(path, &r), SNAP_OK);
+    ck_assert_uint_eq(curr_items(), g.curr_items);
+    ck_assert_uint_eq(st_stats().probation_items, g.probation_items);
+    for (int i = 0; i < n; i++) {
+        snprintf(k, sizeof(k), "q%05d", i);
+        ck_assert_msg(marks_of(k) == before[i], "%s: marks %#x, were %#x", k, marks_of(k),
+                      before[i]);
+    }
+}
+END_TEST
 
 /* ---------- hostile files: valid checksums, forged fields ---------- */
 
@@ -732,6 +796,7 @@ snapshot_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_round_trip);
+    tcase_add_test(tc, test_queues_survive_restart);
     tcase_add_test(tc, test_cas_resume);
     tcase_add_test(tc, test_expired);
     tcase_add_test(tc, test_missing_and_io_error);

@@ -15,11 +15,15 @@
 #include "item.h"
 #include "../../src/storage/storage.h"
 
+/* The eviction policy st_opts() asks for (a fixture may change it). */
+static int st_policy = EVICT_S3FIFO;
+
 /* Options for deterministic tests: no background threads unless asked. */
 static inline void
 st_opts(struct item_options *o, size_t mb)
 {
     item_options_default(o);
+    o->policy = st_policy;
     o->mem_limit = mb * 1024 * 1024;
     o->crawler = false;
     o->slab_automove = 0;
