@@ -502,7 +502,8 @@ def main():
           "the other\n" % (args.rate, args.window, args.alpha, args.p1, args.keys1, args.p2,
                            args.keys2))
     print("| server | gets/s p1 / p2 | steady hit p1 | steady hit p2 | recover (90% own) | "
-          "recover (98% own) | recover (90% best) | p2 hit by size third (8-9.3 / 9.3-10.7 / 10.7-12 KB) | "
+          "recover (98% own) | recover (90% best) | "
+          "p2 hit by size third (8-9.3 / 9.3-10.7 / 10.7-12 KB) | "
           "sets refused p2 | slabs_moved | evictions | pages at end (chunk size: pages) |")
     print("|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---|")
     for i in infos:
