@@ -111,6 +111,11 @@ struct slab_class {
     _Atomic uint64_t evicted_main;  /* evicted by the main CLOCK hand */
     _Atomic uint64_t evicted_move;  /* evicted to move their page */
     _Atomic uint64_t ghost_hits;    /* stored straight into main */
+    uint32_t am_busy;               /* consecutive ticks with pressure */
+    double am_turn;                 /* pressure per page per tick, smoothed */
+    /* published by the automove tick for slab_alloc's page stealing */
+    _Atomic uint8_t am_pub;         /* AM_TRACKED | AM_BUSY | AM_IDLE */
+    _Atomic uint64_t am_amark;      /* allocs at the last tick */
 };
 
 static struct slab_class classes[MAX_CLASSES];
@@ -898,6 +903,61 @@ largest_other(unsigned id, uint32_t min)
     return best;
 }
 
+/* What the automove tick (mode 1) last saw of a class, for page stealing
+ * (am_pub; 0 with automove off or in mode 2: the plain rule below). */
+#define AM_TRACKED  1   /* under pressure in one of the last AM_TICKS ticks */
+#define AM_BUSY     2   /* under pressure in each of the last AM_TICKS ticks */
+#define AM_IDLE     4   /* no allocation for AM_TICKS ticks (nor since) */
+#define AM_TICKS    3
+
+static inline unsigned
+am_state(unsigned i)
+{
+    struct slab_class *c = &classes[i];
+    unsigned st = atomic_load_explicit(&c->am_pub, memory_order_relaxed);
+    if ((st & AM_IDLE) &&
+        atomic_load_explicit(&c->allocs, memory_order_relaxed) !=
+        atomic_load_explicit(&c->am_amark, memory_order_relaxed))
+        st &= ~AM_IDLE;                 /* written to since the tick */
+    return st;
+}
+
+/* The donor of a synchronous page steal by class id (holding `have`
+ * pages, about to evict), 0 if none:
+ *  - an idle class (nobody has allocated there for AM_TICKS ticks: its
+ *    items only age) with 2 pages or more, whatever its size: dead memory
+ *    goes at once, not a page per tick;
+ *  - else the class with the most pages if it has 2 more than id, unless
+ *    both are under pressure as the automove sees them (id tracked, the
+ *    donor busy): between classes that all evict, the automove tick moves
+ *    pages by evictions per page, and equalising page counts here
+ *    would undo it.  A class with no page, or one newly under pressure,
+ *    still takes from the largest. */
+static unsigned
+steal_donor(unsigned id, uint32_t have)
+{
+    bool tracked = have > 0 && (am_state(id) & AM_TRACKED);
+    unsigned best = 0, idle = 0;
+    uint32_t bn = 0, in = 0;
+    for (unsigned i = 1; i <= nclasses; i++) {
+        if (i == id)
+            continue;
+        uint32_t n = atomic_load_explicit(&classes[i].npages_pub, memory_order_relaxed);
+        unsigned st = am_state(i);
+        if ((st & AM_IDLE) && n >= 2 && n > in) {
+            idle = i;
+            in = n;
+        }
+        if (tracked && (st & AM_BUSY))
+            continue;
+        if (n >= have + 2 && n > bn) {
+            best = i;
+            bn = n;
+        }
+    }
+    return idle ? idle : best;
+}
+
 /* Hand out chunk ch of class c as slab_alloc(..., hv, q) asked. */
 static struct item *
 handout_locked(struct slab_class *c, struct item *ch, uint64_t hv, enum slab_q q)
@@ -935,10 +995,11 @@ slab_alloc(unsigned id, uint64_t hv, enum slab_q q)
             assign_page_locked(c, p);
             continue;
         }
-        /* Rebalance first if another class holds clearly more pages: a
-         * class under write pressure grows at the expense of idle ones. */
+        /* Rebalance first if an idle class has pages, or another class
+         * holds clearly more (steal_donor): a class under write pressure
+         * grows at the expense of idle ones. */
         if (reassign && !stole) {
-            unsigned s = largest_other(id, c->npages + 2);
+            unsigned s = steal_donor(id, c->npages);
             if (s != 0) {
                 stole = true;
                 pthread_mutex_unlock(&c->lock);
@@ -1237,10 +1298,67 @@ slab_reassign(int src, int dst)
  * with the most pages among those that have not evicted for 3 ticks and
  * either have a page worth of free chunks, or more pages than the
  * receiver, or have not allocated at all for AM_IDLE_TICKS (nobody writes
- * there: its items only age).  Mode 2 takes from the class with the most
- * pages, whatever its state.  Also gives back pages above a lowered
- * memory limit. */
+ * there: its items only age).  If there is no such class, it balances the
+ * classes under pressure: the busy class with the most evicting
+ * allocations per page gets a page from the one, under pressure lately,
+ * with the fewest (see am_balance).  Mode 2 takes from the class with the
+ * most pages, whatever its state.  Also gives back pages above a lowered
+ * memory limit, and publishes each class's state (am_pub) for
+ * steal_donor. */
 #define AM_IDLE_TICKS 5
+/* A move between classes under pressure must leave the donor's predicted
+ * evictions per page this much below the receiver's (hysteresis: no
+ * page goes back and forth on noise). */
+#define AM_MARGIN 1.1
+
+/* Mode 1 balance between classes under pressure: the receiver is the busy
+ * class with the most evicting allocations per page (am_turn), the donor
+ * the class (under pressure in the last AM_TICKS ticks, 2 pages or more)
+ * with the fewest it would have after giving a page (rate x n / (n - 1):
+ * the same evictions over fewer pages).  The move is made only if that is
+ * below the receiver's rate after receiving it (rate x n / (n + 1)) by
+ * AM_MARGIN, so a lone move cannot flip the order.
+ *
+ * Why per page: an evicting allocation is (in a look-aside cache) a miss,
+ * and a class's evictions per page approximate the hits one more page
+ * would bring it (each of its chunks is reused about once per lifetime T
+ * of its items, and the items on the margin are those requested about
+ * once per T).  Equal evictions per page is where moving a page anywhere
+ * would lose as many hits as it gains; equal lifetimes (evictions per
+ * chunk) would favour big chunks. */
+static void
+am_balance(void)
+{
+    unsigned dst = 0;
+    double rmax = 0;
+    for (unsigned i = 1; i <= nclasses; i++) {
+        struct slab_class *c = &classes[i];
+        if (c->am_busy >= AM_TICKS && c->npages_pub > 0 && c->am_turn > rmax) {
+            rmax = c->am_turn;
+            dst = i;
+        }
+    }
+    if (dst == 0)
+        return;
+    uint32_t dn = atomic_load(&classes[dst].npages_pub);
+    double want = rmax * dn / (dn + 1.0);
+    unsigned src = 0;
+    double smin = 0;
+    for (unsigned i = 1; i <= nclasses; i++) {
+        struct slab_class *c = &classes[i];
+        uint32_t n = atomic_load(&c->npages_pub);
+        if (i == dst || n < 2 || c->am_quiet >= AM_TICKS)
+            continue;
+        double after = c->am_turn * n / (n - 1.0);
+        if (after * AM_MARGIN < want && (src == 0 || after < smin)) {
+            smin = after;
+            src = i;
+        }
+    }
+    if (src != 0)
+        slab_reassign((int)src, (int)dst);
+}
+
 void
 slab_automove_tick(int mode)
 {
@@ -1254,9 +1372,20 @@ slab_automove_tick(int mode)
         uint64_t delta = ev - c->am_last;
         c->am_last = ev;
         c->am_quiet = delta ? 0 : c->am_quiet + 1;
+        c->am_busy = delta ? c->am_busy + 1 : 0;
         uint64_t al = atomic_load_explicit(&c->allocs, memory_order_relaxed);
         c->am_idle = al != c->am_allocs ? 0 : c->am_idle + 1;
         c->am_allocs = al;
+        uint32_t np = atomic_load(&c->npages_pub);
+        c->am_turn = (c->am_turn + (np ? (double)delta / np : 0)) / 2;
+        unsigned st = 0;
+        if (mode == 1 && sconf.o.slab_reassign != 0) {
+            st |= c->am_quiet < AM_TICKS ? AM_TRACKED : 0;
+            st |= c->am_busy >= AM_TICKS ? AM_BUSY : 0;
+            st |= c->am_quiet >= AM_TICKS && c->am_idle >= AM_TICKS ? AM_IDLE : 0;
+        }
+        atomic_store_explicit(&c->am_amark, al, memory_order_relaxed);
+        atomic_store_explicit(&c->am_pub, (uint8_t)st, memory_order_relaxed);
         if (delta > dmax) {
             dmax = delta;
             dst = i;
@@ -1304,6 +1433,8 @@ slab_automove_tick(int mode)
     }
     if (src != 0)
         slab_reassign((int)src, (int)dst);
+    else if (mode == 1)
+        am_balance();
 }
 
 /* ---------- scans: crawler, walk, sizes ---------- */

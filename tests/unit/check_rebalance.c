@@ -167,6 +167,66 @@ START_TEST(test_automove_mode1)
 }
 END_TEST
 
+/* Two classes that both evict all the time, one written three times as
+ * often: pages must follow the evictions (per page) instead of staying
+ * split evenly, and the slower class keeps its share.  Before automove
+ * balanced busy classes, slab_alloc's steal from the class with 2 pages
+ * more kept them at 4 + 4 and mode 1 found no quiet donor. */
+START_TEST(test_automove_busy_balance)
+{
+    struct item_options o;
+    st_opts(&o, 8);
+    o.slab_automove = 1;
+    st_start(&o);
+    char *va = val_of(100, 'a');              /* 7-byte key: 152-byte chunk */
+    char *vb = val_of(140, 'b');              /* 192-byte chunk */
+    char key[32];
+    const unsigned ka = 8 * PER_PAGE_152 * 2, kb = 8 * 5461 * 2;
+    ck_assert_int_eq(st_set("a000000", va), ITEM_OK);
+    ck_assert_int_eq(st_set("b000000", vb), ITEM_OK);
+    unsigned ca = st_class_of_key("a000000"), cb = st_class_of_key("b000000");
+    ck_assert_uint_ne(ca, cb);
+    /* As many writes to each: the pool runs dry, both evict, and the
+     * pages end up split about evenly. */
+    for (unsigned i = 1; i < ka; i++) {
+        snprintf(key, sizeof(key), "a%06u", i);
+        ck_assert_int_eq(st_set(key, va), ITEM_OK);
+        snprintf(key, sizeof(key), "b%06u", i % kb);
+        ck_assert_int_eq(st_set(key, vb), ITEM_OK);
+    }
+    struct item_class_stats a, b;
+    item_class_stats(ca, &a);
+    item_class_stats(cb, &b);
+    ck_assert_msg(a.total_pages <= 4 && a.total_pages + b.total_pages == 8 && a.evicted > 0 &&
+                  b.evicted > 0, "1:1 writes: pages %llu + %llu",
+                  (unsigned long long)a.total_pages, (unsigned long long)b.total_pages);
+    time_t end = time(NULL) + 25;
+    for (unsigned i = 1; time(NULL) < end; i++) {
+        snprintf(key, sizeof(key), "a%06u", (3 * i) % ka);
+        ck_assert_int_eq(st_set(key, va), ITEM_OK);
+        snprintf(key, sizeof(key), "a%06u", (3 * i + 1) % ka);
+        ck_assert_int_eq(st_set(key, va), ITEM_OK);
+        snprintf(key, sizeof(key), "a%06u", (3 * i + 2) % ka);
+        ck_assert_int_eq(st_set(key, va), ITEM_OK);
+        snprintf(key, sizeof(key), "b%06u", i % kb);
+        ck_assert_int_eq(st_set(key, vb), ITEM_OK);
+        if (i % 2048 == 0) {
+            item_class_stats(ca, &a);
+            if (a.total_pages >= 5)
+                break;
+            usleep(1000);
+        }
+    }
+    item_class_stats(ca, &a);
+    item_class_stats(cb, &b);
+    ck_assert_msg(a.total_pages >= 5 && b.total_pages >= 2,
+                  "3:1 writes, both evicting: pages %llu + %llu, want >= 5 + >= 2",
+                  (unsigned long long)a.total_pages, (unsigned long long)b.total_pages);
+    free(va);
+    free(vb);
+}
+END_TEST
+
 /* Page moves (emptied a batch at a time, the class lock dropped between
  * batches) while other threads store, delete, read and hold items of the
  * same classes, chained ones included.  Afterwards every chunk is
@@ -355,6 +415,7 @@ rebalance_suite(void)
     tcase_add_checked_fixture(tc, NULL, st_teardown);
     tcase_add_test(tc, test_automove_mode2);
     tcase_add_test(tc, test_automove_mode1);
+    tcase_add_test(tc, test_automove_busy_balance);
     suite_add_tcase(s, tc);
     return s;
 }
