@@ -13,7 +13,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define STATS_MAX_CLASSES 64
+/* Per-class counters: one slot per slab class id (storage.h MAX_CLASSES). */
+#define STATS_MAX_CLASSES 200
 
 /* name: the counter's "stats" name (also the struct field). */
 #define THREAD_STATS(X)       \

@@ -32,6 +32,13 @@
 #define SCAN_BATCH  4096            /* chunks read per class-lock hold */
 #define WORK_BATCH  512             /* chunks swept/crawled/evicted per hold */
 #define MAXDEFER    32              /* chained victims released per batch */
+/* The class ladder's finer band: values around 1 KB and above waste at
+ * most 8% of their chunk instead of 25%.  Only there: every class holds
+ * at least a page once used, so a finer ladder everywhere would spread a
+ * small cache's pages over too many classes (doc/storage.md). */
+#define LADDER_FINE       1.08
+#define LADDER_FINE_FROM  512u
+#define LADDER_FINE_TO    16384u
 
 /* Side table entry of one 1 MB page. */
 struct page {
@@ -114,7 +121,7 @@ struct slab_class {
     uint32_t am_busy;               /* consecutive ticks with pressure */
     double am_turn;                 /* pressure per page per tick, smoothed */
     /* published by the automove tick for slab_alloc's page stealing */
-    _Atomic uint8_t am_pub;         /* AM_TRACKED | AM_BUSY | AM_IDLE */
+    _Atomic uint8_t am_pub;         /* AM_IDLE or 0 */
     _Atomic uint64_t am_amark;      /* allocs at the last tick */
 };
 
@@ -578,8 +585,10 @@ slab_setup(const struct item_options *o, char *err, size_t errlen)
     atomic_store(&slabs_moved, 0);
     atomic_store(&move_running, 0);
 
-    /* Ladder: memcached's upward sizes from chunk_min + 48, extended
-     * downward while a chunk still fits header + 1-byte key + 4 bytes. */
+    /* Ladder: memcached's upward sizes from chunk_min + 48 (growth factor
+     * -f), but LADDER_FINE steps from LADDER_FINE_FROM to LADDER_FINE_TO
+     * bytes, extended downward while a chunk still fits header + 1-byte
+     * key + 4 bytes (doc/storage.md "Chunk size ladder"). */
     uint32_t sizes[MAX_CLASSES];
     unsigned n = 0;
     uint32_t minsz = align8(sconf.hdr + 1 + 4);
@@ -595,8 +604,22 @@ slab_setup(const struct item_options *o, char *err, size_t errlen)
     }
     while (nd > 0)
         sizes[n++] = down[--nd];
+    /* memcached's points, and the fine band in place of those inside it:
+     * above the band the ladder is memcached's again, so an item never
+     * lands in a larger chunk than memcached would give it. */
+    double fine = LADDER_FINE < o->growth_factor ? LADDER_FINE : o->growth_factor;
+    uint32_t last = 0;
     for (uint32_t s = base; n < MAX_CLASSES - 2 && s <= o->slab_chunk_max / o->growth_factor;) {
-        sizes[n++] = s;
+        if (s < LADDER_FINE_FROM || s >= LADDER_FINE_TO) {
+            if (s > last)
+                sizes[n++] = last = s;
+        } else if (s > last) {
+            for (uint32_t t = s; n < MAX_CLASSES - 2 && t < LADDER_FINE_TO;) {
+                sizes[n++] = last = t;
+                uint32_t u = align8(t * fine);
+                t = u > t ? u : t + 8;
+            }
+        }
         uint32_t t = align8(s * o->growth_factor);
         s = t > s ? t : s + 8;
     }
@@ -905,8 +928,6 @@ largest_other(unsigned id, uint32_t min)
 
 /* What the automove tick (mode 1) last saw of a class, for page stealing
  * (am_pub; 0 with automove off or in mode 2: the plain rule below). */
-#define AM_TRACKED  1   /* under pressure in one of the last AM_TICKS ticks */
-#define AM_BUSY     2   /* under pressure in each of the last AM_TICKS ticks */
 #define AM_IDLE     4   /* no allocation for AM_TICKS ticks (nor since) */
 #define AM_TICKS    3
 
@@ -927,30 +948,27 @@ am_state(unsigned i)
  *  - an idle class (nobody has allocated there for AM_TICKS ticks: its
  *    items only age) with 2 pages or more, whatever its size: dead memory
  *    goes at once, not a page per tick;
- *  - else the class with the most pages if it has 2 more than id, unless
- *    both are under pressure as the automove sees them (id tracked, the
- *    donor busy): between classes that all evict, the automove tick moves
- *    pages by evictions per page, and equalising page counts here
- *    would undo it.  A class with no page, or one newly under pressure,
- *    still takes from the largest. */
+ *  - else, for a class with no page at all, the class with the most pages
+ *    (at least 2).
+ * Classes that have pages and are all in use are balanced by the
+ * automove tick alone (by evictions per page): equalising page counts
+ * here, as an earlier rule did, starved the small-item classes of a
+ * mixed-size cache (every class got about the same number of pages;
+ * bench/RESULTS.md, session 4). */
 static unsigned
 steal_donor(unsigned id, uint32_t have)
 {
-    bool tracked = have > 0 && (am_state(id) & AM_TRACKED);
     unsigned best = 0, idle = 0;
     uint32_t bn = 0, in = 0;
     for (unsigned i = 1; i <= nclasses; i++) {
         if (i == id)
             continue;
         uint32_t n = atomic_load_explicit(&classes[i].npages_pub, memory_order_relaxed);
-        unsigned st = am_state(i);
-        if ((st & AM_IDLE) && n >= 2 && n > in) {
+        if ((am_state(i) & AM_IDLE) && n >= 2 && n > in) {
             idle = i;
             in = n;
         }
-        if (tracked && (st & AM_BUSY))
-            continue;
-        if (n >= have + 2 && n > bn) {
+        if (have == 0 && n >= 2 && n > bn) {
             best = i;
             bn = n;
         }
@@ -1380,8 +1398,6 @@ slab_automove_tick(int mode)
         c->am_turn = (c->am_turn + (np ? (double)delta / np : 0)) / 2;
         unsigned st = 0;
         if (mode == 1 && sconf.o.slab_reassign != 0) {
-            st |= c->am_quiet < AM_TICKS ? AM_TRACKED : 0;
-            st |= c->am_busy >= AM_TICKS ? AM_BUSY : 0;
             st |= c->am_quiet >= AM_TICKS && c->am_idle >= AM_TICKS ? AM_IDLE : 0;
         }
         atomic_store_explicit(&c->am_amark, al, memory_order_relaxed);

@@ -92,10 +92,12 @@
 #include <stdint.h>
 
 #include "item.h"
+#include "stats.h"
 
 #define PAGE_SHIFT  20
 #define PAGE_SIZE   ((size_t)1 << PAGE_SHIFT)   /* slab page, bytes */
 #define MAX_CLASSES 200                         /* ids 1..MAX_CLASSES-1 */
+_Static_assert(MAX_CLASSES <= STATS_MAX_CLASSES, "per-class stats cover every class");
 #define DATA_HDR    32                          /* data chunk header */
 #define REF_MAX     0xFFF0                      /* refcount saturation */
 #define REF_HIGH    (REF_MAX / 2)               /* item_refs_high() above this */

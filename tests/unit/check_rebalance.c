@@ -31,12 +31,15 @@ shift(int automove)
         enum item_status st = st_set(key, big);
         ck_assert_msg(st == ITEM_OK, "10 KB set %d after small fill: %d", i, st);
     }
-    for (int i = 0; i < nbig; i++) {
+    /* The new class took a page at once (no ENOMEM, no class left with
+     * none); more pages come from the automove's ticks (test_automove_*),
+     * not from equalising page counts on every allocation. */
+    for (int i = nbig - 50; i < nbig; i++) {
         snprintf(key, sizeof(key), "big%04d", i);
         ST_EXPECT(key, big);
     }
     g = st_stats();
-    ck_assert_msg(g.slabs_moved >= 3, "slabs_moved %llu", (unsigned long long)g.slabs_moved);
+    ck_assert_msg(g.slabs_moved >= 1, "slabs_moved %llu", (unsigned long long)g.slabs_moved);
     ck_assert_uint_eq(g.total_malloced, 8 * 1024 * 1024);
     free(big);
     free(v);
@@ -197,9 +200,10 @@ START_TEST(test_automove_busy_balance)
     struct item_class_stats a, b;
     item_class_stats(ca, &a);
     item_class_stats(cb, &b);
-    ck_assert_msg(a.total_pages <= 4 && a.total_pages + b.total_pages == 8 && a.evicted > 0 &&
+    ck_assert_msg(a.total_pages <= 5 && a.total_pages + b.total_pages == 8 && a.evicted > 0 &&
                   b.evicted > 0, "1:1 writes: pages %llu + %llu",
                   (unsigned long long)a.total_pages, (unsigned long long)b.total_pages);
+    uint64_t a0 = a.total_pages;
     time_t end = time(NULL) + 25;
     for (unsigned i = 1; time(NULL) < end; i++) {
         snprintf(key, sizeof(key), "a%06u", (3 * i) % ka);
@@ -212,16 +216,17 @@ START_TEST(test_automove_busy_balance)
         ck_assert_int_eq(st_set(key, vb), ITEM_OK);
         if (i % 2048 == 0) {
             item_class_stats(ca, &a);
-            if (a.total_pages >= 5)
+            if (a.total_pages > a0 && a.total_pages >= 5)
                 break;
             usleep(1000);
         }
     }
     item_class_stats(ca, &a);
     item_class_stats(cb, &b);
-    ck_assert_msg(a.total_pages >= 5 && b.total_pages >= 2,
-                  "3:1 writes, both evicting: pages %llu + %llu, want >= 5 + >= 2",
-                  (unsigned long long)a.total_pages, (unsigned long long)b.total_pages);
+    ck_assert_msg(a.total_pages > a0 && a.total_pages >= 5 && b.total_pages >= 2,
+                  "3:1 writes, both evicting: pages %llu + %llu, want > %llu, >= 5 + >= 2",
+                  (unsigned long long)a.total_pages, (unsigned long long)b.total_pages,
+                  (unsigned long long)a0);
     free(va);
     free(vb);
 }
