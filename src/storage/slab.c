@@ -406,10 +406,16 @@ q_current_locked(struct slab_class *c, uint64_t e)
     struct item *ch = (struct item *)(uintptr_t)(e & Q_PTR_MASK);
     if (atomic_load_explicit(&page_of(ch)->cls, memory_order_relaxed) != (uint8_t)(c - classes))
         return NULL;
-    if (atomic_load(&ch->iflags) & (IF_FREE | IF_DATA))
+    uint8_t f = atomic_load(&ch->iflags);
+    if (f & (IF_FREE | IF_DATA))
         return NULL;
     if (!(atomic_load_explicit(&ch->atime, memory_order_relaxed) & ATIME_SMALL))
         return NULL;
+    /* Not linked yet: its key is being written (no tag check; the victim
+     * test requeues it).  Dropping the entry would leave the item marked
+     * with no entry, out of reach of both hands. */
+    if (!(f & IF_LINKED))
+        return ch;
     if ((item_hv(ch) & ~Q_PTR_MASK) != (e & ~Q_PTR_MASK))
         return NULL;
     return ch;
