@@ -218,9 +218,8 @@ on_probation_key(const char *key)
     return (img.marks & ITEM_MARK_PROBATION) != 0;
 }
 
-/* Fill a 2 MB cache of 152-byte items; returns the item count.  The
- * newest items are on probation (as many as its queue holds: a fifth of
- * the chunks), the older ones overflowed into main unseen. */
+/* Fill a 2 MB cache of 152-byte items; returns the item count.  While a
+ * cache fills, every new item waits on probation. */
 static int
 fill_2mb(const char *v)
 {
@@ -232,42 +231,47 @@ fill_2mb(const char *v)
     }
     struct item_global_stats g = st_stats();
     ck_assert_uint_eq(g.evictions, 0);
-    ck_assert_uint_eq(g.probation_items, (uint64_t)cap / 5);
-    ck_assert_uint_eq(g.promoted, (uint64_t)cap - cap / 5);
-    snprintf(key, sizeof(key), "k%05d", cap - 1);
-    ck_assert(on_probation_key(key));
-    ck_assert(!on_probation_key("k00000"));
+    ck_assert_uint_eq(g.probation_items, (uint64_t)cap);
+    ck_assert_uint_eq(g.promoted, 0);
+    ck_assert(on_probation_key("k00000"));
     return cap;
 }
 
-/* New items nobody reads are evicted first, oldest first, before anything
- * in main (CLOCK alone would take main's unreferenced items). */
+/* New items nobody reads are evicted first, oldest first; the ones read
+ * while on probation move to main when their turn comes. */
 START_TEST(test_s3_one_hit_wonders_go_first)
 {
     st_start_mb(2, true, 0);
     char *v = val_of(100, 'o');
     char key[32];
     int cap = fill_2mb(v);
-    int p0 = cap - cap / 5;                 /* first key on probation */
-    for (int i = 0; i < 1000; i++) {
+    for (int i = 0; i < 1000; i++) {        /* the oldest thousand, read */
+        snprintf(key, sizeof(key), "k%05d", i);
+        ST_EXPECT(key, v);
+    }
+    for (int i = 0; i < 2000; i++) {
         snprintf(key, sizeof(key), "n%05d", i);
         ck_assert_int_eq(st_set(key, v), ITEM_OK);
     }
     struct item_global_stats g = st_stats();
-    ck_assert_uint_eq(g.evictions, 1000);
-    ck_assert_uint_eq(g.evicted_probation, 1000);
+    ck_assert_uint_eq(g.evictions, 2000);
+    ck_assert_uint_eq(g.evicted_probation, 2000);
     ck_assert_uint_eq(g.evicted_main, 0);
+    ck_assert_uint_eq(g.promoted, 1000);
+    ck_assert_uint_eq(g.probation_hits, 1000);
     for (int i = 0; i < cap; i++) {
         snprintf(key, sizeof(key), "k%05d", i);
-        bool want = i < p0 || i >= p0 + 1000;
+        bool want = i < 1000 || i >= 3000;
         ck_assert_msg(present(key) == want, "%s: present %d, want %d", key, !want, want);
     }
+    ck_assert(!on_probation_key("k00000"));
+    ck_assert(on_probation_key("k03000"));
     free(v);
 }
 END_TEST
 
 /* A scan three times the cache's size does not flush items that were hit:
- * they are in main, and the scan's unread keys leave from probation. */
+ * they went to main, and the scan's unread keys leave from probation. */
 START_TEST(test_s3_scan_keeps_main)
 {
     st_start_mb(2, true, 0);
@@ -275,7 +279,7 @@ START_TEST(test_s3_scan_keeps_main)
     char key[32];
     int cap = fill_2mb(v);
     for (int i = 0; i < 1000; i++) {        /* the working set, hit */
-        snprintf(key, sizeof(key), "k%05d", i);
+        snprintf(key, sizeof(key), "k%05d", 5 * i);
         ST_EXPECT(key, v);
     }
     for (int i = 0; i < 3 * cap; i++) {     /* the scan */
@@ -283,50 +287,44 @@ START_TEST(test_s3_scan_keeps_main)
         ck_assert_int_eq(st_set(key, v), ITEM_OK);
     }
     for (int i = 0; i < 1000; i++) {
-        snprintf(key, sizeof(key), "k%05d", i);
+        snprintf(key, sizeof(key), "k%05d", 5 * i);
         ck_assert_msg(present(key), "%s flushed by the scan", key);
+        ck_assert(!on_probation_key(key));
     }
     struct item_global_stats g = st_stats();
     ck_assert_uint_eq(g.evicted_main, 0);
     ck_assert_uint_eq(g.evicted_probation, (uint64_t)3 * cap);
-    ck_assert_uint_eq(g.main_hits, 1000);
-    ck_assert_uint_eq(g.probation_hits, 0);
+    ck_assert_uint_eq(g.promoted, 1000);
     free(v);
 }
 END_TEST
 
 /* A key evicted from probation and stored again soon goes straight into
- * main (a ghost hit); hits on probation promote at eviction time. */
+ * main (a ghost hit). */
 START_TEST(test_s3_ghost_readmits_to_main)
 {
     st_start_mb(2, true, 0);
     char *v = val_of(100, 'g');
     char key[32];
-    int cap = fill_2mb(v);
-    int p0 = cap - cap / 5;
-    snprintf(key, sizeof(key), "k%05d", p0 + 1);
-    ST_EXPECT(key, v);                      /* hit while on probation */
+    fill_2mb(v);
+    ST_EXPECT("k00001", v);                 /* hit while on probation */
     ck_assert_uint_eq(st_stats().probation_hits, 1);
     for (int i = 0; i < 10; i++) {
         snprintf(key, sizeof(key), "n%05d", i);
         ck_assert_int_eq(st_set(key, v), ITEM_OK);
     }
     struct item_global_stats g = st_stats();
-    ck_assert_uint_eq(g.evicted_probation, 10);
-    ck_assert_uint_eq(g.promoted, (uint64_t)cap - cap / 5 + 1);
-    snprintf(key, sizeof(key), "k%05d", p0 + 1);
-    ck_assert_msg(present(key) && !on_probation_key(key), "hit item promoted");
-    snprintf(key, sizeof(key), "k%05d", p0);
-    ck_assert(!present(key));
-    ck_assert_int_eq(st_set(key, v), ITEM_OK);     /* back soon: a ghost */
-    g = st_stats();
-    ck_assert_uint_eq(g.ghost_hits, 1);
-    ck_assert(!on_probation_key(key));
+    ck_assert_uint_eq(g.evicted_probation, 10);     /* k00000, k00002..k00010 */
+    ck_assert_uint_eq(g.promoted, 1);
+    ck_assert_msg(present("k00001") && !on_probation_key("k00001"), "hit item promoted");
+    ck_assert(!present("k00000") && !present("k00010") && present("k00011"));
+    ck_assert_int_eq(st_set("k00000", v), ITEM_OK);        /* back soon: a ghost */
+    ck_assert_uint_eq(st_stats().ghost_hits, 1);
+    ck_assert(!on_probation_key("k00000"));
     ck_assert(on_probation_key("n00009"));
-    snprintf(key, sizeof(key), "k%05d", p0 + 2);   /* evicted earlier too */
-    ck_assert_int_eq(st_set(key, v), ITEM_OK);
+    ck_assert_int_eq(st_set("k00005", v), ITEM_OK);        /* evicted too */
     ck_assert_uint_eq(st_stats().ghost_hits, 2);
-    ck_assert_int_eq(st_set(key, v), ITEM_OK);     /* a ghost is used once */
+    ck_assert_int_eq(st_set("k00005", v), ITEM_OK);        /* a ghost is used once */
     ck_assert_uint_eq(st_stats().ghost_hits, 2);
     free(v);
 }
@@ -373,9 +371,13 @@ START_TEST(test_s3_counts_add_up)
             ck_assert_int_eq(st_set(key, v), ITEM_OK);
         }
     }
-    for (int i = 0; i < 20000; i++) {       /* then new keys only */
+    for (int i = 0; i < 30000; i++) {       /* then new keys, each read */
         snprintf(key, sizeof(key), "z%05d", i);
         ck_assert_int_eq(st_set(key, v), ITEM_OK);
+        struct item *it = item_get(key, strlen(key));
+        ck_assert(it != NULL);
+        hits++;
+        item_release(it);
     }
     struct item_global_stats g = st_stats();
     ck_assert_uint_eq(g.probation_hits + g.main_hits, hits);
