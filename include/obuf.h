@@ -19,7 +19,15 @@
 #include <sys/uio.h>
 
 struct item;
-struct oblock;
+
+/* A block of copied text (internal to obuf.c; here for the inline
+ * fast paths below). */
+struct oblock {
+    struct oblock *next;
+    size_t         size;            /* bytes of data[] */
+    size_t         used;            /* bytes appended */
+    char           data[];
+};
 
 struct obuf {
     struct iovec  *iov;             /* pending output, in order */
@@ -45,8 +53,11 @@ void obuf_add(struct obuf *o, const void *p, size_t n);
 static inline void obuf_str(struct obuf *o, const char *s);
 /* Reserve room for up to n bytes of text; write into the returned pointer,
  * then obuf_commit() the bytes actually used. NULL on OOM. */
-char *obuf_reserve(struct obuf *o, size_t n);
-void  obuf_commit(struct obuf *o, size_t used);
+static inline char *obuf_reserve(struct obuf *o, size_t n);
+static inline void  obuf_commit(struct obuf *o, size_t used);
+/* Their out-of-line parts: a new block; a new iovec. */
+char *obuf_reserve_slow(struct obuf *o, size_t n);
+void  obuf_commit_slow(struct obuf *o, size_t used);
 /* printf-style text, any length. */
 void obuf_printf(struct obuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -59,6 +70,32 @@ static inline bool obuf_empty(const struct obuf *o) { return o->pending == 0; }
  * or -1 on a socket error other than EAGAIN (errno set).  When everything
  * is out, the buffer is reset for reuse. */
 long obuf_flush(struct obuf *o, int fd);
+
+static inline char *
+obuf_reserve(struct obuf *o, size_t n)
+{
+    struct oblock *t = o->tail;
+    if (t != NULL && t->size - t->used >= n)
+        return t->data + t->used;
+    return obuf_reserve_slow(o, n);
+}
+
+static inline void
+obuf_commit(struct obuf *o, size_t used)
+{
+    /* the text continues the last pending iovec: extend it */
+    struct oblock *t = o->tail;
+    if (used > 0 && o->niov > o->iov_done) {
+        struct iovec *last = &o->iov[o->niov - 1];
+        if ((char *)last->iov_base + last->iov_len == t->data + t->used) {
+            last->iov_len += used;
+            o->pending += used;
+            t->used += used;
+            return;
+        }
+    }
+    obuf_commit_slow(o, used);
+}
 
 static inline void
 obuf_str(struct obuf *o, const char *s)

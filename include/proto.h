@@ -127,7 +127,8 @@ struct request {
     int64_t      vlen;              /* storage: value bytes to follow */
     uint64_t     cas;
     uint64_t     delta;
-    int          ntokens;           /* all tokens, command included */
+    int          ntokens;           /* all tokens, command included; 0 for
+                                     * a get/gets line (only keys is set) */
     struct token tokens[PROTO_MAX_TOKENS];
     bool         http_probe;        /* CMD_UNKNOWN that looks like an HTTP
                                      * request line: hang up, as memcached */

@@ -7,12 +7,40 @@
 #ifndef MC_PROTO_EXEC_H
 #define MC_PROTO_EXEC_H
 
+#include <string.h>
+
 #include "proto.h"
 
 /* Append "s\r\n" unless noreply. */
 void   proto_reply(struct proto_conn *pc, bool noreply, const char *s);
-/* Decimal u64 into p (no NUL); returns its length. */
-size_t proto_u64_dec(uint64_t v, char *p);
+/* Decimal u64 into p (no NUL); returns its length.  Inline: every hit's
+ * VALUE line formats two numbers.  Two digits per step from the end of a
+ * scratch buffer (the usual flags and lengths take one or two steps). */
+static inline size_t
+proto_u64_dec(uint64_t v, char *p)
+{
+    static const char d2[201] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+    char tmp[20];
+    char *e = tmp + sizeof(tmp), *q = e;
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100);
+        v /= 100;
+        q -= 2;
+        memcpy(q, d2 + 2 * d, 2);
+    }
+    if (v >= 10) {
+        q -= 2;
+        memcpy(q, d2 + 2 * v, 2);
+    } else {
+        *--q = (char)('0' + v);
+    }
+    size_t n = (size_t)(e - q);
+    memcpy(p, q, n);
+    return n;
+}
 /* Append it's value and "\r\n"; takes over the reference. */
 void   proto_emit_data(struct proto_conn *pc, struct item *it);
 /* The same, with "\r\n" only if crlf (binary values have none). */

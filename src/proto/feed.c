@@ -164,7 +164,9 @@ prefetch_packets(const char *p, size_t n)
 
 /* Text: the same for the complete lines from p on that read one key
  * first (get/gets/mg, the first key of a line: a multiget's others are
- * prefetched by item_get_many).  Returns how many lines it looked at. */
+ * prefetched by item_get_many; set and ms, whose store looks the key up
+ * too; a data block that happens to look like one costs a useless hint).
+ * Returns how many lines it looked at. */
 static int
 prefetch_lines(const char *p, size_t n)
 {
@@ -178,7 +180,9 @@ prefetch_lines(const char *p, size_t n)
             break;
         size_t skip = (e - p > 4 && memcmp(p, "get ", 4) == 0) ? 4 :
                       (e - p > 5 && memcmp(p, "gets ", 5) == 0) ? 5 :
-                      (e - p > 3 && memcmp(p, "mg ", 3) == 0) ? 3 : 0;
+                      (e - p > 3 && memcmp(p, "mg ", 3) == 0) ? 3 :
+                      (e - p > 4 && memcmp(p, "set ", 4) == 0) ? 4 :
+                      (e - p > 3 && memcmp(p, "ms ", 3) == 0) ? 3 : 0;
         if (skip > 0) {
             const char *k = p + skip, *q = k;
             while (q < e && *q != ' ' && *q != '\r')

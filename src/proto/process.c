@@ -76,21 +76,6 @@ proto_reply(struct proto_conn *pc, bool noreply, const char *s)
     obuf_commit(pc->out, n + 2);
 }
 
-/* Decimal u64 into p (no NUL); returns length. */
-size_t
-proto_u64_dec(uint64_t v, char *p)
-{
-    char tmp[20];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    for (size_t i = 0; i < n; i++)
-        p[i] = tmp[n - 1 - i];
-    return n;
-}
-
 /* ---- retrieval ---- */
 
 /* Copy it's value to p; false if out of memory (a chained value). */
@@ -147,12 +132,17 @@ proto_emit_data(struct proto_conn *pc, struct item *it)
     proto_emit_value(pc, it, true);
 }
 
-/* "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n"; takes over it. */
+/* "VALUE <key> <flags> <bytes>[ <cas>]\r\n<data>\r\n"; takes over it.
+ * A small value goes into the same reservation as its header (one
+ * reserve, one commit per hit); a large one is proto_emit_data()'s. */
 static void
 emit_value(struct proto_conn *pc, struct item *it, bool with_cas)
 {
     uint8_t nkey = item_nkey(it);
-    char *p = obuf_reserve(pc->out, 6 + nkey + 1 + 10 + 1 + 10 + 21 + 2);
+    uint32_t nbytes = item_nbytes(it);
+    size_t hmax = 6 + nkey + 1 + 10 + 1 + 10 + 21 + 2;
+    bool inline_value = nbytes <= COPY_MAX;
+    char *p = obuf_reserve(pc->out, hmax + (inline_value ? (size_t)nbytes + 2 : 0));
     if (p == NULL) {
         item_release(it);
         return;
@@ -165,13 +155,28 @@ emit_value(struct proto_conn *pc, struct item *it, bool with_cas)
     *p++ = ' ';
     p += proto_u64_dec(item_flags(it), p);
     *p++ = ' ';
-    p += proto_u64_dec(item_nbytes(it), p);
+    p += proto_u64_dec(nbytes, p);
     if (with_cas) {
         *p++ = ' ';
         p += proto_u64_dec(item_cas(it), p);
     }
     *p++ = '\r';
     *p++ = '\n';
+    if (inline_value) {
+        struct iovec v[4];
+        int n = item_value_iov(it, v, 4);
+        if (n >= 0) {
+            for (int i = 0; i < n; i++) {
+                memcpy(p, v[i].iov_base, v[i].iov_len);
+                p += v[i].iov_len;
+            }
+            *p++ = '\r';
+            *p++ = '\n';
+            obuf_commit(pc->out, (size_t)(p - s));
+            item_release(it);
+            return;
+        }
+    }
     obuf_commit(pc->out, (size_t)(p - s));
     proto_emit_data(pc, it);
 }
@@ -229,6 +234,10 @@ next_key(const char **p, const char *end, const char **k, size_t *nk)
     return true;
 }
 
+/* Keys of a get line the validation pass remembers, so the lookups need
+ * not scan the line again (a longer list is scanned again past these). */
+#define GET_KEYS_KEPT 128
+
 /*
  * get/gets/gat/gats.  The reply is produced in pieces: when the output
  * pending on the connection reaches PROTO_OUT_HIGH, the position in the
@@ -242,20 +251,35 @@ do_get(struct proto_conn *pc, const struct request *r)
     bool with_cas = r->cmd == CMD_GETS || r->cmd == CMD_GATS;
     rel_time_t exptime = touch ? clock_exptime(r->exptime) : 0;
     const char *p = r->keys, *end = r->keys + r->nkeys_len;
+    const char *kept[GET_KEYS_KEPT];
+    size_t nkept[GET_KEYS_KEPT];
+    int nk = 0, ki = 0;             /* keys kept; the next one to look up */
     const char *keys[ITEM_BATCH_MAX];
     size_t nkeys[ITEM_BATCH_MAX];
     struct item *found[ITEM_BATCH_MAX];
 
     if (pc->resume == 0) {
         /* A bad key anywhere refuses the whole request before any value
-         * goes out (memcached takes back the values it had queued). */
-        const char *q = p, *k;
-        size_t nk;
-        while (next_key(&q, end, &k, &nk)) {
-            if (!text_key_valid(k, nk)) {
+         * goes out (memcached takes back the values it had queued).  One
+         * pass splits and checks the keys (text_key_valid's rule) and
+         * keeps the first GET_KEYS_KEPT of them. */
+        const char *q = p;
+        for (;;) {
+            while (q < end && *q == ' ')
+                q++;
+            if (q == end)
+                break;
+            const char *k = q;
+            unsigned bad = 0;
+            while (q < end && *q != ' ') {
+                unsigned char c = (unsigned char)*q++;
+                bad |= (unsigned)(c < 0x20) | (unsigned)(c == 0x7f);
+            }
+            size_t n = (size_t)(q - k);
+            if (bad || n > ITEM_KEY_MAX) {
                 /* memcached has looked up (counted, touched) the keys
                  * before the bad one when it meets it */
-                const char *q2 = p, *k2;
+                const char *q2 = r->keys, *k2;
                 size_t nk2;
                 while (next_key(&q2, end, &k2, &nk2) && k2 != k) {
                     struct item *it = touch ? item_get_touch(k2, nk2, exptime)
@@ -267,27 +291,47 @@ do_get(struct proto_conn *pc, const struct request *r)
                 proto_reply(pc, false, "CLIENT_ERROR bad command line format");
                 return PROTO_NEXT;
             }
+            if (nk < GET_KEYS_KEPT) {
+                kept[nk] = k;
+                nkept[nk++] = n;
+                p = q;              /* the scan goes on after the kept keys */
+            }
         }
     } else {
         p += pc->resume;
         pc->resume = 0;
     }
     /* Keys go to storage in batches so their cache misses overlap. */
-    while (p < end) {
+    for (;;) {
+        if (ki == nk && p == end)
+            break;
         if (pc->out->pending >= PROTO_OUT_HIGH) {
-            pc->resume = (size_t)(p - r->keys);
+            pc->resume = (size_t)((ki < nk ? kept[ki] : p) - r->keys);
             return PROTO_PAUSE;
         }
+        const char *const *bk;
+        const size_t *bn;
         int n = 0;
-        while (n < ITEM_BATCH_MAX && next_key(&p, end, &keys[n], &nkeys[n]))
-            n++;
+        if (ki < nk) {
+            n = nk - ki < ITEM_BATCH_MAX ? nk - ki : ITEM_BATCH_MAX;
+            bk = kept + ki;
+            bn = nkept + ki;
+            ki += n;
+        } else {
+            while (n < ITEM_BATCH_MAX && next_key(&p, end, &keys[n], &nkeys[n]))
+                n++;
+            bk = keys;
+            bn = nkeys;
+            if (n == 0)
+                break;
+        }
         if (touch) {
             for (int i = 0; i < n; i++)
-                get_result(pc, item_get_touch(keys[i], nkeys[i], exptime), true, with_cas);
+                get_result(pc, item_get_touch(bk[i], bn[i], exptime), true, with_cas);
         } else if (n == 1) {
-            get_result(pc, item_get(keys[0], nkeys[0]), false, with_cas);
-        } else if (n > 1) {
-            item_get_many(keys, nkeys, n, found);
+            get_result(pc, item_get(bk[0], bn[0]), false, with_cas);
+        } else {
+            item_get_many(bk, bn, n, found);
             for (int i = 0; i < n; i++)
                 get_result(pc, found[i], false, with_cas);
         }

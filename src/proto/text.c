@@ -572,6 +572,24 @@ text_parse(const char *line, size_t len, struct request *r)
     r->vlen = -1;
     r->admin.sub = SUB_NONE;
     r->admin.late_error = NULL;
+    /* "get <keys>" / "gets <keys>" with a key: what the general path
+     * gives (the keys are the rest of the line after the command word),
+     * without tokenizing the key list, which do_get splits anyway. */
+    size_t w = len > 4 && memcmp(line, "get", 3) == 0 ?
+               (line[3] == ' ' ? 3 : line[3] == 's' && line[4] == ' ' ? 4 : 0) : 0;
+    if (w > 0) {
+        size_t i = w;
+        while (i < len && line[i] == ' ')
+            i++;
+        if (i < len) {
+            r->cmd = w == 3 ? CMD_GET : CMD_GETS;
+            r->ntokens = 0;         /* tokens[] not filled (proto.h) */
+            r->keys = line + w;
+            r->nkeys_len = len - w;
+            r->http_probe = false;
+            return;
+        }
+    }
     r->ntokens = tokenize(line, len, r->tokens, PROTO_MAX_TOKENS);
     parse_line(line, len, r);
     r->http_probe = r->cmd == CMD_UNKNOWN && http_request(r);

@@ -24,13 +24,6 @@
 #define IOV_MAX 1024
 #endif
 
-struct oblock {
-    struct oblock *next;
-    size_t         size;            /* bytes of data[] */
-    size_t         used;            /* bytes appended */
-    char           data[];
-};
-
 void
 obuf_init(struct obuf *o)
 {
@@ -122,7 +115,7 @@ iov_push(struct obuf *o, void *base, size_t len)
 }
 
 char *
-obuf_reserve(struct obuf *o, size_t n)
+obuf_reserve_slow(struct obuf *o, size_t n)
 {
     struct oblock *t = o->tail;
     if (t == NULL || t->size - t->used < n) {
@@ -142,7 +135,7 @@ obuf_reserve(struct obuf *o, size_t n)
 }
 
 void
-obuf_commit(struct obuf *o, size_t used)
+obuf_commit_slow(struct obuf *o, size_t used)
 {
     struct oblock *t = o->tail;
     if (used == 0)
