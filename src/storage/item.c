@@ -349,11 +349,11 @@ replace_locked(struct item *old, struct item *it, uint64_t hv)
 
 /* Hits by queue, counted per thread (no shared cache line on the hit
  * path): each thread registers a block on its first hit; stats add them
- * up.  A block belongs to one engine setup (hits_gen), so a thread that
- * outlives an item_teardown() registers anew. */
+ * up.  A block belongs to one engine setup (hits_gen): a thread that
+ * outlives an item_teardown(), which frees the blocks, registers anew
+ * (its my_gen is compared before its block is touched). */
 struct hit_count {
     _Atomic uint64_t n[2];          /* [1] on probation, [0] in main */
-    uint64_t gen;
     struct hit_count *next;
 };
 static pthread_mutex_t hits_lock = PTHREAD_MUTEX_INITIALIZER;   /* hits_all */
@@ -361,6 +361,7 @@ static struct hit_count *hits_all;
 static uint64_t hits_gen;           /* item_setup() calls (hits_lock) */
 static _Atomic uint64_t hits_gen_pub;
 static _Thread_local struct hit_count *my_hits;
+static _Thread_local uint64_t my_gen;       /* hits_gen of my_hits */
 
 static struct hit_count *
 hits_register(void)
@@ -369,7 +370,7 @@ hits_register(void)
     if (h == NULL)
         return NULL;
     pthread_mutex_lock(&hits_lock);
-    h->gen = hits_gen;
+    my_gen = hits_gen;
     h->next = hits_all;
     hits_all = h;
     pthread_mutex_unlock(&hits_lock);
@@ -380,7 +381,7 @@ static inline void
 count_hit(bool probation)
 {
     struct hit_count *h = my_hits;
-    if (h == NULL || h->gen != atomic_load_explicit(&hits_gen_pub, memory_order_relaxed)) {
+    if (h == NULL || my_gen != atomic_load_explicit(&hits_gen_pub, memory_order_relaxed)) {
         h = hits_register();
         if (h == NULL)
             return;
