@@ -121,7 +121,10 @@ def test_restart_round_trip():
             st = stats_snapshot(c)
             eq(st[b"successes"], b"1", "successes")
             eq(st[b"in_progress"], b"0", "in_progress")
-            eq(st[b"last_items"], b"504", "items written")
+            # 504, or 503 when "short" (2 s) expired before the snapshot
+            # ran (a slow sanitizer build on a loaded machine)
+            written = int(st[b"last_items"])
+            check(written in (503, 504), "items written: %d" % written)
             check(int(st[b"last_bytes"]) > len(big), "bytes written %r" % st[b"last_bytes"])
             check(abs(int(st[b"last_start"]) - time.time()) < 10, "last_start is unix time")
         eq(s.terminate(), 0, "exit code after SIGTERM")
@@ -137,7 +140,7 @@ def test_restart_round_trip():
             st = stats_snapshot(c)
             eq(st[b"load_result"], b"ok", "load_result")
             eq(st[b"load_items"], b"503", "load_items")
-            eq(st[b"load_expired"], b"1", "load_expired")
+            eq(st[b"load_expired"], b"%d" % (written - 503), "load_expired")
             # the CAS counter resumes above every loaded CAS
             maxcas = max(v[2] for v in before.values())
             transact(c, b"set fresh 0 0 1\r\nx\r\n")
