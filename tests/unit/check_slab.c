@@ -201,24 +201,33 @@ START_TEST(test_bad_options)
 }
 END_TEST
 
-/* memcached 1.6 holds ~350,000 items of 16-byte key + 100-byte value in
- * 64 MB; we must hold at least 1.15x that. */
-START_TEST(test_capacity_vs_memcached)
+/* Items of a 16-byte key and a vlen-byte value that fit in -m 64 with
+ * no eviction. */
+static int
+fill_64mb(uint32_t vlen, uint32_t hashpower)
 {
     struct item_options o;
     st_opts(&o, 64);
     o.evict = false;
-    o.hashpower = 20;
+    o.hashpower = hashpower;
     st_start(&o);
-    char key[17], val[101];
-    memset(val, 'v', 100);
-    val[100] = 0;
+    char key[17];
+    char *val = val_of(vlen, 'v');
     int n = 0;
     for (;; n++) {
         snprintf(key, sizeof(key), "key:%012d", n);
         if (st_set(key, val) != ITEM_OK)
             break;
     }
+    free(val);
+    return n;
+}
+
+/* memcached 1.6 holds ~350,000 items of 16-byte key + 100-byte value in
+ * 64 MB; we must hold at least 1.15x that. */
+START_TEST(test_capacity_vs_memcached)
+{
+    int n = fill_64mb(100, 20);
     ck_assert_msg(n >= 402500, "64 MB holds %d items of 16+100 bytes (need >= 402500)", n);
     ck_assert_int_eq(n, 64 * 6898);
 }
@@ -229,22 +238,9 @@ END_TEST
  * bytes puts ours in 1064-byte chunks: 985 per page, 1.11x. */
 START_TEST(test_capacity_1000_vs_memcached)
 {
-    struct item_options o;
-    st_opts(&o, 64);
-    o.evict = false;
-    o.hashpower = 17;
-    st_start(&o);
-    char key[17];
-    char *val = val_of(1000, 'w');
-    int n = 0;
-    for (;; n++) {
-        snprintf(key, sizeof(key), "key:%012d", n);
-        if (st_set(key, val) != ITEM_OK)
-            break;
-    }
+    int n = fill_64mb(1000, 17);
     ck_assert_msg(n >= 56640 * 110 / 100, "64 MB holds %d items of 16+1000 bytes", n);
     ck_assert_int_eq(n, 64 * 985);
-    free(val);
 }
 END_TEST
 
