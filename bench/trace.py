@@ -135,8 +135,14 @@ def main():
                     help="items held: verify every Nth key (memfill --sample; 1)")
     ap.add_argument("--quick", action="store_true",
                     help="2e6 requests, items held sampled 1/10 (~2-3 min)")
+    ap.add_argument("--steady", action="store_true",
+                    help="steady state: 1e6 keys, 16e6 requests (the cache full and the "
+                         "popular keys seen before the count starts; ~20 min with three "
+                         "servers); the default short traces are mostly cold misses")
     ap.add_argument("--json", help="write all results to this file")
     args = ap.parse_args()
+    if args.steady:
+        args.keys, args.requests = 1e6, 16e6
     if args.quick:
         args.requests = min(args.requests, 2e6)
         args.held_sample = max(args.held_sample, 10)
