@@ -359,12 +359,21 @@ free_pop_locked(struct slab_class *c)
  * missed instead of CLOCK's 0.130). */
 #define PROBATION_SHARE    10       /* probation target: 1/10 of the items */
 #define Q_PTR_MASK  0x0000FFFFFFFFFFFFull
-#define QSEG        4096            /* entries per queue segment (32 KB) */
+#define QSEG        4095            /* entries per queue segment (32 KB) */
 
+/* Segments are mapped, not malloc'd, so that a queue that shrinks after
+ * the cache filled gives its memory back to the system. */
 struct qseg {
     struct qseg *next;
     uint64_t e[QSEG];
 };
+_Static_assert(sizeof(struct qseg) == 32768, "a queue segment is 32 KB");
+
+static void
+qseg_free(struct qseg *g)
+{
+    platform_unreserve(g, sizeof(*g));
+}
 
 static inline uint64_t
 q_entry(const struct item *ch, uint64_t hv)
@@ -387,9 +396,9 @@ q_pop_locked(struct slab_class *c)
         }
         c->q_nseg--;
         if (c->q_spare == NULL)
-            c->q_spare = g;         /* one kept: no malloc churn at a boundary */
+            c->q_spare = g;         /* one kept: no churn at a boundary */
         else
-            free(g);
+            qseg_free(g);
     }
     return e;
 }
@@ -402,7 +411,7 @@ q_put_locked(struct slab_class *c, uint64_t e)
         struct qseg *g = c->q_spare;
         if (g != NULL)
             c->q_spare = NULL;
-        else if ((g = malloc(sizeof(*g))) == NULL)
+        else if ((g = platform_reserve(sizeof(*g))) == NULL)
             return false;
         g->next = NULL;
         if (c->q_tail != NULL)
@@ -424,9 +433,10 @@ q_free(struct slab_class *c)
     while (c->q_head != NULL) {
         struct qseg *g = c->q_head;
         c->q_head = g->next;
-        free(g);
+        qseg_free(g);
     }
-    free(c->q_spare);
+    if (c->q_spare != NULL)
+        qseg_free(c->q_spare);
     c->q_head = c->q_tail = c->q_spare = NULL;
     c->q_len = c->q_nseg = 0;
     c->q_hi = c->q_ti = 0;
