@@ -975,20 +975,19 @@ largest_other(unsigned id, uint32_t min)
 }
 
 /* What the automove tick (mode 1) last saw of a class, for page stealing
- * (am_pub; 0 with automove off or in mode 2: the plain rule below). */
-#define AM_IDLE     4   /* no allocation for AM_TICKS ticks (nor since) */
+ * (am_pub; 0 with automove off or in mode 2: then only a class with no
+ * page steals). */
+#define AM_IDLE     1   /* no allocation for AM_TICKS ticks (nor since) */
 #define AM_TICKS    3
 
-static inline unsigned
-am_state(unsigned i)
+/* Is class i idle: nobody allocated there for AM_TICKS ticks, nor since? */
+static inline bool
+am_idle(unsigned i)
 {
     struct slab_class *c = &classes[i];
-    unsigned st = atomic_load_explicit(&c->am_pub, memory_order_relaxed);
-    if ((st & AM_IDLE) &&
-        atomic_load_explicit(&c->allocs, memory_order_relaxed) !=
-        atomic_load_explicit(&c->am_amark, memory_order_relaxed))
-        st &= ~AM_IDLE;                 /* written to since the tick */
-    return st;
+    return (atomic_load_explicit(&c->am_pub, memory_order_relaxed) & AM_IDLE) &&
+           atomic_load_explicit(&c->allocs, memory_order_relaxed) ==
+           atomic_load_explicit(&c->am_amark, memory_order_relaxed);
 }
 
 /* The donor of a synchronous page steal by class id (holding `have`
@@ -1012,7 +1011,7 @@ steal_donor(unsigned id, uint32_t have)
         if (i == id)
             continue;
         uint32_t n = atomic_load_explicit(&classes[i].npages_pub, memory_order_relaxed);
-        if ((am_state(i) & AM_IDLE) && n >= 2 && n > in) {
+        if (am_idle(i) && n >= 2 && n > in) {
             idle = i;
             in = n;
         }
