@@ -190,6 +190,15 @@ on_probation(const struct item *it)
             ATIME_SMALL) != 0;
 }
 
+/* Take it off probation (promoted: into main; else it is being
+ * unlinked); whoever's AND finds the mark uncounts it. */
+static inline void
+leave_probation(struct item *it, bool promoted)
+{
+    if (atomic_fetch_and_explicit(&it->atime, ~ATIME_SMALL, memory_order_relaxed) & ATIME_SMALL)
+        slab_small_unmarked(it, promoted);
+}
+
 static bool
 is_flushed(const struct item *it, rel_time_t now)
 {
@@ -289,8 +298,7 @@ unlink_locked(struct item *it, uint64_t hv)
     assert(atomic_load(&it->iflags) & IF_LINKED);
     hash_delete_locked(it, hv);
     atomic_fetch_and(&it->iflags, (uint8_t)~IF_LINKED);
-    if (atomic_fetch_and_explicit(&it->atime, ~ATIME_SMALL, memory_order_relaxed) & ATIME_SMALL)
-        slab_small_unmarked(it, false);
+    leave_probation(it, false);
     size_t sz = item_total_size(it);
     atomic_fetch_sub_explicit(&curr_items, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&total_bytes, sz, memory_order_relaxed);
@@ -333,9 +341,8 @@ replace_cas_locked(struct item *old, struct item *it, uint64_t hv, uint64_t cas)
 {
     /* A new version of a key in main stays in main: an overwrite is a use
      * (and must not push the key back through probation). */
-    if (old != NULL && !on_probation(old) &&
-        (atomic_fetch_and_explicit(&it->atime, ~ATIME_SMALL, memory_order_relaxed) & ATIME_SMALL))
-        slab_small_unmarked(it, true);
+    if (old != NULL && !on_probation(old))
+        leave_probation(it, true);
     if (old != NULL)
         unlink_release_locked(old, hv);
     link_cas_locked(it, hv, cas);
