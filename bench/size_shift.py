@@ -169,8 +169,12 @@ def class_pages(st):
 # ---------- one server's run ----------
 
 def prefill(port, space, count, deadline):
-    """Ranks count-1 .. 0 (hottest last), pipelined, replies checked."""
+    """Ranks count-1 .. 0 (hottest last), pipelined, replies checked.
+    Returns how many sets the server refused for lack of memory (memcached
+    with slab_automove=2 does while it moves pages); any other reply but
+    STORED is an error."""
     c = Conn(port, timeout=60)
+    refused = 0
     try:
         ids = list(range(count - 1, -1, -1))
         for a in range(0, len(ids), 4000):
@@ -181,10 +185,13 @@ def prefill(port, space, count, deadline):
                                                                  space.value(i)) for i in chunk))
             for _ in chunk:
                 ln = c.line()
-                if ln != b"STORED":
+                if ln == b"SERVER_ERROR out of memory storing object":
+                    refused += 1
+                elif ln != b"STORED":
                     raise RuntimeError("prefill set: %r" % ln[:100])
     finally:
         c.close()
+    return refused
 
 
 def run_phase(conn, sconn, space, rng, secs, args, t_run0, rows, pages, label, phase, errs,
@@ -275,8 +282,11 @@ def run_server(label, binary, extra, args, sp1, sp2, rows, pages, errs):
     info = {"label": label, "binary": binary, "args": " ".join(srv.args)}
     try:
         t = time.time()
-        prefill(srv.port, sp1, args.prefill, t + 120)
+        info["prefill_refused"] = prefill(srv.port, sp1, args.prefill, t + 120)
         info["prefill_s"] = round(time.time() - t, 1)
+        if info["prefill_refused"]:
+            print("  %s refused %d prefill sets (out of memory)" % (label, info["prefill_refused"]),
+                  file=sys.stderr)
         conn = Conn(srv.port)
         sconn = Conn(srv.port)
         t_run0 = time.time()
