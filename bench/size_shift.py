@@ -48,7 +48,6 @@ import itertools
 import json
 import os
 import random
-import socket
 import sys
 import time
 
@@ -96,59 +95,6 @@ class Space:
         return [min(n1, bisect.bisect(cum, rnd() * tot)) for _ in range(k)]
 
 
-# ---------- connection ----------
-
-class Conn:
-    def __init__(self, port, timeout=10.0):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = bytearray()
-        self.pos = 0
-
-    def close(self):
-        self.s.close()
-
-    def fill(self):
-        if self.pos > (1 << 20):
-            del self.buf[:self.pos]
-            self.pos = 0
-        d = self.s.recv(1 << 20)
-        if not d:
-            raise RuntimeError("server closed the connection")
-        self.buf += d
-
-    def line(self):
-        while True:
-            i = self.buf.find(b"\r\n", self.pos)
-            if i >= 0:
-                ln = bytes(self.buf[self.pos:i])
-                self.pos = i + 2
-                return ln
-            self.fill()
-
-    def block(self, n):
-        while len(self.buf) - self.pos < n + 2:
-            self.fill()
-        d = bytes(self.buf[self.pos:self.pos + n])
-        if self.buf[self.pos + n:self.pos + n + 2] != b"\r\n":
-            raise RuntimeError("data block not ended by CRLF")
-        self.pos += n + 2
-        return d
-
-    def stats(self, sub=""):
-        self.s.sendall(("stats %s" % sub).strip().encode() + b"\r\n")
-        out = {}
-        for _ in range(100000):
-            ln = self.line()
-            if ln == b"END":
-                return out
-            p = ln.decode().split(" ", 2)
-            if p[0] != "STAT":
-                raise RuntimeError("bad stats line %r" % ln)
-            out[p[1]] = p[2] if len(p) > 2 else ""
-        raise RuntimeError("stats reply too long")
-
-
 def class_pages(st):
     """{class id: (chunk_size, total_pages)} from `stats slabs`."""
     out = {}
@@ -173,7 +119,7 @@ def prefill(port, space, count, deadline):
     Returns how many sets the server refused for lack of memory (memcached
     with slab_automove=2 does while it moves pages); any other reply but
     STORED is an error."""
-    c = Conn(port, timeout=60)
+    c = bl.Client(port, timeout=60)
     refused = 0
     try:
         ids = list(range(count - 1, -1, -1))
@@ -181,7 +127,7 @@ def prefill(port, space, count, deadline):
             if time.time() > deadline:
                 raise RuntimeError("prefill took too long")
             chunk = ids[a:a + 4000]
-            c.s.sendall(b"".join(b"set %s 0 0 %d\r\n%s\r\n" % (space.key(i), space.size(i),
+            c.send(b"".join(b"set %s 0 0 %d\r\n%s\r\n" % (space.key(i), space.size(i),
                                                                  space.value(i)) for i in chunk))
             for _ in chunk:
                 ln = c.line()
@@ -234,7 +180,7 @@ def run_phase(conn, sconn, space, rng, secs, args, t_run0, rows, pages, label, p
         out = [b"set %s 0 0 %d\r\n%s\r\n" % (space.key(i), space.size(i), space.value(i))
                for i in pending]
         out.append(b"get " + b" ".join(keys) + b"\r\n")
-        conn.s.sendall(b"".join(out))
+        conn.send(b"".join(out))
         for _ in pending:
             ln = conn.line()
             acc["sets"] += 1
@@ -287,8 +233,8 @@ def run_server(label, binary, extra, args, sp1, sp2, rows, pages, errs):
         if info["prefill_refused"]:
             print("  %s refused %d prefill sets (out of memory)" % (label, info["prefill_refused"]),
                   file=sys.stderr)
-        conn = Conn(srv.port)
-        sconn = Conn(srv.port)
+        conn = bl.Client(srv.port, timeout=10.0)
+        sconn = bl.Client(srv.port, timeout=10.0)
         t_run0 = time.time()
         rng = random.Random(args.seed)
         n1 = len(rows)
