@@ -64,6 +64,10 @@ void obuf_printf(struct obuf *o, const char *fmt, ...) __attribute__((format(pri
 /* Reference the value bytes of an item: takes over the caller's reference. */
 void obuf_item(struct obuf *o, struct item *it);
 
+/* Memory held by the text blocks of every obuf in the process, bytes
+ * (any thread; "stats" output_buf_bytes). */
+uint64_t obuf_mem_bytes(void);
+
 static inline bool obuf_empty(const struct obuf *o) { return o->pending == 0; }
 
 /* Write as much as the socket takes (writev).  Returns bytes written (>= 0),

@@ -127,6 +127,8 @@ struct settings {
     bool     modern;                /* no_modern clears (and sets 1.4-era defaults) */
     uint32_t watcher_logbuf_size;   /* bytes (-o value in KB, 256 KB) */
     uint32_t worker_logbuf_size;    /* bytes (-o value in KB, 64 KB) */
+    char    *metrics_listen;        /* -o metrics_listen host:port (or a bare port,
+                                     * 127.0.0.1): HTTP monitoring; NULL = off */
     char    *warnings;              /* accepted-but-odd settings, one per line;
                                      * NULL = none; the daemon logs them */
 };
@@ -189,6 +191,12 @@ void option_copy(struct settings *dst, const struct settings *src);
  * `note` ("threads, port", truncated to notelen) when note is not NULL. */
 int option_apply_runtime(struct settings *live, const struct settings *fresh,
                          char *note, size_t notelen);
+
+/* Split a host:port value (metrics_listen): "host:port", "[v6]:port" or
+ * a bare port (host "127.0.0.1").  Port 1..65535.  0, or -1 with the
+ * reason in err. */
+int option_host_port(const char *spec, char *host, size_t hostlen, int *port,
+                     char *err, size_t errlen);
 
 /* Generated documents: memcached.conf.example and doc/memcached.1 are these
  * functions' output (scripts regenerate them; a unit test checks drift). */

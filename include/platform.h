@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -83,5 +84,13 @@ int     platform_udp_send(int fd, const struct sockaddr *to, socklen_t tolen,
 void    platform_udp_sndbuf(int fd, int bytes);
 /* A second descriptor for the same socket (close-on-exec); -1 with errno. */
 int     platform_dup(int fd);
+
+/* Disk use (snapshot state for monitoring).  Size in bytes of the file
+ * at path: 0 with *size set, -1 with errno (ENOENT: no file). */
+int     platform_file_size(const char *path, uint64_t *size);
+/* Space of the filesystem holding path (a file or directory): bytes
+ * available to an unprivileged writer and its total size.  0, or -1 with
+ * errno. */
+int     platform_fs_space(const char *path, uint64_t *avail, uint64_t *total);
 
 #endif

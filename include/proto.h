@@ -157,6 +157,15 @@ void meta_parse(enum req_cmd cmd, const char *line, size_t len, struct request *
 /* Base64 of in[0..n) into out (4 * ((n + 2) / 3) bytes); returns the length. */
 size_t meta_b64_encode(const char *in, size_t n, char *out);
 
+/* The STAT lines of one "stats" group (SUB_STATS_GENERAL, _SETTINGS,
+ * _ITEMS, _SLABS, _SIZES, _CONNS, _SNAPSHOT), without the END line: the
+ * very text the "stats" command sends.  Thread safety: any thread,
+ * workers or not (it reads per-thread counters, storage and daemon hooks
+ * that lock for themselves); the monitor thread renders /metrics from it
+ * (src/monitor/), so the two can never disagree.  SUB_STATS_CONNS calls
+ * a hook that walks the workers' connection lists. */
+void proto_stats_lines(struct obuf *o, enum req_sub sub);
+
 /* Keys: 1..250 bytes; we also refuse control characters (protocol.txt). */
 bool text_key_valid(const char *k, size_t n);
 

@@ -244,7 +244,11 @@ X(snapshot_load, 0, "snapshot_load", F_EXT, T_BOOL, OFF(snapshot_load), "yes", 1
   "load the snapshot at start (needs snapshot_path)") \
 X(snapshot_refuse_corrupt, 0, "snapshot_refuse_corrupt", F_EXT, T_BOOL, OFF(snapshot_refuse_corrupt), "no", 1, 0, NOMAX, NULL, \
   "refuse to start when the snapshot is damaged\n" \
-  "(otherwise log it and start empty)")
+  "(otherwise log it and start empty)") \
+X(metrics_listen, 0, "metrics_listen", F_EXT, T_STR, OFF(metrics_listen), NULL, 1, 0, NOMAX, "<host:port>", \
+  "serve Prometheus /metrics, /stats.json and a live status\n" \
+  "page over HTTP on host:port (a bare port means\n" \
+  "127.0.0.1); unset = off (doc/monitoring.md)")
 
 enum opt_id {
 #define X_ID(id, ...) OPT_##id,
@@ -602,6 +606,13 @@ static int check_special(struct settings *s, struct pstate *ps, int id,
         if (strcmp(v, "s3fifo") != 0 && strcmp(v, "clock") != 0)
             return fail(ps, o->name, "\"%s\" is not one of s3fifo, clock", v);
         break;
+    case OPT_metrics_listen: {
+        char host[256], why[128];
+        int port;
+        if (*v != '\0' && option_host_port(v, host, sizeof(host), &port, why, sizeof(why)) != 0)
+            return fail(ps, o->name, "\"%s\": %s", v, why);
+        break;
+    }
     case OPT_num_threads:
         if (n > OPTION_THREADS_MAX)
             return fail(ps, o->name, "\"%s\" is too many: at most %d", v,
@@ -1638,8 +1649,66 @@ void option_stats_settings(const struct settings *s,
     EMIT("shutdown_timeout", "%d", s->shutdown_timeout);
     EMIT("read_buf_max", "%zu", s->read_buf_max);
     fn("eviction_policy", s->eviction_policy != NULL ? s->eviction_policy : "s3fifo", arg);
+    fn("metrics_listen", s->metrics_listen ? s->metrics_listen : "NULL", arg);
 #undef EMIT
 #undef YN
+}
+
+int option_host_port(const char *spec, char *host, size_t hostlen, int *port,
+                     char *err, size_t errlen)
+{
+    const char *p = spec, *h = NULL, *digits;
+    size_t hn = 0;
+
+    if (spec[0] == '[') {
+        const char *end = strchr(spec, ']');
+        if (end == NULL || end == spec + 1 || end[1] != ':') {
+            snprintf(err, errlen, "expected [v6address]:port");
+            return -1;
+        }
+        h = spec + 1;
+        hn = (size_t)(end - h);
+        digits = end + 2;
+    } else if ((p = strrchr(spec, ':')) != NULL) {
+        if (strchr(spec, ':') != p) {
+            snprintf(err, errlen, "an IPv6 address goes in brackets: [v6address]:port");
+            return -1;
+        }
+        if (p == spec) {
+            snprintf(err, errlen, "no host before ':'");
+            return -1;
+        }
+        h = spec;
+        hn = (size_t)(p - spec);
+        digits = p + 1;
+    } else {
+        h = "127.0.0.1";            /* a bare port: loopback only */
+        hn = strlen(h);
+        digits = spec;
+    }
+    long n = 0;
+    const char *d = digits;
+    for (; *d >= '0' && *d <= '9' && n <= 65535; d++)
+        n = n * 10 + (*d - '0');
+    if (d == digits || *d != '\0' || n < 1 || n > 65535) {
+        snprintf(err, errlen, "port must be a number from 1 to 65535");
+        return -1;
+    }
+    if (hn >= hostlen) {
+        snprintf(err, errlen, "host name too long");
+        return -1;
+    }
+    for (size_t i = 0; i < hn; i++) {
+        unsigned char c = (unsigned char)h[i];
+        if (c <= ' ' || c == '/' || c >= 0x7f) {
+            snprintf(err, errlen, "bad character in host");
+            return -1;
+        }
+    }
+    memcpy(host, h, hn);
+    host[hn] = '\0';
+    *port = (int)n;
+    return 0;
 }
 
 /* --- generated documents ------------------------------------------------------ */

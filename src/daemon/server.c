@@ -3,8 +3,9 @@
  * the main thread's event loop (clock tick, signals, listeners).
  *
  * Order: absolute paths -> logging -> root check -> limits -> fork (-d)
- * -> storage -> listeners (bind as root) -> drop privileges -> pid file ->
- * workers -> ready (READY=1, -d's parent exits 0, stdio to /dev/null).
+ * -> storage -> listeners and metrics_listen (bind as root) -> drop
+ * privileges -> pid file -> workers -> snapshot and monitor threads ->
+ * ready (READY=1, -d's parent exits 0, stdio to /dev/null).
  * Teardown is the reverse; SIGTERM/SIGINT and "shutdown" stop accepting,
  * let workers flush in-flight replies, and exit 0.  SIGHUP re-reads the
  * config file (runtime settings only) and reopens the log file.
@@ -25,6 +26,7 @@
 #include "clock.h"
 #include "item.h"
 #include "log.h"
+#include "monitor.h"
 #include "net.h"
 #include "option.h"
 #include "platform.h"
@@ -382,6 +384,12 @@ server_main(struct settings *s, int argc, char **argv)
         fprintf(stderr, "failed to listen: %s\n", err);
         return 1;
     }
+    /* the monitoring listener binds with the others (before privileges
+     * are dropped); a refused address stops the start */
+    if (s->metrics_listen != NULL && monitor_setup(s->metrics_listen, err, sizeof(err)) != 0) {
+        fprintf(stderr, "failed to listen: %s\n", err);
+        return 1;
+    }
     if (s->username != NULL && platform_drop_privileges(s->username, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
@@ -435,6 +443,10 @@ server_main(struct settings *s, int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
+    if (monitor_start(err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
 
     if (pipe(wake_fds) != 0) {
         fprintf(stderr, "pipe: %s\n", strerror(errno));
@@ -456,6 +468,7 @@ server_main(struct settings *s, int argc, char **argv)
      * listeners are closed last because workers read their list for
      * "stats conns" */
     listener_pause();
+    monitor_shutdown();             /* no scrape reads what goes away next */
     worker_shutdown();
     listener_close();
     snapshot_shutdown();            /* workers are gone: a final snapshot */

@@ -855,6 +855,7 @@ static bool running;                    /* a snapshot is being written */
 static bool thr_started, thr_stop;
 static pthread_t thr;
 static time_t last_start;               /* unix */
+static time_t last_success;             /* unix, end of the last good one; 0 = none */
 static double last_duration;            /* secs */
 static double last_write_secs, last_sync_secs; /* split of the last one */
 static uint64_t last_items, last_bytes, successes, failures;
@@ -879,6 +880,7 @@ snapshot_setup(const struct snapshot_options *o, char *err, size_t errlen)
     running = false;
     thr_started = thr_stop = false;
     last_start = 0;
+    last_success = 0;
     last_duration = 0;
     last_items = last_bytes = successes = failures = 0;
     snprintf(last_error, sizeof(last_error), "none");
@@ -1026,6 +1028,7 @@ run_once(const char *why, char *msg, size_t msglen)
     last_bytes = r.bytes;
     if (st == SNAP_OK) {
         successes++;
+        last_success = time(NULL);
     } else {
         failures++;
         snprintf(last_error, sizeof(last_error), "%s", r.err);
@@ -1105,6 +1108,29 @@ snapshot_request(void)
     return msg;
 }
 
+/* Disk use: the snapshot file's size now (0 when there is none) and the
+ * space of the filesystem it is written to (its directory's, so it is
+ * known before the first snapshot).  Outside mu: stat() may be slow. */
+static void
+disk_lines(struct obuf *o, const char *path)
+{
+    uint64_t size = 0, avail = 0, total = 0;
+    if (path != NULL) {
+        (void)platform_file_size(path, &size);
+        char dir[4096];
+        snprintf(dir, sizeof(dir), "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash == NULL)
+            snprintf(dir, sizeof(dir), ".");
+        else
+            slash[slash == dir] = '\0';    /* "/x" -> "/" */
+        (void)platform_fs_space(dir, &avail, &total);
+    }
+    obuf_printf(o, "STAT file_bytes %" PRIu64 "\r\n", size);
+    obuf_printf(o, "STAT fs_avail_bytes %" PRIu64 "\r\n", avail);
+    obuf_printf(o, "STAT fs_total_bytes %" PRIu64 "\r\n", total);
+}
+
 void
 snapshot_stats(struct obuf *o)
 {
@@ -1126,7 +1152,10 @@ snapshot_stats(struct obuf *o)
     obuf_printf(o, "STAT load_expired %" PRIu64 "\r\n", load_res.skipped_expired);
     obuf_printf(o, "STAT load_skipped %" PRIu64 "\r\n", load_res.skipped_nomem);
     obuf_printf(o, "STAT load_duration %.6f\r\n", load_duration);
+    obuf_printf(o, "STAT last_success %ld\r\n", (long)last_success);
+    const char *path = opts.path;
     pthread_mutex_unlock(&mu);
+    disk_lines(o, path);
 }
 
 void

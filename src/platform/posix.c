@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -394,4 +395,25 @@ platform_unreserve(void *p, size_t len)
 {
     if (p != NULL)
         munmap(p, len);
+}
+
+int
+platform_file_size(const char *path, uint64_t *size)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -1;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+int
+platform_fs_space(const char *path, uint64_t *avail, uint64_t *total)
+{
+    struct statvfs v;
+    if (statvfs(path, &v) != 0)
+        return -1;
+    *avail = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
+    *total = (uint64_t)v.f_blocks * (uint64_t)v.f_frsize;
+    return 0;
 }

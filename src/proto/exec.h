@@ -49,8 +49,7 @@ void   proto_emit_value(struct proto_conn *pc, struct item *it, bool crlf);
 void   proto_count_lookup(struct proto_conn *pc, const struct item *it, bool touch);
 /* Flush what was stored before the delay given (0: now), as memcached. */
 void   proto_flush_at(int64_t exptime);
-/* stats_cmd.c: the STAT lines of a group (no END), and "stats reset". */
-void   proto_stats_lines(struct obuf *o, enum req_sub sub);
+/* stats_cmd.c: "stats reset" (proto_stats_lines() is in proto.h). */
 void   proto_stats_reset(void);
 /* A storage command's line (r->key, flags, exptime, vlen): allocate the
  * item and return PROTO_READ_VALUE, or reply the error and PROTO_SWALLOW. */

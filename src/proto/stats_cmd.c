@@ -139,6 +139,8 @@ stats_general(struct obuf *o)
     stat_u64(o, "evicted_main", is.evicted_main);
     stat_u64(o, "evicted_slab_move", is.evicted_slab_move);
     stat_u64(o, "eviction_policy_bytes", is.policy_bytes);
+    /* ours: reply memory (read buffers are read_buf_bytes above) */
+    stat_u64(o, "output_buf_bytes", obuf_mem_bytes());
 }
 
 static void

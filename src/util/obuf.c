@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,25 @@
 #define IOV_MAX 1024
 #endif
 
+/* Bytes of text blocks allocated by every obuf (for "stats"
+ * output_buf_bytes); touched only when a block is allocated or freed. */
+static _Atomic uint64_t block_bytes;
+
+uint64_t
+obuf_mem_bytes(void)
+{
+    return atomic_load_explicit(&block_bytes, memory_order_relaxed);
+}
+
+static void
+block_free(struct oblock *b)
+{
+    if (b == NULL)
+        return;
+    atomic_fetch_sub_explicit(&block_bytes, sizeof(*b) + b->size, memory_order_relaxed);
+    free(b);
+}
+
 void
 obuf_init(struct obuf *o)
 {
@@ -39,6 +59,7 @@ block_new(size_t size)
     b->next = NULL;
     b->size = size;
     b->used = 0;
+    atomic_fetch_add_explicit(&block_bytes, sizeof(*b) + size, memory_order_relaxed);
     return b;
 }
 
@@ -63,7 +84,7 @@ obuf_reset(struct obuf *o)
             keep->next = NULL;
             keep->used = 0;
         } else {
-            free(b);
+            block_free(b);
         }
         b = n;
     }
@@ -88,7 +109,7 @@ void
 obuf_deinit(struct obuf *o)
 {
     obuf_reset(o);
-    free(o->head);
+    block_free(o->head);
     free(o->iov);
     free(o->refs);
     memset(o, 0, sizeof(*o));

@@ -929,6 +929,7 @@ START_TEST(test_stats_settings)
         "num_napi_ids", "memory_file", "snapshot_path", "snapshot_interval",
         "snapshot_on_shutdown", "snapshot_load", "snapshot_refuse_corrupt",
         "write_timeout", "shutdown_timeout", "read_buf_max", "eviction_policy",
+        "metrics_listen",
     };
     char *text, *p;
     size_t i;
