@@ -18,6 +18,9 @@ if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
         # bmemcached, ruby-dalli (needs ruby, which it does not depend on),
         # SASL tools and mechanisms; Node.js for memjs (below).
         pkgs="$pkgs python3-binary-memcached ruby ruby-dalli sasl2-bin libsasl2-modules"
+        # monitoring (tests/integration/test_metrics.py, test_status_page.py):
+        # the Prometheus client's text parser, headless Chromium for the page
+        pkgs="$pkgs python3-prometheus-client chromium"
         # node/npm by command: a Node.js from elsewhere (NodeSource's bundles
         # npm and conflicts with Debian's npm package) is fine as it is.
         command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"

@@ -249,6 +249,7 @@ monitor_shutdown(void)
         pthread_join(mon.thread, NULL);
         mon.running = false;
     }
+    mon_stats_scratch_free();
     if (mon.tick != NULL)
         event_free(mon.tick);
     if (mon.http != NULL)

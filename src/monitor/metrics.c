@@ -109,25 +109,35 @@ mon_stats_parse(struct mon_stats *s, enum mon_group g, char *text, size_t len)
     return 0;
 }
 
+/* The buffer stats are rendered into: kept from scrape to scrape (monitor
+ * thread only), so the reply memory "stats" reports (output_buf_bytes)
+ * does not change because a scrape is running. */
+static struct obuf scratch;
+
 /* The text of one stats group, NUL-terminated, malloc'd; NULL on OOM. */
 static char *
 group_text(enum req_sub sub, size_t *len)
 {
-    struct obuf o;
-    obuf_init(&o);
-    proto_stats_lines(&o, sub);
+    struct obuf *o = &scratch;
+    proto_stats_lines(o, sub);
     char *t = NULL;
-    if (!o.oom && (t = malloc(o.pending + 1)) != NULL) {
+    if (!o->oom && (t = malloc(o->pending + 1)) != NULL) {
         size_t n = 0;
-        for (int i = o.iov_done; i < o.niov; i++) {
-            memcpy(t + n, o.iov[i].iov_base, o.iov[i].iov_len);
-            n += o.iov[i].iov_len;
+        for (int i = o->iov_done; i < o->niov; i++) {
+            memcpy(t + n, o->iov[i].iov_base, o->iov[i].iov_len);
+            n += o->iov[i].iov_len;
         }
         t[n] = '\0';
         *len = n;
     }
-    obuf_deinit(&o);
+    obuf_reset(o);
     return t;
+}
+
+void
+mon_stats_scratch_free(void)
+{
+    obuf_deinit(&scratch);
 }
 
 int

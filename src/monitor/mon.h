@@ -59,6 +59,8 @@ int  mon_stats_parse(struct mon_stats *s, enum mon_group g, char *text, size_t l
  * snapshots are configured).  0 or -1 (out of memory). */
 int  mon_stats_capture(struct mon_stats *s);
 void mon_stats_free(struct mon_stats *s);
+/* Free the buffer mon_stats_capture() keeps between calls. */
+void mon_stats_scratch_free(void);
 /* Value of name in group g for class cls (0 = a global line); NULL if
  * absent. */
 const char *mon_stat(const struct mon_stats *s, enum mon_group g, unsigned cls,
