@@ -7,14 +7,21 @@ space is preloaded once, then mcload (pinned to core 1) runs A/B/A/B rounds.
 Prints per workload the median ops/s and p99 of each side and ours/ref ratios,
 as a table and as a markdown snippet.
 
+--scrape MS: our server also gets -o metrics_listen on a free port and a
+scraper thread GETs its /metrics every MS ms during every run; with
+--ref pointing at our binary too, the ratio is scraped vs not scraped
+(doc/monitoring.md).
+
 Exit status: 0 ok; 1 if any mcload run reported errors or a server died;
 2 on setup failure (binary missing, server does not start).
 """
 import argparse
+import http.client
 import json
 import os
 import statistics
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -81,6 +88,8 @@ def parse_args():
     ap.add_argument("--ref-args", default="", help="extra flags for the reference only")
     ap.add_argument("--no-pin", action="store_true", help="do not use taskset")
     ap.add_argument("--json", help="also write all results (every round) to this file")
+    ap.add_argument("--scrape", type=int, default=0, metavar="MS",
+                    help="run ours with -o metrics_listen and scrape /metrics every MS ms")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every run")
     a = ap.parse_args()
     if a.quick:
@@ -112,14 +121,53 @@ def mcload(a, port, wargs, extra, timeout, cpu):
     return res
 
 
+class Scraper:
+    """GET /metrics every `ms` ms on its own thread until stopped (bounded:
+    at most one scrape per period, each with a 5 s timeout)."""
+
+    def __init__(self, port, ms):
+        self.port, self.period = port, ms / 1000.0
+        self.stop_ev = threading.Event()
+        self.ok = self.failed = 0
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        while not self.stop_ev.wait(self.period):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                c.request("GET", "/metrics")
+                r = c.getresponse()
+                body = r.read()
+                c.close()
+                if r.status == 200 and body.startswith(b"# HELP"):
+                    self.ok += 1
+                else:
+                    self.failed += 1
+            except OSError:
+                self.failed += 1
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_ev.set()
+        self.thread.join(10)
+
+
 def run_workload(a, wname, pin):
     desc, wargs = WORKLOADS[wname]
     srv_cpu, cli_cpu = (0, 1) if pin else (None, None)
     extra = a.server_args.split()
     sides = {}
+    scrape_port = None
+    ours_extra = []
+    if a.scrape:
+        scrape_port = bl.free_port()
+        ours_extra = ["-o", "metrics_listen=127.0.0.1:%d" % scrape_port]
     try:
         sides["ours"] = bl.start_server("ours", a.ours, 1024, 4096, a.server_threads,
-                                        extra + a.ours_args.split(), srv_cpu)
+                                        extra + a.ours_args.split() + ours_extra, srv_cpu)
         sides["ref"] = bl.start_server("ref", a.ref, 1024, 4096, a.server_threads,
                                        extra + a.ref_args.split(), srv_cpu)
         runs = {"ours": [], "ref": []}
@@ -135,9 +183,21 @@ def run_workload(a, wname, pin):
         for rnd in range(a.rounds):
             for side in ("ours", "ref"):  # A/B/A/B
                 c0 = bl.cpu_seconds(sides[side].pid)
-                r = mcload(a, sides[side].port, wargs,
-                           ["--duration", str(a.secs), "--key-prefix", "w%s:" % wname,
-                            "--seed", str(rnd + 1)], a.secs + 60, cli_cpu)
+                scraper = Scraper(scrape_port, a.scrape) if side == "ours" and a.scrape else None
+                if scraper:
+                    scraper.__enter__()
+                try:
+                    r = mcload(a, sides[side].port, wargs,
+                               ["--duration", str(a.secs), "--key-prefix", "w%s:" % wname,
+                                "--seed", str(rnd + 1)], a.secs + 60, cli_cpu)
+                finally:
+                    if scraper:
+                        scraper.__exit__()
+                if scraper:
+                    r["scrapes"], r["scrape_failures"] = scraper.ok, scraper.failed
+                    if scraper.failed or not scraper.ok:
+                        failures.append("ours round %d: %d scrapes, %d failed"
+                                        % (rnd, scraper.ok, scraper.failed))
                 cpu = bl.cpu_seconds(sides[side].pid) - c0 if sides[side].alive() else 0
                 kops = r["ops_per_sec"] * r.get("duration", 0)
                 r["server_cpu_s"] = cpu
@@ -146,10 +206,12 @@ def run_workload(a, wname, pin):
                 runs[side].append(r)
                 if a.verbose:
                     print("  %s round %d %-4s ops/s %10.0f  p99 %8.1f us  hit %.3f  "
-                          "srv %.2f us/op  cli %3.0f%%  err %s"
+                          "srv %.2f us/op  cli %3.0f%%  err %s%s"
                           % (wname, rnd, side, r["ops_per_sec"], r["p99_us"],
                              r.get("hit_rate", 0), r["server_us_per_op"],
-                             100 * r.get("client_util", 0), r["errors"]), flush=True)
+                             100 * r.get("client_util", 0), r["errors"],
+                             "  scrapes %d" % r["scrapes"] if "scrapes" in r else ""),
+                          flush=True)
                 if r["rc"] != 0 or r["errors"] != 0:
                     failures.append("%s round %d: rc=%s errors=%s %s" % (
                         side, rnd, r["rc"], r["errors"], r["stderr"]))
