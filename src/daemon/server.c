@@ -379,14 +379,16 @@ server_main(struct settings *s, int argc, char **argv)
     event_add(sigterm_ev, NULL);
     event_add(sigint_ev, NULL);
     event_add(sighup_ev, NULL);
-    if (listener_setup(main_base, s->listen, s->nlisten, s->port, s->udp_port,
-                       s->socketpath, s->access, s->backlog, err, sizeof(err)) != 0) {
+    /* the monitoring listener binds before the memcached ones (so once
+     * those accept, it does too; its thread starts later, connections
+     * wait in its backlog) and before privileges are dropped; a refused
+     * address stops the start */
+    if (s->metrics_listen != NULL && monitor_setup(s->metrics_listen, err, sizeof(err)) != 0) {
         fprintf(stderr, "failed to listen: %s\n", err);
         return 1;
     }
-    /* the monitoring listener binds with the others (before privileges
-     * are dropped); a refused address stops the start */
-    if (s->metrics_listen != NULL && monitor_setup(s->metrics_listen, err, sizeof(err)) != 0) {
+    if (listener_setup(main_base, s->listen, s->nlisten, s->port, s->udp_port,
+                       s->socketpath, s->access, s->backlog, err, sizeof(err)) != 0) {
         fprintf(stderr, "failed to listen: %s\n", err);
         return 1;
     }
