@@ -170,6 +170,9 @@ struct server_stats {
     uint64_t time_in_listen_disabled_us;
     uint64_t read_buf_count, read_buf_bytes; /* connection read buffers */
     double   rusage_user, rusage_system;
+    bool     ssl_enabled, ssl_session_cache;    /* -Z, ssl_session_cache */
+    uint64_t ssl_handshake_errors, ssl_new_sessions;
+    uint64_t ssl_cert_age;                      /* secs since the certificates loaded */
 };
 
 /* Process-wide protocol settings and hooks, set by the daemon. */
@@ -194,6 +197,9 @@ struct proto_env {
     void (*shutdown)(void);
     /* "cache_memlimit": returns 0, or -1 if too small. */
     int  (*set_memlimit)(size_t bytes);
+    /* "refresh_certs": reload the TLS certificates; true, or false with
+     * err (memcached's message).  NULL without TLS. */
+    bool (*refresh_certs)(char *err, size_t errlen);
     /* "snapshot": start one and wait; returns NULL or an error message. */
     const char *(*snapshot)(void);
 };

@@ -7,7 +7,7 @@ set -e
 what=${1:-build}
 
 if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-    pkgs="autoconf automake libtool pkg-config libevent-dev libxxhash-dev check libsasl2-dev"
+    pkgs="autoconf automake libtool pkg-config libevent-dev libxxhash-dev check libsasl2-dev libssl-dev"
     if [ "$what" = test ]; then
         # memcached: the reference the integration tests compare against;
         # libmemcached-tools: memccapable; python3 clients for client tests.

@@ -825,10 +825,18 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
             item_crawl_request(0);
         proto_reply(pc, false, "OK");
         break;
-    case CMD_REFRESH_CERTS:
-        /* Debian's memcached is built with TLS, not enabled by default */
-        proto_reply(pc, false, "Error TLS not enabled");
+    case CMD_REFRESH_CERTS: {
+        /* memcached's replies: OK, or the loader's message ("Error TLS
+         * not enabled" without -Z, as Debian's TLS build says) */
+        char err[1024];
+        if (proto_env.refresh_certs == NULL)
+            proto_reply(pc, false, "Error TLS not enabled");
+        else if (proto_env.refresh_certs(err, sizeof(err)))
+            proto_reply(pc, false, "OK");
+        else
+            proto_reply(pc, false, err);
         break;
+    }
     case CMD_SNAPSHOT: {
         if (proto_env.snapshot == NULL) {
             proto_reply(pc, false, "SERVER_ERROR snapshots not configured");
