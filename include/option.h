@@ -99,6 +99,7 @@ struct settings {
     int      binding_protocol;      /* -B: 0 auto, 1 ascii, 2 binary (-S: 2) */
     bool     binding_protocol_given; /* -B was given (with -S only binary is allowed) */
     bool     enable_sasl;           /* -S */
+    char    *auth_file;             /* -Y: ASCII authentication; NULL = off */
     bool     flush_enabled;         /* false with -F */
     bool     dump_enabled;          /* false with -X */
     /* TLS (doc/security.md) */

@@ -188,6 +188,7 @@ struct proto_env {
      * settings, ...); called from a worker; may be NULL. */
     bool   track_sizes;             /* -o track_sizes: "stats sizes" enabled */
     bool   sasl;                    /* -S: binary only, authenticate first */
+    bool   ascii_auth;              /* -Y: authenticate with a "set" first (authfile.h) */
     void (*server_stats)(struct server_stats *s);
     void (*stats_settings)(struct obuf *o);
     void (*stats_conns)(struct obuf *o);
@@ -256,7 +257,8 @@ struct proto_conn {
     bool                 mb64;      /* b: return the key base64 encoded */
     /* binary protocol */
     bool                 binary;    /* this connection speaks it */
-    bool                 authenticated; /* SASL done (or not required) */
+    bool                 authenticated; /* SASL or -Y done (or not required) */
+    char                *auth_buf;  /* -Y: the credentials being read */
     struct {
         uint8_t          opcode;    /* the packet being answered ... */
         uint32_t         opaque_be; /* ... its opaque, as sent */

@@ -148,8 +148,9 @@ X(dump_enabled, 'X', "disable-dumping", 0, T_NBOOL, OFF(dump_enabled), "no", 1, 
   "disable stats cachedump and lru_crawler metadump") \
 X(watch_enabled, 'W', "disable-watch", 0, T_NBOOL, OFF(watch_enabled), "no", 1, 0, NOMAX, NULL, \
   "disable watch commands (live logging)") \
-X(auth_file, 'Y', "auth-file", 0, T_REFUSE_ARG, NOFF, NULL, 1, 0, NOMAX, "<file>", \
-  "ASCII protocol authentication: not supported, refused") \
+X(auth_file, 'Y', "auth-file", 0, T_STR, OFF(auth_file), NULL, 1, 0, NOMAX, "<file>", \
+  "(EXPERIMENTAL) enable ASCII protocol authentication. format:\n" \
+  "user:pass\\nuser2:pass2\\n (re-read on SIGHUP)") \
 X(memory_file, 'e', "memory-file", 0, T_REFUSE_ARG, NOFF, NULL, 1, 0, NOMAX, "<file>", \
   "mmap a file for item memory: not supported, refused;\n" \
   "use -o snapshot_path for a restartable cache") \
@@ -1081,6 +1082,12 @@ static int finish(struct settings *s, struct pstate *ps)
             return fail(ps, "enable-sasl", "Cannot enable UDP while using binary SASL authentication.");
         s->binding_protocol = 2;
     }
+    /* -Y authenticates in the text protocol: a binary packet gets its
+     * text error (memcached), so binary alone cannot work */
+    if (s->auth_file != NULL && (s->enable_sasl ||
+                                 (s->binding_protocol_given && s->binding_protocol == 2)))
+        return fail(ps, "auth-file", "ASCII authentication (-Y) needs the ASCII protocol "
+                    "(not -S or -B binary)");
     if (s->item_size_max > s->maxbytes / 2) {
         char a[32], b[32];
         return fail(ps, "max-item-size", "%s cannot be larger than half of "
@@ -1600,7 +1607,7 @@ void option_stats_settings(const struct settings *s,
     fn("binding_protocol", proto[s->binding_protocol >= 0 && s->binding_protocol <= 2 ?
                                  s->binding_protocol : 0], arg);
     fn("auth_enabled_sasl", YN(s->enable_sasl), arg);
-    fn("auth_enabled_ascii", "no", arg);
+    fn("auth_enabled_ascii", s->auth_file != NULL ? s->auth_file : "no", arg);
     EMIT("item_size_max", "%u", s->item_size_max);
     fn("maxconns_fast", YN(s->maxconns_fast), arg);
     EMIT("hashpower_init", "%d", s->hashpower_init);

@@ -22,6 +22,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "authfile.h"
 #include "clock.h"
 #include "item.h"
 #include "log.h"
@@ -164,6 +165,7 @@ absolute_paths(struct settings *s)
     make_absolute(&s->pidfile);
     make_absolute(&s->logfile);
     make_absolute(&s->snapshot_path);
+    make_absolute(&s->auth_file);
     make_absolute(&s->ssl_chain_cert);
     make_absolute(&s->ssl_key);
     make_absolute(&s->ssl_ca_cert);
@@ -213,6 +215,13 @@ server_reload(void)
 {
     if (log_reopen() != 0)
         log_error("reopening the log file failed: %s", strerror(errno));
+    if (live->auth_file != NULL) {  /* as memcached: SIGHUP re-reads -Y's file */
+        char aerr[1024];
+        if (authfile_load(live->auth_file, aerr, sizeof(aerr)) != 0)
+            log_error("SIGHUP: %s; keeping the credentials loaded before", aerr);
+        else
+            log_notice("SIGHUP: re-read %s (%zu entries)", live->auth_file, authfile_entries());
+    }
     if (live->ssl_enabled) {        /* as memcached 1.6.40: SIGHUP reloads certificates */
         char terr[1024];
         refresh_certs(terr, sizeof(terr));
@@ -450,6 +459,13 @@ server_main(struct settings *s, int argc, char **argv)
     proto_env.shutdown = request_stop;
     proto_env.stats_reset = reset_conn_stats;
     proto_env.set_memlimit = set_memlimit;
+    if (s->auth_file != NULL) {
+        if (authfile_load(s->auth_file, err, sizeof(err)) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        proto_env.ascii_auth = true;
+    }
     if (s->enable_sasl && proto_sasl_setup(err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
@@ -469,7 +485,7 @@ server_main(struct settings *s, int argc, char **argv)
         .backlog = s->backlog,
         .rbuf_max = s->read_buf_max,
         .rbuf_mem_limit = (size_t)s->read_buf_mem_limit << 20,
-        .protocol = s->binding_protocol,
+        .protocol = s->auth_file != NULL ? 1 : s->binding_protocol,   /* -Y: text only */
         .tls_handshake_timeout = s->ssl_handshake_timeout,
     };
     if (worker_setup(&no, err, sizeof(err)) != 0) {
@@ -515,6 +531,7 @@ server_main(struct settings *s, int argc, char **argv)
     close(wake_fds[1]);
     snapshot_teardown();
     tls_teardown();
+    authfile_teardown();
     item_teardown();
     if (s->pidfile != NULL)
         platform_remove_pidfile(s->pidfile);
