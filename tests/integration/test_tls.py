@@ -263,8 +263,12 @@ def test_notls_listener_and_plaintext_to_tls_port():
 
 def test_stats_and_settings_lines_match_reference():
     res = []
-    for srv in _both("ssl_session_cache,ssl_verify_mode=1,ssl_ca_cert=%s,ssl_wbuf_size=32"
-                     % _p("ca.crt"), notls=True):
+    for srv in _both("ssl_session_cache,ssl_verify_mode=1,ssl_ca_cert=%s,ssl_wbuf_size=32,"
+                     "ssl_kernel_tls" % _p("ca.crt"), notls=True):
+        c = TConn(srv.port)       # kernel TLS where the kernel has it, OpenSSL's otherwise
+        eq(c.request(b"set k 0 0 1\r\nv\r\nget k\r\n", b"END\r\n"),
+           b"STORED\r\nVALUE k 0 1\r\nv\r\nEND\r\n", "served with ssl_kernel_tls")
+        c.close()
         st = _plain(srv.notls_port, b"stats settings\r\n", b"END\r\n")
         lines = [l for l in st.split(b"\r\n") if l.startswith(b"STAT ssl_")
                  and not l.startswith(b"STAT ssl_handshake_timeout")]   # ours
