@@ -14,7 +14,9 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -79,6 +81,9 @@ def parse_args():
     ap.add_argument("--server-args", default="", help="extra flags for both servers")
     ap.add_argument("--ours-args", default="", help="extra flags for our server only")
     ap.add_argument("--ref-args", default="", help="extra flags for the reference only")
+    ap.add_argument("--tls", action="store_true",
+                    help="both servers with -Z (a throw-away self-signed certificate), "
+                    "mcload --tls")
     ap.add_argument("--no-pin", action="store_true", help="do not use taskset")
     ap.add_argument("--json", help="also write all results (every round) to this file")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every run")
@@ -96,7 +101,7 @@ def parse_args():
 def mcload(a, port, wargs, extra, timeout, cpu):
     cmd = ([] if cpu is None else ["taskset", "-c", str(cpu)]) + [
         a.mcload, "--port", str(port), "--threads", str(a.client_threads),
-        "--keys", str(KEYS), "--quiet"] + wargs + extra
+        "--keys", str(KEYS), "--quiet"] + (["--tls"] if a.tls else []) + wargs + extra
     rc, out, err = bl.run_bounded(cmd, timeout)
     res = None
     lines = out.strip().splitlines()
@@ -184,6 +189,15 @@ def main():
     a = parse_args()
     if not (os.path.isfile(a.mcload) and os.access(a.mcload, os.X_OK)):
         sys.exit("mcload not found at %s (run `make build`, or set MCLOAD)" % a.mcload)
+    if a.tls:
+        # a throw-away certificate: this measures the servers, not the PKI
+        d = tempfile.mkdtemp(prefix="compare-tls-")
+        crt, key = os.path.join(d, "c.crt"), os.path.join(d, "c.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", crt,
+                        "-days", "1", "-subj", "/CN=127.0.0.1"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        a.server_args += " -Z -o ssl_chain_cert=%s,ssl_key=%s" % (crt, key)
     pin = not a.no_pin and bl.can_pin()
     if not a.no_pin and not pin:
         print("note: cannot pin to cores 0/1 (taskset missing or affinity restricted); "

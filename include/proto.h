@@ -170,6 +170,9 @@ struct server_stats {
     uint64_t time_in_listen_disabled_us;
     uint64_t read_buf_count, read_buf_bytes; /* connection read buffers */
     double   rusage_user, rusage_system;
+    bool     ssl_enabled, ssl_session_cache;    /* -Z, ssl_session_cache */
+    uint64_t ssl_handshake_errors, ssl_new_sessions;
+    uint64_t ssl_cert_age;                      /* secs since the certificates loaded */
 };
 
 /* Process-wide protocol settings and hooks, set by the daemon. */
@@ -185,6 +188,7 @@ struct proto_env {
      * settings, ...); called from a worker; may be NULL. */
     bool   track_sizes;             /* -o track_sizes: "stats sizes" enabled */
     bool   sasl;                    /* -S: binary only, authenticate first */
+    bool   ascii_auth;              /* -Y: authenticate with a "set" first (authfile.h) */
     void (*server_stats)(struct server_stats *s);
     void (*stats_settings)(struct obuf *o);
     void (*stats_conns)(struct obuf *o);
@@ -194,6 +198,9 @@ struct proto_env {
     void (*shutdown)(void);
     /* "cache_memlimit": returns 0, or -1 if too small. */
     int  (*set_memlimit)(size_t bytes);
+    /* "refresh_certs": reload the TLS certificates; true, or false with
+     * err (memcached's message).  NULL without TLS. */
+    bool (*refresh_certs)(char *err, size_t errlen);
     /* "snapshot": start one and wait; returns NULL or an error message. */
     const char *(*snapshot)(void);
 };
@@ -250,7 +257,8 @@ struct proto_conn {
     bool                 mb64;      /* b: return the key base64 encoded */
     /* binary protocol */
     bool                 binary;    /* this connection speaks it */
-    bool                 authenticated; /* SASL done (or not required) */
+    bool                 authenticated; /* SASL or -Y done (or not required) */
+    char                *auth_buf;  /* -Y: the credentials being read */
     struct {
         uint8_t          opcode;    /* the packet being answered ... */
         uint32_t         opaque_be; /* ... its opaque, as sent */

@@ -7,13 +7,16 @@ set -e
 what=${1:-build}
 
 if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-    pkgs="autoconf automake libtool pkg-config libevent-dev libxxhash-dev check libsasl2-dev"
+    pkgs="autoconf automake libtool pkg-config libevent-dev libxxhash-dev check libsasl2-dev libssl-dev"
     if [ "$what" = test ]; then
         # memcached: the reference the integration tests compare against;
         # libmemcached-tools: memccapable; python3 clients for client tests.
         # clang + libclang-rt-14-dev: libFuzzer for the fuzz targets.
         pkgs="$pkgs memcached libmemcached-tools python3 python3-pymemcache python3-pylibmc netcat-openbsd"
         pkgs="$pkgs clang libclang-rt-14-dev"
+        # openssl: the command line makes the TLS tests' certificates and
+        # runs s_client (tests/integration/test_tls.py).
+        pkgs="$pkgs openssl"
         # binary-protocol clients (tests/integration/test_clients_binary.py):
         # bmemcached, ruby-dalli (needs ruby, which it does not depend on),
         # SASL tools and mechanisms; Node.js for memjs (below).
@@ -47,7 +50,7 @@ if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
     # Debian starts the reference memcached as a service on 11211; the tests
     # start their own on free ports, so leave a running one alone.
 elif command -v brew >/dev/null 2>&1; then
-    pkgs="autoconf automake libtool pkg-config libevent xxhash check cyrus-sasl"
+    pkgs="autoconf automake libtool pkg-config libevent xxhash check cyrus-sasl openssl@3"
     [ "$what" = test ] && pkgs="$pkgs memcached libmemcached"
     for p in $pkgs; do
         brew list "$p" >/dev/null 2>&1 || { echo "deps.sh: brew install $p"; brew install "$p"; }

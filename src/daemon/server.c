@@ -22,6 +22,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "authfile.h"
 #include "clock.h"
 #include "item.h"
 #include "log.h"
@@ -31,6 +32,7 @@
 #include "proto.h"
 #include "server.h"
 #include "snapshot.h"
+#include "tls.h"
 
 static struct settings *live;           /* runtime fields: live_lock */
 /* live_lock: the runtime fields of *live (verbose, maxbytes, maxconns,
@@ -68,6 +70,28 @@ server_stats(struct server_stats *s)
     s->listen_disabled_num = atomic_load(&net_counters.listen_disabled_num);
     s->read_buf_count = atomic_load(&net_counters.rbuf_count);
     s->read_buf_bytes = atomic_load(&net_counters.rbuf_bytes);
+    s->ssl_enabled = live->ssl_enabled;
+    s->ssl_session_cache = live->ssl_session_cache;
+    if (s->ssl_enabled) {
+        struct tls_stats ts;
+        tls_stats_get(&ts);
+        s->ssl_handshake_errors = ts.handshake_errors;
+        s->ssl_new_sessions = ts.new_sessions;
+        time_t now = time(NULL);
+        s->ssl_cert_age = now > ts.last_refresh ? (uint64_t)(now - ts.last_refresh) : 0;
+    }
+}
+
+/* "refresh_certs" (any worker) and SIGHUP. */
+static bool
+refresh_certs(char *err, size_t errlen)
+{
+    if (tls_refresh(err, errlen)) {
+        log_notice("TLS certificates reloaded");
+        return true;
+    }
+    log_error("TLS certificates not reloaded, keeping the running ones: %s", err);
+    return false;
 }
 
 static void
@@ -141,6 +165,10 @@ absolute_paths(struct settings *s)
     make_absolute(&s->pidfile);
     make_absolute(&s->logfile);
     make_absolute(&s->snapshot_path);
+    make_absolute(&s->auth_file);
+    make_absolute(&s->ssl_chain_cert);
+    make_absolute(&s->ssl_key);
+    make_absolute(&s->ssl_ca_cert);
 }
 
 /* ---- main loop events ---- */
@@ -187,6 +215,17 @@ server_reload(void)
 {
     if (log_reopen() != 0)
         log_error("reopening the log file failed: %s", strerror(errno));
+    if (live->auth_file != NULL) {  /* as memcached: SIGHUP re-reads -Y's file */
+        char aerr[1024];
+        if (authfile_load(live->auth_file, aerr, sizeof(aerr)) != 0)
+            log_error("SIGHUP: %s; keeping the credentials loaded before", aerr);
+        else
+            log_notice("SIGHUP: re-read %s (%zu entries)", live->auth_file, authfile_entries());
+    }
+    if (live->ssl_enabled) {        /* as memcached 1.6.40: SIGHUP reloads certificates */
+        char terr[1024];
+        refresh_certs(terr, sizeof(terr));
+    }
     if (live->config_file == NULL) {
         log_notice("SIGHUP: log reopened; no config file to re-read");
         return;
@@ -377,8 +416,23 @@ server_main(struct settings *s, int argc, char **argv)
     event_add(sigterm_ev, NULL);
     event_add(sigint_ev, NULL);
     event_add(sighup_ev, NULL);
+    if (s->ssl_enabled) {
+        struct tls_options to = {
+            .chain_cert = s->ssl_chain_cert, .key = s->ssl_key,
+            .keyformat = s->ssl_keyformat, .verify_mode = s->ssl_verify_mode,
+            .ca_cert = s->ssl_ca_cert, .ciphers = s->ssl_ciphers,
+            .min_version = s->ssl_min_version, .session_cache = s->ssl_session_cache,
+            .kernel_tls = s->ssl_kernel_tls, .wbuf_size = s->ssl_wbuf_size,
+        };
+        if (tls_setup(&to, err, sizeof(err)) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return 64;              /* memcached's EX_USAGE */
+        }
+        proto_env.refresh_certs = refresh_certs;
+    }
     if (listener_setup(main_base, s->listen, s->nlisten, s->port, s->udp_port,
-                       s->socketpath, s->access, s->backlog, err, sizeof(err)) != 0) {
+                       s->socketpath, s->access, s->backlog, s->ssl_enabled,
+                       err, sizeof(err)) != 0) {
         fprintf(stderr, "failed to listen: %s\n", err);
         return 1;
     }
@@ -405,6 +459,13 @@ server_main(struct settings *s, int argc, char **argv)
     proto_env.shutdown = request_stop;
     proto_env.stats_reset = reset_conn_stats;
     proto_env.set_memlimit = set_memlimit;
+    if (s->auth_file != NULL) {
+        if (authfile_load(s->auth_file, err, sizeof(err)) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        proto_env.ascii_auth = true;
+    }
     if (s->enable_sasl && proto_sasl_setup(err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
@@ -424,7 +485,8 @@ server_main(struct settings *s, int argc, char **argv)
         .backlog = s->backlog,
         .rbuf_max = s->read_buf_max,
         .rbuf_mem_limit = (size_t)s->read_buf_mem_limit << 20,
-        .protocol = s->binding_protocol,
+        .protocol = s->auth_file != NULL ? 1 : s->binding_protocol,   /* -Y: text only */
+        .tls_handshake_timeout = s->ssl_handshake_timeout,
     };
     if (worker_setup(&no, err, sizeof(err)) != 0) {
         fprintf(stderr, "failed to start workers: %s\n", err);
@@ -468,6 +530,8 @@ server_main(struct settings *s, int argc, char **argv)
     close(wake_fds[0]);
     close(wake_fds[1]);
     snapshot_teardown();
+    tls_teardown();
+    authfile_teardown();
     item_teardown();
     if (s->pidfile != NULL)
         platform_remove_pidfile(s->pidfile);

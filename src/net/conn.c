@@ -19,6 +19,12 @@
  * client has read: memory per client stays bounded.  Output that does
  * not move for write_timeout seconds closes the connection.
  *
+ * TLS (-Z): the same loop, with tls_read/tls_flush (tls.h) in place of
+ * read/sendmsg; a TLS connection first runs its handshake from the same
+ * events (bounded by ssl_handshake_timeout) and only then reads requests.
+ * Decrypted bytes OpenSSL still holds when our buffer filled are not
+ * signalled by the socket, so the connection re-arms itself for them.
+ *
  * Nothing received is lost: after the client shuts its sending side
  * (EOF), every complete request already received still runs and is
  * answered while the client reads; if writing fails, the requests still
@@ -102,11 +108,20 @@ peer_name(int fd, bool is_unix, char *buf, size_t size)
 }
 
 struct conn *
-conn_create(struct worker *w, int fd, bool is_unix, const char *listen_addr)
+conn_create(struct worker *w, int fd, bool is_unix, bool tls, const char *listen_addr)
 {
     struct conn *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
+    if (tls) {
+        c->tls = tls_conn_new(fd);
+        if (c->tls == NULL) {
+            free(c);
+            return NULL;
+        }
+        c->handshaking = true;
+    }
+    c->created = clock_now();
     c->fd = fd;
     c->w = w;
     c->is_unix = is_unix;
@@ -121,6 +136,7 @@ conn_create(struct worker *w, int fd, bool is_unix, const char *listen_addr)
     c->evmask = EV_READ;
     event_assign(&c->ev, w->base, fd, EV_READ | EV_PERSIST, on_event, c);
     if (event_add(&c->ev, NULL) != 0) {
+        tls_conn_free(c->tls);
         free(c);
         return NULL;
     }
@@ -236,6 +252,7 @@ conn_close(struct conn *c)
     proto_conn_deinit(&c->pc);
     obuf_deinit(&c->out);
     rbuf_free(c);
+    tls_conn_free(c->tls);
     log_info("<%d connection closed", c->fd);
     evutil_closesocket(c->fd);
     atomic_fetch_sub(&net_counters.curr_conns, 1);
@@ -335,6 +352,67 @@ conn_finish_deferred(struct worker *w)
     }
 }
 
+/* ---- socket or TLS ---- */
+
+/* read(2)'s contract over either transport: bytes, 0 at EOF, or -1 with
+ * errno (EAGAIN: nothing now). */
+static ssize_t
+tls_errno(size_t n, enum tls_io st)
+{
+    if (n > 0)
+        return (ssize_t)n;
+    switch (st) {
+    case TLS_EOF:
+        return 0;
+    case TLS_WANT_READ:
+    case TLS_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    default:
+        errno = ECONNRESET;
+        return -1;
+    }
+}
+
+static ssize_t
+conn_read(struct conn *c, void *buf, size_t n)
+{
+    if (c->tls == NULL)
+        return platform_read(c->fd, buf, n);
+    enum tls_io st;
+    size_t got = tls_read(c->tls, buf, n, &st);
+    return tls_errno(got, st);
+}
+
+static ssize_t
+conn_readv(struct conn *c, const struct iovec *iov, int n)
+{
+    if (c->tls == NULL)
+        return platform_readv(c->fd, iov, n);
+    enum tls_io st;
+    size_t got = tls_readv(c->tls, iov, n, &st);
+    return tls_errno(got, st);
+}
+
+/* obuf_flush's contract over either transport. */
+static long
+conn_write(struct conn *c)
+{
+    if (c->tls == NULL)
+        return obuf_flush(&c->out, c->fd);
+    struct worker *w = c->w;
+    if (w->tls_wbuf == NULL && (w->tls_wbuf = malloc(tls_wbuf_size())) == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    enum tls_io st;
+    long n = tls_flush(c->tls, &c->out, w->tls_wbuf, &st);
+    c->tls_write_wants_read = n >= 0 && st == TLS_WANT_READ;
+    if (n < 0 && errno == 0)
+        errno = ECONNRESET;
+    return n;
+}
+
 /* ---- the loop ---- */
 
 /* Keep buf[from..len) as this connection's own unconsumed input. */
@@ -415,7 +493,7 @@ flush(struct conn *c)
         obuf_reset(&c->out);
         return;
     }
-    long n = obuf_flush(&c->out, c->fd);
+    long n = conn_write(c);
     if (n < 0) {
         log_info("<%d write failed: %s", c->fd, strerror(errno));
         c->out_dead = true;
@@ -455,7 +533,8 @@ finish(struct conn *c)
     }
     flush(c);
     if (!obuf_empty(&c->out)) {
-        set_events(c, EV_WRITE);            /* nothing runs until it drains */
+        /* nothing runs until it drains */
+        set_events(c, c->tls_write_wants_read ? EV_READ : EV_WRITE);
         return;
     }
     if (c->close_after_write) {
@@ -476,6 +555,8 @@ finish(struct conn *c)
         return;
     }
     set_events(c, EV_READ);
+    if (c->tls != NULL && tls_pending(c->tls))
+        event_active(&c->ev, EV_READ, 0);   /* decrypted input the socket will not signal */
 }
 
 /* Read a large value straight into the item. */
@@ -484,7 +565,7 @@ read_direct(struct conn *c)
 {
     struct iovec iov[16];
     int n = feed_value_iov(&c->feed, &c->pc, iov, 16);
-    ssize_t r = platform_readv(c->fd, iov, n);
+    ssize_t r = conn_readv(c, iov, n);
     if (r > 0)
         feed_value_advance(&c->feed, &c->pc, (size_t)r);
     return r;
@@ -516,7 +597,7 @@ on_read(struct conn *c)
                 return;
             }
         }
-        n = platform_read(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen);
+        n = conn_read(c, c->rbuf + c->rlen, c->rsize - c->rlen);
         if (n > 0) {
             STAT_ADD(&w->stats, bytes_read, (uint64_t)n);
             c->rlen += (size_t)n;
@@ -524,7 +605,7 @@ on_read(struct conn *c)
             return;
         }
     } else {
-        n = platform_read(c->fd, w->rbuf, w->rbuf_size);
+        n = conn_read(c, w->rbuf, w->rbuf_size);
         if (n > 0) {
             STAT_ADD(&w->stats, bytes_read, (uint64_t)n);
             run_input(c, w->rbuf, (size_t)n);
@@ -545,12 +626,41 @@ on_read(struct conn *c)
     conn_close(c);
 }
 
+/* Drive a TLS handshake; once done, go on to read what may have come
+ * with it. */
+static void
+handshake(struct conn *c)
+{
+    switch (tls_handshake(c->tls)) {
+    case TLS_DONE:
+        c->handshaking = false;
+        log_info("<%d TLS %s %s", c->fd, tls_conn_version(c->tls), tls_conn_cipher(c->tls));
+        set_events(c, EV_READ);
+        on_read(c);
+        return;
+    case TLS_WANT_READ:
+        set_events(c, EV_READ);
+        return;
+    case TLS_WANT_WRITE:
+        set_events(c, EV_WRITE);
+        return;
+    default:                        /* plaintext, bad certificate, reset, EOF */
+        log_info("<%d TLS handshake failed; closing", c->fd);
+        conn_close(c);
+        return;
+    }
+}
+
 static void
 on_event(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
     (void)fd;
-    if (what & EV_WRITE) {
+    if (c->handshaking) {
+        handshake(c);
+        return;
+    }
+    if ((what & EV_WRITE) || (c->tls_write_wants_read && !obuf_empty(&c->out))) {
         finish(c);                  /* flush; resumes waiting input */
         return;
     }
@@ -577,6 +687,14 @@ conn_check_timeouts(struct conn *c, rel_time_t now, int idle_timeout,
 {
     if (c->feed.state == FEED_DEFERRED)
         return;
+    if (c->handshaking) {
+        if (now - c->created > (rel_time_t)conn_opts->tls_handshake_timeout) {
+            tls_count_handshake_error();
+            log_info("<%d TLS handshake not done after %u s; closing", c->fd, now - c->created);
+            conn_close(c);
+        }
+        return;
+    }
     if (!obuf_empty(&c->out)) {
         if (write_timeout > 0 && c->out_blocked &&
             now - c->out_since > (rel_time_t)write_timeout) {

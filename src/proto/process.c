@@ -16,6 +16,7 @@
 #include "log.h"
 #include "proto.h"
 #include "exec.h"
+#include "authfile.h"
 #include "sasl.h"
 
 struct proto_env proto_env = {
@@ -38,7 +39,7 @@ proto_conn_init(struct proto_conn *pc, struct obuf *out,
     pc->out = out;
     pc->stats = ts;
     pc->id = id;
-    pc->authenticated = !proto_env.sasl;
+    pc->authenticated = !proto_env.sasl && !proto_env.ascii_auth;
 }
 
 static void
@@ -51,6 +52,8 @@ drop_pending(struct proto_conn *pc)
     free(pc->viov_big);
     pc->viov_big = NULL;
     pc->nviov = 0;
+    free(pc->auth_buf);
+    pc->auth_buf = NULL;
 }
 
 void
@@ -436,11 +439,103 @@ proto_defer_done(struct proto_conn *pc, const char *err)
         obuf_printf(pc->out, "SERVER_ERROR %s\r\n", err);
 }
 
+/* ---- -Y: ASCII authentication (memcached 1.6.18's rules) ---- */
+
+/* Credentials longer than this are refused unread (memcached reads any
+ * length; an entry of its file holds at most 256 bytes). */
+#define AUTH_VALUE_MAX 4096
+
+/* Split s[0..n) on spaces (empty tokens skipped); returns the count, at
+ * most max filled. */
+static int
+split_spaces(const char *s, size_t n, struct token *t, int max)
+{
+    int k = 0;
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && s[i] == ' ')
+            i++;
+        size_t b = i;
+        while (i < n && s[i] != ' ')
+            i++;
+        if (i > b) {
+            if (k < max)
+                t[k] = (struct token){ s + b, i - b };
+            k++;
+        }
+    }
+    return k;
+}
+
+/* A line before authenticating: only "set <any> <any> <any> <len>" (its
+ * value is "<user> <pass>") is the way in; anything else is answered
+ * "CLIENT_ERROR unauthenticated" and the connection closes. */
+static enum proto_action
+auth_line(struct proto_conn *pc, const char *line, size_t len)
+{
+    struct token t[6];
+    int n = split_spaces(line, len, t, 6);
+    uint64_t vlen = 0;
+    bool ok = n >= 5 && token_is(&t[0], "set") && t[4].n <= 20;
+    for (size_t i = 0; ok && i < t[4].n; i++) {
+        ok = t[4].s[i] >= '0' && t[4].s[i] <= '9';
+        vlen = vlen * 10 + (uint64_t)(t[4].s[i] - '0');
+    }
+    if (!ok || vlen > UINT32_MAX) {
+        proto_reply(pc, false, "CLIENT_ERROR unauthenticated");
+        return PROTO_CLOSE;
+    }
+    if (vlen > AUTH_VALUE_MAX) {
+        STAT_INC(pc->stats, auth_cmds);
+        STAT_INC(pc->stats, auth_errors);
+        proto_reply(pc, false, "CLIENT_ERROR authentication failure");
+        pc->swallow = vlen + 2;
+        return PROTO_SWALLOW;
+    }
+    pc->auth_buf = malloc(vlen > 0 ? vlen : 1);
+    if (pc->auth_buf == NULL) {
+        proto_reply(pc, false, "SERVER_ERROR out of memory");
+        return PROTO_CLOSE;
+    }
+    pc->viov[0].iov_base = pc->auth_buf;
+    pc->viov[0].iov_len = vlen;
+    pc->nviov = 1;
+    pc->vlen = vlen;
+    return PROTO_READ_VALUE;
+}
+
+/* The credentials have been read. */
+static void
+auth_value_done(struct proto_conn *pc, bool term_ok)
+{
+    struct token t[2];
+    int n = split_spaces(pc->auth_buf, pc->vlen, t, 2);
+    if (!term_ok) {
+        proto_reply(pc, false, "CLIENT_ERROR bad command line termination");
+    } else if (n < 2) {
+        proto_reply(pc, false, "CLIENT_ERROR bad authentication token format");
+    } else {
+        STAT_INC(pc->stats, auth_cmds);
+        if (authfile_check(t[0].s, t[0].n, t[1].s, t[1].n)) {
+            pc->authenticated = true;
+            proto_reply(pc, false, "STORED");       /* noreply or not */
+        } else {
+            STAT_INC(pc->stats, auth_errors);
+            proto_reply(pc, false, "CLIENT_ERROR authentication failure");
+        }
+    }
+    drop_pending(pc);
+}
+
 void
 proto_value_done(struct proto_conn *pc, bool term_ok)
 {
     struct item *it = pc->it;
     bool noreply = pc->snoreply;
+    if (pc->auth_buf != NULL) {
+        auth_value_done(pc, term_ok);
+        return;
+    }
     if (it == NULL)
         return;
     unsigned cls = item_class(it);
@@ -751,6 +846,10 @@ enum proto_action
 proto_line(struct proto_conn *pc, const char *line, size_t len)
 {
     struct request r;
+    if (!pc->authenticated && proto_env.ascii_auth) {
+        log_debug("<%d (not authenticated) %.*s", pc->id, (int)(len > 300 ? 300 : len), line);
+        return auth_line(pc, line, len);
+    }
     text_parse(line, len, &r);
     log_debug("<%d %.*s", pc->id, (int)(len > 300 ? 300 : len), line);
 
@@ -825,10 +924,18 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
             item_crawl_request(0);
         proto_reply(pc, false, "OK");
         break;
-    case CMD_REFRESH_CERTS:
-        /* Debian's memcached is built with TLS, not enabled by default */
-        proto_reply(pc, false, "Error TLS not enabled");
+    case CMD_REFRESH_CERTS: {
+        /* memcached's replies: OK, or the loader's message ("Error TLS
+         * not enabled" without -Z, as Debian's TLS build says) */
+        char err[1024];
+        if (proto_env.refresh_certs == NULL)
+            proto_reply(pc, false, "Error TLS not enabled");
+        else if (proto_env.refresh_certs(err, sizeof(err)))
+            proto_reply(pc, false, "OK");
+        else
+            proto_reply(pc, false, err);
         break;
+    }
     case CMD_SNAPSHOT: {
         if (proto_env.snapshot == NULL) {
             proto_reply(pc, false, "SERVER_ERROR snapshots not configured");

@@ -110,6 +110,12 @@ stats_general(struct obuf *o)
     stat_u64(o, "log_watcher_skipped", 0);
     stat_u64(o, "log_watcher_sent", 0);
     stat_u64(o, "log_watchers", 0);
+    if (sv.ssl_enabled) {
+        if (sv.ssl_session_cache)
+            stat_u64(o, "ssl_new_sessions", sv.ssl_new_sessions);
+        stat_u64(o, "ssl_handshake_errors", sv.ssl_handshake_errors);
+        stat_u64(o, "time_since_server_cert_refresh", sv.ssl_cert_age);
+    }
     stat_u64(o, "unexpected_napi_ids", 0);
     stat_u64(o, "round_robin_fallback", 0);
     stat_u64(o, "bytes", is.bytes);

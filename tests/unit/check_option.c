@@ -581,15 +581,20 @@ START_TEST(test_errors)
     fails("-S -B ascii", "enable-sasl: You cannot allow the ASCII protocol while using SASL.");
     fails("-S -B auto", "enable-sasl: You cannot allow the ASCII protocol while using SASL.");
     fails("-S -U 11211", "enable-sasl: Cannot enable UDP while using binary SASL authentication.");
-    fails("-Z", "enable-ssl: TLS/SSL is not supported by this server");
+    /* -Y speaks the text protocol; TLS options are checked like the rest */
+    fails("-Y /tmp/auth -S", "auth-file: ASCII authentication (-Y) needs the ASCII protocol "
+          "(not -S or -B binary)");
+    fails("-Y /tmp/auth -B binary", "auth-file: ASCII authentication (-Y) needs the ASCII "
+          "protocol (not -S or -B binary)");
+    fails("-o ssl_verify_mode=4", "ssl_verify_mode: \"4\" must be between 0 and 3");
+    fails("-o ssl_min_version=tlsv1.3", "ssl_min_version: \"tlsv1.3\" is not an integer");
+    fails("-o ssl_keyformat=PEM", "ssl_keyformat: \"PEM\" is not an integer");
     fails("-e /tmp/mem", "memory-file: memory files are not supported by this "
           "server; use -o snapshot_path for a restartable cache");
-    fails("-Y /tmp/auth", "auth-file: ASCII authentication is not supported by this server");
     fails("-D ab", "prefix-delimiter: \"ab\" is not a single character");
     fails("-o foo", "foo: unknown option");
     fails("-o idle_timeout=1,,x", "extended: \"idle_timeout=1,,x\" has an empty option");
     fails("-o ext_path=/x:1G", "ext_path: extstore is not supported by this server");
-    fails("-o ssl_key=/k", "ssl_key: TLS/SSL is not supported by this server");
     fails("-o idle_timeout", "idle_timeout: missing value");
     fails("-o idle_timeout=abc", "idle_timeout: \"abc\" is not an integer");
     fails("-o idle_timeout=-1", "idle_timeout: \"-1\" must be at least 0");
@@ -929,6 +934,7 @@ START_TEST(test_stats_settings)
         "num_napi_ids", "memory_file", "snapshot_path", "snapshot_interval",
         "snapshot_on_shutdown", "snapshot_load", "snapshot_refuse_corrupt",
         "write_timeout", "shutdown_timeout", "read_buf_max", "eviction_policy",
+        "ssl_handshake_timeout",
     };
     char *text, *p;
     size_t i;
