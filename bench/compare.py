@@ -13,6 +13,7 @@ Exit status: 0 ok; 1 if any mcload run reported errors or a server died;
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -185,6 +186,45 @@ def ratio(x, y):
     return x / y if y else float("nan")
 
 
+S_TIME_CLIENTS = 4
+
+
+def handshakes(a, pin):
+    """--tls: new TLS connections per second, S_TIME_CLIENTS `openssl
+    s_time -new` clients at once against each server (A/B alternating),
+    and server CPU per handshake."""
+    srv_cpu, cli_cpu = (0, 1) if pin else (None, None)
+    out = {"ours": [], "ref": []}
+    sides = {}
+    try:
+        sides["ours"] = bl.start_server("ours", a.ours, 64, 4096, a.server_threads,
+                                        a.server_args.split() + a.ours_args.split(), srv_cpu)
+        sides["ref"] = bl.start_server("ref", a.ref, 64, 4096, a.server_threads,
+                                       a.server_args.split() + a.ref_args.split(), srv_cpu)
+        secs = max(1, int(a.secs))
+        for _ in range(a.rounds):
+            for side in ("ours", "ref"):
+                c0 = bl.cpu_seconds(sides[side].pid)
+                cmd = ([] if cli_cpu is None else ["taskset", "-c", str(cli_cpu)]) + [
+                    "openssl", "s_time", "-connect", "127.0.0.1:%d" % sides[side].port,
+                    "-new", "-time", str(secs)]
+                procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                         for _ in range(S_TIME_CLIENTS)]
+                n = 0
+                for p in procs:
+                    o, _ = p.communicate(timeout=secs + 60)
+                    m = re.search(rb"(\d+) connections in [\d.]+ real seconds", o)
+                    n += int(m.group(1)) if m else 0
+                cpu = bl.cpu_seconds(sides[side].pid) - c0
+                out[side].append((n / secs, cpu * 1e6 / n if n else 0.0))
+    finally:
+        for s in sides.values():
+            bl.stop(s)
+    med = {s: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v))
+           for s, v in out.items()}
+    return med
+
+
 def main():
     a = parse_args()
     if not (os.path.isfile(a.mcload) and os.access(a.mcload, os.X_OK)):
@@ -250,6 +290,14 @@ def main():
     print("\n_%d rounds x %g s, A/B alternating, server -t %d pinned to core 0, "
           "mcload on core 1; total %.0f s._" % (a.rounds, a.secs, a.server_threads,
                                                time.time() - t0))
+    if a.tls:
+        h = handshakes(a, pin)
+        o, f = h["ours"], h["ref"]
+        print("\nTLS handshakes (%d x `openssl s_time -new`, median of %d rounds):\n"
+              % (S_TIME_CLIENTS, a.rounds))
+        print("| | ours | ref | ratio |\n|---|---:|---:|---:|")
+        print("| new connections/s | %.0f | %.0f | %.3f |" % (o[0], f[0], ratio(o[0], f[0])))
+        print("| server CPU us/handshake | %.0f | %.0f | %.3f |" % (o[1], f[1], ratio(o[1], f[1])))
     failures = [(r["workload"], f) for r in results for f in r["failures"]]
     if failures:
         print("\nFAILURES:")
