@@ -101,8 +101,8 @@ size_t tls_read(struct tls_conn *t, void *buf, size_t n, enum tls_io *st);
 /* Like tls_read, into the iovecs in order (a large value straight into
  * item memory). */
 size_t tls_readv(struct tls_conn *t, const struct iovec *iov, int n, enum tls_io *st);
-/* Decrypted bytes OpenSSL holds that no read has taken yet (the socket
- * may not be readable for them). */
+/* Bytes OpenSSL holds that no read has taken yet, decrypted or read
+ * ahead from the socket (which will not signal them). */
 bool tls_pending(struct tls_conn *t);
 /* Encrypt and send what o holds, scratch (wbuf_size bytes) for
  * coalescing.  Returns bytes of o sent (>= 0), or -1 on failure; *st says
