@@ -17,6 +17,9 @@ if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
         # openssl: the command line makes the TLS tests' certificates and
         # runs s_client (tests/integration/test_tls.py).
         pkgs="$pkgs openssl"
+        # scale-out tests (tests/integration/test_cluster.py): twemproxy and
+        # a Perl client beside the Python and Node.js ones
+        pkgs="$pkgs nutcracker libcache-memcached-fast-perl"
         # binary-protocol clients (tests/integration/test_clients_binary.py):
         # bmemcached, ruby-dalli (needs ruby, which it does not depend on),
         # SASL tools and mechanisms; Node.js for memjs (below).
@@ -45,6 +48,11 @@ if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
         if [ ! -f "$npmdir/node_modules/memjs/package.json" ]; then
             echo "deps.sh: npm install memjs@1.3.2 into $npmdir"
             npm install --prefix "$npmdir" --no-audit --no-fund --loglevel=error memjs@1.3.2
+        fi
+        # the npm "memcached" client (hash ring) for test_cluster.py
+        if [ ! -f "$npmdir/node_modules/memcached/package.json" ]; then
+            echo "deps.sh: npm install memcached@2.2.2 into $npmdir"
+            npm install --prefix "$npmdir" --no-audit --no-fund --loglevel=error memcached@2.2.2
         fi
     fi
     # Debian starts the reference memcached as a service on 11211; the tests

@@ -147,7 +147,6 @@ def test_sighup_rereads_the_file_and_keeps_it_when_broken():
 
 
 def test_auth_over_tls():
-    import ssl
     import test_tls
     path = _authfile(b"alice:secret\n")
     try:

@@ -18,7 +18,8 @@ import tempfile
 import threading
 import time
 
-from harness import (HOST, MC_BIN, REF_BIN as MC_REF_BIN, TIME_SCALE, Server, check, eq, free_port,
+from harness import (HOST, MC_BIN, REF_BIN as MC_REF_BIN, TIME_SCALE, Server, check, eq, exchange,
+                     free_port,
                      parse_stats)
 
 _dir = None
@@ -133,23 +134,9 @@ class TConn:
             pass
 
 
-def _plain(port, data, term=b"\r\n"):
-    s = socket.create_connection((HOST, port), timeout=5 * TIME_SCALE)
-    s.sendall(data)
-    buf = b""
-    deadline = time.monotonic() + 10 * TIME_SCALE
-    while not buf.endswith(term) and time.monotonic() < deadline:
-        d = s.recv(1 << 20)
-        if not d:
-            break
-        buf += d
-    s.close()
-    return buf
-
-
 def _stats(srv, sub=b""):
     if getattr(srv, "notls_port", None):
-        return parse_stats(_plain(srv.notls_port, b"stats " + sub + b"\r\n", b"END\r\n"))
+        return parse_stats(exchange(srv.notls_port, b"stats " + sub + b"\r\n", b"END\r\n"))
     c = TConn(srv.port)
     try:
         return parse_stats(c.request(b"stats " + sub + b"\r\n", b"END\r\n"))
@@ -225,7 +212,7 @@ def test_tls_pipeline_and_big_values_match_plaintext():
     c.send(pipe)
     tls_out = c.read_until(lambda b: b.endswith(b"MN\r\n"), 60)
     c.close()
-    plain_out = _plain(srv.notls_port, pipe, b"MN\r\n")
+    plain_out = exchange(srv.notls_port, pipe, b"MN\r\n")
     eq(len(tls_out), len(plain_out), "reply length TLS vs plaintext")
     check(tls_out == plain_out, "TLS reply differs from the plaintext one")
     check(tls_out.count(val) == 6, "the 600 KB value 6 times")
@@ -237,7 +224,7 @@ def test_notls_listener_and_plaintext_to_tls_port():
     counted in ssl_handshake_errors, and the server goes on."""
     got = []
     for srv in _both(notls=True):
-        eq(_plain(srv.notls_port, b"set k 0 0 1\r\nv\r\nget k\r\n", b"END\r\n"),
+        eq(exchange(srv.notls_port, b"set k 0 0 1\r\nv\r\nget k\r\n", b"END\r\n"),
            b"STORED\r\nVALUE k 0 1\r\nv\r\nEND\r\n", "notls listener (%s)" % srv.name)
         s = socket.create_connection((HOST, srv.port), timeout=5 * TIME_SCALE)
         s.sendall(b"get k\r\n")
@@ -269,10 +256,10 @@ def test_stats_and_settings_lines_match_reference():
         eq(c.request(b"set k 0 0 1\r\nv\r\nget k\r\n", b"END\r\n"),
            b"STORED\r\nVALUE k 0 1\r\nv\r\nEND\r\n", "served with ssl_kernel_tls")
         c.close()
-        st = _plain(srv.notls_port, b"stats settings\r\n", b"END\r\n")
+        st = exchange(srv.notls_port, b"stats settings\r\n", b"END\r\n")
         lines = [l for l in st.split(b"\r\n") if l.startswith(b"STAT ssl_")
                  and not l.startswith(b"STAT ssl_handshake_timeout")]   # ours
-        g = _plain(srv.notls_port, b"stats\r\n", b"END\r\n")
+        g = exchange(srv.notls_port, b"stats\r\n", b"END\r\n")
         names = [l.split()[1] for l in g.split(b"\r\n")
                  if l.startswith(b"STAT ssl_") or l.startswith(b"STAT time_since_server")]
         res.append((lines, names))
@@ -378,28 +365,28 @@ def test_refresh_certs_and_sighup_reload():
         eq(old_conn.request(b"set r 0 0 1\r\n1\r\n"), b"STORED\r\n", "before rotation")
         shutil.copy(_p("srv2.crt"), crt)
         shutil.copy(_p("srv2.key"), key)
-        eq(_plain(port2, b"refresh_certs\r\n"), b"OK\r\n", "refresh_certs")
+        eq(exchange(port2, b"refresh_certs\r\n"), b"OK\r\n", "refresh_certs")
         eq(_serial(ours.port), _file_serial("srv2.crt"), "new certificate served")
         eq(old_conn.request(b"get r\r\n", b"END\r\n"), b"VALUE r 0 1\r\n1\r\nEND\r\n",
            "a connection from before the rotation keeps working")
         # a key that does not match: memcached's message, old context kept
         shutil.copy(_p("srv.key"), key)
-        msg = _plain(port2, b"refresh_certs\r\n")
+        msg = exchange(port2, b"refresh_certs\r\n")
         check(msg.startswith(b"Error loading the key: " + key.encode() + b" : error:"),
               "message: %r" % msg)
-        eq(_plain(ref_port2, b"refresh_certs\r\n"), msg, "the same message as memcached 1.6.18")
+        eq(exchange(ref_port2, b"refresh_certs\r\n"), msg, "the same message as memcached 1.6.18")
         eq(_serial(ours.port), _file_serial("srv2.crt"), "still serving srv2 after a failure")
         c = TConn(ours.port)
         eq(c.request(b"version\r\n").startswith(b"VERSION"), True, "TLS still works")
         c.close()
         os.unlink(crt)
-        msg = _plain(port2, b"refresh_certs\r\n")
+        msg = exchange(port2, b"refresh_certs\r\n")
         check(msg.startswith(b"Error loading the certificate chain: " + crt.encode() + b" : "),
               "missing chain: %r" % msg)
         # SIGHUP: back to srv
         shutil.copy(_p("srv.crt"), crt)
         shutil.copy(_p("srv.key"), key)
-        age0 = int(parse_stats(_plain(port2, b"stats\r\n", b"END\r\n"))["time_since_server_cert_refresh"])
+        age0 = int(parse_stats(exchange(port2, b"stats\r\n", b"END\r\n"))["time_since_server_cert_refresh"])
         os.kill(ours.proc.pid, signal.SIGHUP)
         deadline = time.monotonic() + 10 * TIME_SCALE
         while _serial(ours.port) != _file_serial("srv.crt") and time.monotonic() < deadline:
@@ -508,7 +495,7 @@ def test_client_dies_mid_value_and_garbage_after_handshake():
 
 def test_tls_refused_without_cert_and_refresh_without_tls():
     srv = Server(MC_BIN, [], "ours").start()
-    eq(_plain(srv.port, b"refresh_certs\r\n"), b"Error TLS not enabled\r\n", "no -Z")
+    eq(exchange(srv.port, b"refresh_certs\r\n"), b"Error TLS not enabled\r\n", "no -Z")
 
 
 def _client_hello():
