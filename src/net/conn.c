@@ -295,6 +295,11 @@ static bool
 become_watcher(struct conn *c)
 {
     c->to_watcher = false;
+    /* Off this worker's base before the logger can see the descriptor
+     * (it may close it at once).  finish() registers it again if the
+     * hand-over fails. */
+    event_del(&c->ev);
+    c->evmask = 0;
     struct watcher_peer *p = calloc(1, sizeof(*p));
     enum watch_add_status st = WATCH_ADD_FAILED;
     if (p != NULL) {
