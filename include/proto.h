@@ -50,7 +50,7 @@ enum req_cmd {
     CMD_FLUSH_ALL, CMD_VERSION, CMD_VERBOSITY, CMD_QUIT, CMD_SHUTDOWN,
     CMD_CACHE_MEMLIMIT, CMD_STATS, CMD_SLABS, CMD_LRU_CRAWLER, CMD_SNAPSHOT,
     CMD_MN, CMD_MG, CMD_MS, CMD_MD, CMD_MA, CMD_ME,
-    CMD_REFRESH_CERTS,
+    CMD_REFRESH_CERTS, CMD_WATCH,
     CMD_NOOP, CMD_SASL_LIST, CMD_SASL_AUTH, CMD_SASL_STEP,     /* binary only */
 };
 
@@ -135,7 +135,7 @@ struct request {
     struct {
         enum req_sub sub;
         int32_t      src, dst;      /* slabs reassign */
-        uint32_t     level;         /* slabs automove */
+        uint32_t     level;         /* slabs automove; watch: its flags */
         const char  *late_error;    /* an argument error memcached reports
                                      * only after its own checks pass
                                      * (metadump classes, shutdown mode) */
@@ -189,6 +189,7 @@ struct proto_env {
     bool   track_sizes;             /* -o track_sizes: "stats sizes" enabled */
     bool   sasl;                    /* -S: binary only, authenticate first */
     bool   ascii_auth;              /* -Y: authenticate with a "set" first (authfile.h) */
+    bool   watch_enabled;           /* false with -W */
     void (*server_stats)(struct server_stats *s);
     void (*stats_settings)(struct obuf *o);
     void (*stats_conns)(struct obuf *o);
@@ -215,6 +216,9 @@ enum proto_action {
     PROTO_DEFER,                    /* run pc->defer() off this thread (it may
                                      * take seconds), then proto_defer_done();
                                      * parse nothing more until then */
+    PROTO_WATCH,                    /* the connection becomes a watcher of
+                                     * pc->watch_flags (watch.h): write what is
+                                     * queued, then hand it to the logger */
     PROTO_PAUSE,                    /* the reply is partial: output reached
                                      * PROTO_OUT_HIGH.  Call proto_line() again
                                      * with the same line once output has
@@ -268,6 +272,9 @@ struct proto_conn {
     void                *sasl;      /* the SASL session (proto/sasl.c) */
     bool                 sasl_started; /* an auth is under way (step allowed) */
     const char        *(*defer)(void); /* PROTO_DEFER: the slow part */
+    unsigned             watch_flags; /* PROTO_WATCH: what it watches */
+    uint8_t              close_reason; /* PROTO_CLOSE: enum watch_reason
+                                        * (quit: normal; 0 = error) */
 };
 
 void proto_conn_init(struct proto_conn *pc, struct obuf *out,

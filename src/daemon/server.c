@@ -33,6 +33,23 @@
 #include "server.h"
 #include "snapshot.h"
 #include "tls.h"
+#include "watch.h"
+
+
+/* Storage -> watch (item.h's observer; storage knows nothing of watch.h). */
+static void
+observe_fetch(const char *key, size_t nkey, enum item_fetch_result r, const struct item *it)
+{
+    watch_fetch(key, nkey, (int)r, it != NULL ? item_class(it) : 0,
+                it != NULL ? item_nbytes(it) : 0);
+}
+
+static void
+observe_evict(const struct item *it)
+{
+    watch_evict(item_key(it), item_nkey(it), item_fetched(it), item_exptime(it),
+                item_atime(it), item_class(it), item_nbytes(it));
+}
 
 static struct settings *live;           /* runtime fields: live_lock */
 /* live_lock: the runtime fields of *live (verbose, maxbytes, maxconns,
@@ -384,6 +401,20 @@ server_main(struct settings *s, int argc, char **argv)
     io.slab_automove = s->slab_automove;
     io.policy = s->eviction_policy != NULL && strcmp(s->eviction_policy, "clock") == 0 ?
                 EVICT_CLOCK : EVICT_S3FIFO;
+    /* watch (doc/watch.md): the logger thread, and the storage observer
+     * installed before any storage thread runs */
+    evthread_use_pthreads();
+    struct watch_options wo = { .watcher_buf = s->watcher_logbuf_size,
+                                .thread_buf = s->worker_logbuf_size };
+    if (watch_setup(&wo, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    static const struct item_observer obs = {
+        .mask = &watch_mask, .fetch_bits = WATCH_FETCHERS | WATCH_DELETIONS,
+        .evict_bits = WATCH_EVICTIONS, .fetch = observe_fetch, .evict = observe_evict,
+    };
+    item_set_observer(&obs);
     if (item_setup(&io, err, sizeof(err)) != 0) {
         fprintf(stderr, "failed to set up storage: %s\n", err);
         return 1;
@@ -402,7 +433,6 @@ server_main(struct settings *s, int argc, char **argv)
         return 1;
     }
 
-    evthread_use_pthreads();
     main_base = event_base_new();
     if (main_base == NULL) {
         fprintf(stderr, "event_base_new failed\n");
@@ -446,6 +476,7 @@ server_main(struct settings *s, int argc, char **argv)
         log_error("%s", err);       /* memcached carries on too */
 
     proto_env.flush_enabled = s->flush_enabled;
+    proto_env.watch_enabled = s->watch_enabled;
     proto_env.dump_enabled = s->dump_enabled;
     proto_env.track_sizes = s->track_sizes;
     proto_env.enable_shutdown = s->enable_shutdown;
@@ -533,6 +564,8 @@ server_main(struct settings *s, int argc, char **argv)
     tls_teardown();
     authfile_teardown();
     item_teardown();
+    item_set_observer(NULL);
+    watch_teardown();
     if (s->pidfile != NULL)
         platform_remove_pidfile(s->pidfile);
     log_notice("exit");

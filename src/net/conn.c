@@ -48,6 +48,7 @@
 #include "conn.h"
 #include "log.h"
 #include "platform.h"
+#include "watch.h"
 
 const struct net_options *conn_opts;
 
@@ -82,28 +83,32 @@ set_events(struct conn *c, short mask)
     net_set_events(&c->ev, &c->evmask, c->w->base, c->fd, mask, on_event, c);
 }
 
+/* The peer: c->addr as "stats conns" shows it, c->rip/c->rport as watch
+ * shows them. */
 static void
-peer_name(int fd, bool is_unix, char *buf, size_t size)
+peer_name(struct conn *c)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
-    if (is_unix) {
-        snprintf(buf, size, "unix:");
+    if (c->is_unix) {
+        snprintf(c->addr, sizeof(c->addr), "unix:");
+        snprintf(c->rip, sizeof(c->rip), "unix");
         return;
     }
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0) {
-        snprintf(buf, size, "tcp:?");
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) != 0) {
+        snprintf(c->addr, sizeof(c->addr), "tcp:?");
         return;
     }
-    char host[INET6_ADDRSTRLEN];
     if (ss.ss_family == AF_INET6) {
         struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-        snprintf(buf, size, "tcp6:[%s]:%u", host, ntohs(s6->sin6_port));
+        inet_ntop(AF_INET6, &s6->sin6_addr, c->rip, sizeof(c->rip));
+        c->rport = ntohs(s6->sin6_port);
+        snprintf(c->addr, sizeof(c->addr), "tcp6:[%s]:%u", c->rip, c->rport);
     } else {
         struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-        snprintf(buf, size, "tcp:%s:%u", host, ntohs(s4->sin_port));
+        inet_ntop(AF_INET, &s4->sin_addr, c->rip, sizeof(c->rip));
+        c->rport = ntohs(s4->sin_port);
+        snprintf(c->addr, sizeof(c->addr), "tcp:%s:%u", c->rip, c->rport);
     }
 }
 
@@ -129,7 +134,7 @@ conn_create(struct worker *w, int fd, bool is_unix, bool tls, const char *listen
     c->feed.proto = (enum feed_proto)conn_opts->protocol;
     obuf_init(&c->out);
     proto_conn_init(&c->pc, &c->out, &w->stats, fd);
-    peer_name(fd, is_unix, c->addr, sizeof(c->addr));
+    peer_name(c);
     snprintf(c->listen_addr, sizeof(c->listen_addr), "%s", listen_addr);
     atomic_store(&c->last_cmd, clock_now());
     atomic_store(&c->stat_state, FEED_LINE);
@@ -153,6 +158,8 @@ conn_create(struct worker *w, int fd, bool is_unix, bool tls, const char *listen
     while (cur > hw && !atomic_compare_exchange_weak(&net_counters.conn_structures, &hw, cur))
         ;
     log_info("<%d new client connection", fd);
+    if (watch_enabled_for(WATCH_CONNEVENTS))
+        watch_conn(true, c->rip, c->rport, c->is_unix ? WATCH_LOCAL : WATCH_TCP, 0, fd);
     return c;
 }
 
@@ -232,8 +239,11 @@ refuse_input(struct conn *c)
     c->feed.state = FEED_CLOSING;
 }
 
-void
-conn_close(struct conn *c)
+/* Take c off its worker: out of the list, its event, its buffers and
+ * references; the socket stays open.  Returns whether it was the
+ * worker's last connection. */
+static bool
+conn_detach(struct conn *c)
 {
     struct worker *w = c->w;
     pthread_mutex_lock(&w->lock);
@@ -253,12 +263,89 @@ conn_close(struct conn *c)
     obuf_deinit(&c->out);
     rbuf_free(c);
     tls_conn_free(c->tls);
+    c->tls = NULL;
+    return last;
+}
+
+void
+conn_close(struct conn *c)
+{
+    struct worker *w = c->w;
+    bool last = conn_detach(c);
     log_info("<%d connection closed", c->fd);
+    if (watch_enabled_for(WATCH_CONNEVENTS))
+        watch_conn(false, c->rip, c->rport, c->is_unix ? WATCH_LOCAL : WATCH_TCP,
+                   (enum watch_reason)c->close_reason, c->fd);
     evutil_closesocket(c->fd);
     atomic_fetch_sub(&net_counters.curr_conns, 1);
     free(c);
     if (last && w->stopping)
         event_base_loopbreak(w->base);
+}
+
+/* ---- watchers ---- */
+
+/* What the logger needs to close a watcher as conn_close() would. */
+struct watcher_peer {
+    char     rip[48];
+    unsigned rport;
+    bool     is_unix;
+};
+
+/* The logger is done with a watcher (logger thread).  memcached reports a
+ * watcher's end as a close for an error. */
+static void
+watcher_closed(int fd, void *arg)
+{
+    struct watcher_peer *p = arg;
+    if (watch_enabled_for(WATCH_CONNEVENTS))
+        watch_conn(false, p->rip, p->rport, p->is_unix ? WATCH_LOCAL : WATCH_TCP,
+                   WATCH_CLOSE_ERROR, fd);
+    evutil_closesocket(fd);
+    atomic_fetch_sub(&net_counters.curr_conns, 1);
+    free(p);
+}
+
+/* "watch" ran and its output is written: give the socket to the logger
+ * thread (the worker never touches it again), or answer memcached's
+ * error and go on as a client.  Returns true when handed over (c freed). */
+static bool
+become_watcher(struct conn *c)
+{
+    c->to_watcher = false;
+    /* Off this worker's base before the logger can see the descriptor
+     * (it may close it at once).  finish() registers it again if the
+     * hand-over fails. */
+    event_del(&c->ev);
+    c->evmask = 0;
+    /* The logger writes plain bytes to the socket: a TLS connection
+     * cannot be handed over (its records are ours to write). */
+    struct watcher_peer *p = c->tls == NULL ? calloc(1, sizeof(*p)) : NULL;
+    enum watch_add_status st = WATCH_ADD_FAILED;
+    if (c->tls != NULL)
+        log_info("<%d watch over TLS is not supported", c->fd);
+    if (p != NULL) {
+        snprintf(p->rip, sizeof(p->rip), "%s", c->rip);
+        p->rport = c->rport;
+        p->is_unix = c->is_unix;
+        st = watch_add(c->fd, c->pc.watch_flags, NULL, 0, watcher_closed, p);
+    }
+    if (st == WATCH_ADD_OK) {
+        struct worker *w = c->w;
+        bool last = conn_detach(c);
+        log_info("<%d now a watcher", c->fd);
+        free(c);
+        if (last && w->stopping)
+            event_base_loopbreak(w->base);
+        return true;
+    }
+    free(p);
+    obuf_str(&c->out, st == WATCH_ADD_TOO_MANY ?
+             "WATCHER_TOO_MANY log watcher limit reached\r\n" :
+             "WATCHER_FAILED failed to add log watcher\r\n");
+    c->feed.state = FEED_LINE;      /* still a client */
+    c->input_waits = c->rlen > 0;
+    return false;
 }
 
 /* ---- deferred requests ---- */
@@ -447,6 +534,8 @@ run_input(struct conn *c, char *buf, size_t len)
 {
     enum feed_status st;
     c->input_waits = false;
+    if (watch_enabled_for(~0u))
+        watch_set_cfd(c->fd);       /* the cfd= of what these requests log */
     size_t used = feed_run(&c->feed, &c->pc, buf, len, conn_opts->reqs_per_event, &st);
     if (used > 0)
         atomic_store_explicit(&c->last_cmd, clock_now(), memory_order_relaxed);
@@ -467,7 +556,12 @@ run_input(struct conn *c, char *buf, size_t len)
         case FEED_CLOSE:
             if (c->feed.line_too_long)
                 log_info("<%d request line too long; closing", c->fd);
+            else
+                c->close_reason = c->pc.close_reason;
             c->close_after_write = true;
+            break;
+        case FEED_WATCH:
+            c->to_watcher = true;   /* the rest of the input is dropped */
             break;
         }
     }
@@ -536,6 +630,15 @@ finish(struct conn *c)
         /* nothing runs until it drains */
         set_events(c, c->tls_write_wants_read ? EV_READ : EV_WRITE);
         return;
+    }
+    if (c->to_watcher && !c->close_after_write) {
+        if (become_watcher(c))
+            return;
+        flush(c);
+        if (!obuf_empty(&c->out)) {
+            set_events(c, EV_WRITE);
+            return;
+        }
     }
     if (c->close_after_write) {
         conn_close(c);
@@ -616,6 +719,7 @@ on_read(struct conn *c)
         /* The client will send nothing more.  What it sent still runs,
          * and is answered while it reads. */
         c->eof = true;
+        c->close_reason = WATCH_CLOSE_NORMAL;
         set_events(c, 0);
         run_buffered(c);
         return;
@@ -676,6 +780,7 @@ void
 conn_drain(struct conn *c)
 {
     c->draining = true;
+    c->close_reason = WATCH_CLOSE_SHUTDOWN;
     if (c->feed.state == FEED_DEFERRED)
         return;                     /* its reply comes first */
     finish(c);
@@ -707,6 +812,7 @@ conn_check_timeouts(struct conn *c, rel_time_t now, int idle_timeout,
     rel_time_t last = atomic_load_explicit(&c->last_cmd, memory_order_relaxed);
     if (idle_timeout > 0 && now - last > (rel_time_t)idle_timeout) {
         log_info("<%d idle for %u s; closing", c->fd, now - last);
+        c->close_reason = WATCH_CLOSE_IDLE;
         conn_close(c);
     }
 }

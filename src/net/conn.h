@@ -69,6 +69,11 @@ struct conn {
     _Atomic rel_time_t last_cmd;    /* shared: last request time */
     _Atomic int      stat_state;    /* shared: feed state, for "stats conns" */
     char             addr[64];      /* shared, immutable: peer */
+    char             rip[48];       /* peer address for watch ("unix") */
+    unsigned         rport;         /* ... and port (0 for unix) */
+    uint8_t          close_reason;  /* enum watch_reason, for conn_close */
+    bool             to_watcher;    /* "watch" ran: hand over once output
+                                     * is written */
     char             listen_addr[128]; /* shared, immutable */
     struct conn     *prev, *next;   /* worker->conns; worker->lock */
     struct deferred *deferred;      /* while the feed is FEED_DEFERRED */

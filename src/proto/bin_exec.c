@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "exec.h"
+#include "watch.h"
 #include "item.h"
 #include "log.h"
 #include "proto.h"
@@ -76,6 +77,8 @@ bin_store_done(struct proto_conn *pc, struct item *it)
     }
     uint64_t cas = 0;
     enum item_status st = item_mstore(it, &m, &cas);
+    if (watch_enabled_for(WATCH_MUTATIONS))
+        proto_watch_store(it, &m, st);
     bool concat = cmd == CMD_APPEND || cmd == CMD_PREPEND;
     if (concat && (st == ITEM_ENOMEM || st == ITEM_EOVERSIZED))
         st = ITEM_NOT_STORED;
@@ -120,6 +123,8 @@ bin_delete(struct proto_conn *pc, const struct request *r)
     enum item_status st = item_mdelete(r->key, r->nkey, &m);
     switch (st) {
     case ITEM_OK:
+        if (watch_enabled_for(WATCH_DELETIONS))
+            watch_deleted(r->key, r->nkey, "delete");
         STAT_INC(pc->stats, delete_hits);
         if (!pc->bin.quiet)
             bin_ok(pc, 0);
@@ -347,6 +352,7 @@ proto_packet(struct proto_conn *pc, const char *pkt, size_t n)
         bin_delta(pc, &r);
         break;
     case CMD_QUIT:
+        pc->close_reason = WATCH_CLOSE_NORMAL;
         if (!pc->bin.quiet)
             bin_ok(pc, 0);
         return PROTO_CLOSE;

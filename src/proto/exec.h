@@ -52,6 +52,9 @@ void   proto_flush_at(int64_t exptime);
 /* stats_cmd.c: the STAT lines of a group (no END), and "stats reset". */
 void   proto_stats_lines(struct obuf *o, enum req_sub sub);
 void   proto_stats_reset(void);
+/* "watch mutations": log the outcome st of storing it as m said. */
+void   proto_watch_store(const struct item *it, const struct item_mset *m,
+                         enum item_status st);
 /* A storage command's line (r->key, flags, exptime, vlen): allocate the
  * item and return PROTO_READ_VALUE, or reply the error and PROTO_SWALLOW. */
 enum proto_action proto_store(struct proto_conn *pc, const struct request *r);

@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "exec.h"
+#include "watch.h"
 #include "item.h"
 #include "proto.h"
 
@@ -297,6 +298,8 @@ meta_store_done(struct proto_conn *pc, struct item *it)
 {
     uint64_t cas = 0;
     enum item_status st = item_mstore(it, &pc->mset, &cas);
+    if (watch_enabled_for(WATCH_MUTATIONS))
+        proto_watch_store(it, &pc->mset, st);
     struct thread_stats *ts = pc->stats;
     bool concat = pc->mset.op == ITEM_APPEND || pc->mset.op == ITEM_PREPEND;
     if (concat && (st == ITEM_ENOMEM || st == ITEM_EOVERSIZED))
@@ -354,6 +357,8 @@ meta_delete(struct proto_conn *pc, const struct request *r)
     case ITEM_OK:
         if (!d.invalidate)          /* memcached counts no delete for I */
             STAT_INC(pc->stats, delete_hits);
+        if (!d.invalidate && !d.empty && watch_enabled_for(WATCH_DELETIONS))
+            watch_deleted(r->key, r->nkey, "md");
         code = "HD";
         break;
     case ITEM_EXISTS:

@@ -17,6 +17,7 @@
 #include "proto.h"
 #include "exec.h"
 #include "authfile.h"
+#include "watch.h"
 #include "sasl.h"
 
 struct proto_env proto_env = {
@@ -358,6 +359,40 @@ store_op(enum req_cmd c)
     }
 }
 
+/* What "watch mutations" calls the operation. */
+static enum watch_store_cmd
+watch_cmd(enum item_store_op op, bool compare)
+{
+    if (compare)
+        return WATCH_CMD_CAS;
+    switch (op) {
+    case ITEM_ADD:     return WATCH_CMD_ADD;
+    case ITEM_REPLACE: return WATCH_CMD_REPLACE;
+    case ITEM_APPEND:  return WATCH_CMD_APPEND;
+    case ITEM_PREPEND: return WATCH_CMD_PREPEND;
+    case ITEM_CAS:     return WATCH_CMD_CAS;
+    default:           return WATCH_CMD_SET;
+    }
+}
+
+void
+proto_watch_store(const struct item *it, const struct item_mset *m, enum item_status st)
+{
+    enum watch_store_status ws;
+    switch (st) {
+    case ITEM_OK:         ws = WATCH_STORED; break;
+    case ITEM_EXISTS:     ws = WATCH_EXISTS; break;
+    case ITEM_NOT_FOUND:  ws = WATCH_NOT_FOUND; break;
+    case ITEM_ENOMEM:     ws = WATCH_NO_MEMORY; break;
+    case ITEM_EOVERSIZED: ws = WATCH_TOO_LARGE; break;
+    default:              ws = WATCH_NOT_STORED; break;
+    }
+    /* memcached logs the combined item of a successful append/prepend */
+    uint32_t size = st == ITEM_OK ? m->nbytes_out : item_nbytes(it);
+    watch_store(item_key(it), item_nkey(it), ws, watch_cmd(m->op, m->compare),
+                item_exptime(it), item_class(it), size);
+}
+
 /* The size memcached 1.6 would give this item: its 48-byte header, 8 bytes
  * of CAS, key + NUL, 4 bytes of client flags when non-zero, value + CRLF.
  * -I is enforced on this figure so that exactly the same values fit as in
@@ -384,6 +419,12 @@ proto_store(struct proto_conn *pc, const struct request *r)
     uint64_t tail = pc->binary ? 0 : 2;
     if (it == NULL) {
         bool quiet = r->noreply && r->cmd != CMD_MS;  /* ms q hides success only */
+        if (watch_enabled_for(WATCH_MUTATIONS))
+            watch_store(r->key, r->nkey,
+                        st == ITEM_EOVERSIZED ? WATCH_TOO_LARGE : WATCH_NO_MEMORY,
+                        watch_cmd(r->cmd == CMD_MS ? ITEM_SET : store_op(r->cmd),
+                                  r->cmd == CMD_CAS),
+                        0, 0, 0);
         if (st == ITEM_EOVERSIZED) {
             if (pc->binary) {
                 bin_error(pc, BIN_E2BIG);   /* never quiet, not counted (1.6.18) */
@@ -560,7 +601,12 @@ proto_value_done(struct proto_conn *pc, bool term_ok)
         return;
     }
     uint64_t cas = 0;
-    enum item_status st = item_store(it, store_op(pc->scmd), pc->scas, &cas);
+    enum item_store_op op = store_op(pc->scmd);
+    struct item_mset ms = { .op = op == ITEM_CAS ? ITEM_SET : op, .compare = op == ITEM_CAS,
+                            .cas_in = pc->scas };
+    enum item_status st = item_mstore(it, &ms, &cas);   /* = item_store() */
+    if (watch_enabled_for(WATCH_MUTATIONS))
+        proto_watch_store(it, &ms, st);
     /* memcached answers NOT_STORED when the combined value of an
      * append/prepend cannot be allocated (too large, or no memory) */
     if ((pc->scmd == CMD_APPEND || pc->scmd == CMD_PREPEND) &&
@@ -604,6 +650,8 @@ static void
 do_delete(struct proto_conn *pc, const struct request *r)
 {
     if (item_delete(r->key, r->nkey) == ITEM_OK) {
+        if (watch_enabled_for(WATCH_DELETIONS))
+            watch_deleted(r->key, r->nkey, "delete");
         STAT_INC(pc->stats, delete_hits);
         proto_reply(pc, r->noreply, "DELETED");
     } else {
@@ -881,7 +929,19 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
         proto_reply(pc, r.noreply, "OK");
         break;
     case CMD_QUIT:
+        pc->close_reason = WATCH_CLOSE_NORMAL;
         return PROTO_CLOSE;
+    case CMD_WATCH:
+        if (!proto_env.watch_enabled) {
+            proto_reply(pc, r.noreply, "CLIENT_ERROR watch commands not allowed");
+            break;
+        }
+        if (r.admin.late_error != NULL) {
+            proto_reply(pc, r.noreply, r.admin.late_error);
+            break;
+        }
+        pc->watch_flags = r.admin.level;
+        return PROTO_WATCH;
     case CMD_SHUTDOWN:
         if (!proto_env.enable_shutdown || proto_env.shutdown == NULL) {
             proto_reply(pc, false, "ERROR: shutdown not enabled");
@@ -892,6 +952,7 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
             break;
         }
         proto_env.shutdown();
+        pc->close_reason = WATCH_CLOSE_SHUTDOWN;
         return PROTO_CLOSE;
     case CMD_CACHE_MEMLIMIT:
         if (r.flags < 8) {

@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "item.h"
 #include "proto.h"
+#include "watch.h"
 
 void proto_stats(struct proto_conn *pc, const struct request *r);
 
@@ -105,11 +106,13 @@ stats_general(struct obuf *o)
     stat_u64(o, "lru_crawler_starts", is.crawler_starts);
     stat_u64(o, "lru_maintainer_juggles", 0);
     stat_u64(o, "malloc_fails", ts.out_of_memory);
-    stat_u64(o, "log_worker_dropped", 0);
-    stat_u64(o, "log_worker_written", 0);
-    stat_u64(o, "log_watcher_skipped", 0);
-    stat_u64(o, "log_watcher_sent", 0);
-    stat_u64(o, "log_watchers", 0);
+    struct watch_stats ws;
+    watch_stats(&ws);
+    stat_u64(o, "log_worker_dropped", ws.worker_dropped);
+    stat_u64(o, "log_worker_written", ws.worker_written);
+    stat_u64(o, "log_watcher_skipped", ws.watcher_skipped);
+    stat_u64(o, "log_watcher_sent", ws.watcher_sent);
+    stat_u64(o, "log_watchers", ws.watchers);
     if (sv.ssl_enabled) {
         if (sv.ssl_session_cache)
             stat_u64(o, "ssl_new_sessions", sv.ssl_new_sessions);

@@ -15,6 +15,7 @@
 
 #include "item.h"
 #include "proto.h"
+#include "watch.h"
 
 #define E_FORMAT   "CLIENT_ERROR bad command line format"
 #define E_EXPTIME  "CLIENT_ERROR invalid exptime argument"
@@ -170,6 +171,7 @@ lookup(const struct token *t)
         if (memcmp(s, "touch", 5) == 0) return CMD_TOUCH;
         if (memcmp(s, "stats", 5) == 0) return CMD_STATS;
         if (memcmp(s, "slabs", 5) == 0) return CMD_SLABS;
+        if (memcmp(s, "watch", 5) == 0) return CMD_WATCH;
         break;
     case 6:
         if (memcmp(s, "delete", 6) == 0) return CMD_DELETE;
@@ -532,6 +534,21 @@ parse_line(const char *line, size_t len, struct request *r)
         if (!tok_u32(&t[1], &r->flags)) {
             r->cmd = CMD_UNKNOWN;
             fail(r, E_ERROR);
+        }
+        return;
+    case CMD_WATCH:
+        /* memcached: each word a stream, none = fetchers; an unknown
+         * word (a trailing noreply too, which silences the reply) is an
+         * ERROR reported after the -W check */
+        r->noreply = noreply_last(r);
+        r->admin.level = n == 1 ? WATCH_FETCHERS : 0;
+        for (int i = 1; i < n; i++) {
+            unsigned f = watch_flag_parse(t[i].s, t[i].n);
+            if (f == 0) {
+                r->admin.late_error = "ERROR";
+                break;
+            }
+            r->admin.level |= f;
         }
         return;
     case CMD_STATS:
