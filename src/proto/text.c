@@ -291,13 +291,13 @@ parse_stats(struct request *r)
         /* ours: "stats hotkeys [N]", N in 1..HOTKEYS_TOP_MAX; a bad or
          * extra argument is refused as memcached refuses a bad
          * "stats cachedump" number */
-        r->admin.level = HOTKEYS_TOP_DEFAULT;
+        uint64_t n = HOTKEYS_TOP_DEFAULT;
         if (r->ntokens > 3 || (r->ntokens == 3 &&
-            (!tok_u32(&t[2], &r->admin.level) || r->admin.level < 1 ||
-             r->admin.level > HOTKEYS_TOP_MAX))) {
+            (!tok_u64(&t[2], &n) || n < 1 || n > HOTKEYS_TOP_MAX))) {
             fail(r, E_FORMAT);
             return;
         }
+        r->admin.level = (uint32_t)n;
         r->admin.sub = SUB_STATS_HOTKEYS;
         return;
     }
