@@ -17,8 +17,9 @@
  * starts at c + 1 with error c.  So for each monitored key
  *     count - error  <=  sampled lookups of it  <=  count,
  * and a key sampled more than (samples / size) times is always monitored.
- * The minimum is found with a binary min-heap and keys with an
- * open-addressing index, so a sampled update is O(log size).
+ * Counts are kept in Space-Saving's stream summary (buckets of equal
+ * count in a sorted list) and keys in an open-addressing index, so a
+ * sampled update is O(1).
  *
  * Readers merge the sketches of all threads: counts add up; a key that
  * a full sketch does not monitor may have been seen there up to that

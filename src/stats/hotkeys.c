@@ -2,15 +2,28 @@
  * hotkeys.c -- sampled Space-Saving sketches per thread, merged when read
  * (see hotkeys.h for the contract and the error bounds).
  *
- * A sketch:
+ * A sketch is Space-Saving's "stream summary" (Metwally et al., section
+ * 3.1), so that every update is O(1) whatever the key distribution:
  *
- *   slot[0..used)   key hash, count, error, position in heap[], key length
+ *   bucket list, ascending count (bhead: the smallest)
+ *     [count 3] <-> [count 5] <-> [count 9]
+ *        |             |             |
+ *      slot 4        slot 0        slot 2        slots with that count,
+ *      slot 7                                    a doubly linked list
+ *
+ *   slot[0..used)   key hash, error, its bucket, its neighbours, key length
  *   keys[0..used)   the keys, HOTKEYS_KEY_MAX bytes each (touched only when
  *                   a key enters the sketch, is compared, or is read)
- *   heap[0..used)   slot numbers, a binary min-heap by count: heap[0] is
- *                   the slot a new key takes over
+ *   bucket[]        count, first slot, neighbours; at most one per slot
+ *                   (a free list holds the unused ones)
  *   index[0..mask]  open addressing by hash, linear probing: slot + 1,
  *                   0 = empty; removal shifts the run back (no tombstones)
+ *
+ * A hit moves its slot to the bucket of count + 1 (made when missing;
+ * a bucket left empty is freed); a new key takes a slot of the smallest
+ * bucket and does the same.  A heap instead would sink every new key
+ * (count min + 1) through all its levels when counts are alike, the
+ * usual case under a flat key distribution.
  */
 #include "hotkeys.h"
 
@@ -20,26 +33,38 @@
 #include <string.h>
 #include <xxhash.h>
 
+#define NIL UINT32_MAX
+
 struct slot {
     uint64_t hash;                  /* XXH3 of the key */
-    uint64_t count;                 /* sampled lookups, an upper bound */
     uint64_t error;                 /* the count this slot had when the key
                                      * took it over */
-    uint32_t heap;                  /* its position in heap[] */
+    uint32_t bucket;                /* its count's bucket */
+    uint32_t prev, next;            /* slots of the same bucket (NIL ends) */
     uint8_t  nkey;
+};
+
+struct bucket {
+    uint64_t count;                 /* sampled lookups of each of its slots,
+                                     * an upper bound */
+    uint32_t first;                 /* its first slot */
+    uint32_t prev, next;            /* buckets, ascending count; next also
+                                     * links the free list */
 };
 
 struct sketch {
     pthread_mutex_t lock;           /* everything below; taken by the owning
                                      * thread on a sampled lookup and by
                                      * readers.  Order: reg_lock -> lock */
-    uint32_t        cap;            /* slots */
-    uint32_t        used;
+    uint32_t        cap;            /* slots (and buckets) */
+    uint32_t        used;           /* slots in use */
     uint32_t        mask;           /* index size - 1 (a power of 2 >= 2 cap) */
+    uint32_t        bhead;          /* the smallest count's bucket, or NIL */
+    uint32_t        bfree;          /* free buckets, linked by next */
     uint64_t        sampled;        /* samples since the last reset */
     struct slot    *slot;
     char          (*keys)[HOTKEYS_KEY_MAX];
-    uint32_t       *heap;
+    struct bucket  *bucket;
     uint32_t       *index;
     struct sketch  *next;           /* reg_lock */
 };
@@ -67,8 +92,20 @@ static uint64_t
 sketch_bytes(uint32_t cap, uint32_t mask)
 {
     return sizeof(struct sketch) +
-           (uint64_t)cap * (sizeof(struct slot) + HOTKEYS_KEY_MAX + sizeof(uint32_t)) +
+           (uint64_t)cap * (sizeof(struct slot) + HOTKEYS_KEY_MAX + sizeof(struct bucket)) +
            ((uint64_t)mask + 1) * sizeof(uint32_t);
+}
+
+static void
+sketch_clear_locked(struct sketch *s)
+{
+    s->used = 0;
+    s->sampled = 0;
+    s->bhead = NIL;
+    for (uint32_t i = 0; i < s->cap; i++)
+        s->bucket[i].next = i + 1 < s->cap ? i + 1 : NIL;
+    s->bfree = 0;
+    memset(s->index, 0, ((size_t)s->mask + 1) * sizeof(*s->index));
 }
 
 static struct sketch *
@@ -84,16 +121,17 @@ sketch_create(uint32_t cap)
     s->mask = isize - 1;
     s->slot = calloc(cap, sizeof(*s->slot));
     s->keys = malloc((size_t)cap * HOTKEYS_KEY_MAX);
-    s->heap = calloc(cap, sizeof(*s->heap));
+    s->bucket = calloc(cap, sizeof(*s->bucket));
     s->index = calloc(isize, sizeof(*s->index));
-    if (s->slot == NULL || s->keys == NULL || s->heap == NULL || s->index == NULL) {
+    if (s->slot == NULL || s->keys == NULL || s->bucket == NULL || s->index == NULL) {
         free(s->slot);
         free(s->keys);
-        free(s->heap);
+        free(s->bucket);
         free(s->index);
         free(s);
         return NULL;
     }
+    sketch_clear_locked(s);
     pthread_mutex_init(&s->lock, NULL);
     return s;
 }
@@ -104,17 +142,9 @@ sketch_destroy(struct sketch *s)
     pthread_mutex_destroy(&s->lock);
     free(s->slot);
     free(s->keys);
-    free(s->heap);
+    free(s->bucket);
     free(s->index);
     free(s);
-}
-
-static void
-sketch_clear_locked(struct sketch *s)
-{
-    s->used = 0;
-    s->sampled = 0;
-    memset(s->index, 0, ((size_t)s->mask + 1) * sizeof(*s->index));
 }
 
 /* The index position holding slot number+1 of this key, or of the empty
@@ -132,6 +162,16 @@ index_find(const struct sketch *s, uint64_t h, const char *key, size_t nkey)
             return i;
         i = (i + 1) & s->mask;
     }
+}
+
+/* The index position of slot n (its key is in the index). */
+static uint32_t
+index_of_slot(const struct sketch *s, uint32_t n)
+{
+    uint32_t i = (uint32_t)s->slot[n].hash & s->mask;
+    while (s->index[i] != n + 1)
+        i = (i + 1) & s->mask;
+    return i;
 }
 
 /* Remove the entry at index position i; the entries after it in its
@@ -159,42 +199,83 @@ index_remove(struct sketch *s, uint32_t i)
     }
 }
 
-static void
-heap_swap(struct sketch *s, uint32_t a, uint32_t b)
+/* A bucket of this count, linked after bucket `after` (NIL: at the head). */
+static uint32_t
+bucket_new(struct sketch *s, uint64_t count, uint32_t after)
 {
-    uint32_t x = s->heap[a], y = s->heap[b];
-    s->heap[a] = y;
-    s->heap[b] = x;
-    s->slot[y].heap = a;
-    s->slot[x].heap = b;
+    uint32_t b = s->bfree;          /* never NIL: no more buckets than slots */
+    struct bucket *bk = &s->bucket[b];
+    s->bfree = bk->next;
+    bk->count = count;
+    bk->first = NIL;
+    bk->prev = after;
+    bk->next = after == NIL ? s->bhead : s->bucket[after].next;
+    if (bk->next != NIL)
+        s->bucket[bk->next].prev = b;
+    if (after == NIL)
+        s->bhead = b;
+    else
+        s->bucket[after].next = b;
+    return b;
 }
 
 static void
-heap_down(struct sketch *s, uint32_t i)
+bucket_free(struct sketch *s, uint32_t b)
 {
-    for (;;) {
-        uint32_t l = 2 * i + 1, m = i;
-        if (l < s->used && s->slot[s->heap[l]].count < s->slot[s->heap[m]].count)
-            m = l;
-        if (l + 1 < s->used && s->slot[s->heap[l + 1]].count < s->slot[s->heap[m]].count)
-            m = l + 1;
-        if (m == i)
-            return;
-        heap_swap(s, i, m);
-        i = m;
-    }
+    struct bucket *bk = &s->bucket[b];
+    if (bk->prev == NIL)
+        s->bhead = bk->next;
+    else
+        s->bucket[bk->prev].next = bk->next;
+    if (bk->next != NIL)
+        s->bucket[bk->next].prev = bk->prev;
+    bk->next = s->bfree;
+    s->bfree = b;
 }
 
 static void
-heap_up(struct sketch *s, uint32_t i)
+slot_push(struct sketch *s, uint32_t n, uint32_t b)
 {
-    while (i > 0) {
-        uint32_t p = (i - 1) / 2;
-        if (s->slot[s->heap[p]].count <= s->slot[s->heap[i]].count)
-            return;
-        heap_swap(s, i, p);
-        i = p;
+    struct slot *sl = &s->slot[n];
+    sl->bucket = b;
+    sl->prev = NIL;
+    sl->next = s->bucket[b].first;
+    if (sl->next != NIL)
+        s->slot[sl->next].prev = n;
+    s->bucket[b].first = n;
+}
+
+static void
+slot_pull(struct sketch *s, uint32_t n)
+{
+    struct slot *sl = &s->slot[n];
+    if (sl->prev == NIL)
+        s->bucket[sl->bucket].first = sl->next;
+    else
+        s->slot[sl->prev].next = sl->next;
+    if (sl->next != NIL)
+        s->slot[sl->next].prev = sl->prev;
+}
+
+/* Slot n's count goes up by one: it moves to the next bucket. */
+static void
+slot_bump(struct sketch *s, uint32_t n)
+{
+    uint32_t b = s->slot[n].bucket;
+    struct bucket *bk = &s->bucket[b];
+    uint32_t nb = bk->next;
+    bool alone = bk->first == n && s->slot[n].next == NIL;
+    bool next_fits = nb != NIL && s->bucket[nb].count == bk->count + 1;
+    if (alone && !next_fits) {
+        bk->count++;                /* the bucket moves up with its slot */
+        return;
     }
+    slot_pull(s, n);
+    if (!next_fits)
+        nb = bucket_new(s, bk->count + 1, b);
+    slot_push(s, n, nb);
+    if (alone)
+        bucket_free(s, b);
 }
 
 /* One sampled lookup of key (Space-Saving's update). */
@@ -205,9 +286,7 @@ sketch_add_locked(struct sketch *s, uint64_t h, const char *key, size_t nkey)
     uint32_t i = index_find(s, h, key, nkey);
     uint32_t v = s->index[i];
     if (v != 0) {
-        struct slot *sl = &s->slot[v - 1];
-        sl->count++;
-        heap_down(s, sl->heap);
+        slot_bump(s, v - 1);
         return;
     }
     uint32_t n;
@@ -215,19 +294,18 @@ sketch_add_locked(struct sketch *s, uint64_t h, const char *key, size_t nkey)
     if (s->used < s->cap) {
         n = s->used++;
         sl = &s->slot[n];
-        sl->count = 1;
         sl->error = 0;
-        sl->heap = n;
-        s->heap[n] = n;
-        heap_up(s, n);
+        uint32_t b = s->bhead;
+        if (b == NIL || s->bucket[b].count != 1)
+            b = bucket_new(s, 1, NIL);
+        slot_push(s, n, b);
     } else {
-        /* take over the slot with the smallest count */
-        n = s->heap[0];
+        /* take over a slot of the smallest count */
+        n = s->bucket[s->bhead].first;
         sl = &s->slot[n];
-        index_remove(s, index_find(s, sl->hash, s->keys[n], sl->nkey));
-        sl->error = sl->count;
-        sl->count++;
-        heap_down(s, 0);
+        index_remove(s, index_of_slot(s, n));
+        sl->error = s->bucket[s->bhead].count;
+        slot_bump(s, n);
         i = index_find(s, h, key, nkey);    /* the removal may have moved it */
     }
     sl->hash = h;
@@ -417,12 +495,12 @@ hotkeys_top(size_t n, struct hotkey *out)
     uint64_t min_total = 0;         /* sum of the minima of full sketches */
     for (struct sketch *s = e != NULL ? sketches : NULL; s != NULL; s = s->next) {
         pthread_mutex_lock(&s->lock);
-        uint64_t min = s->used == s->cap && s->used > 0 ? s->slot[s->heap[0]].count : 0;
+        uint64_t min = s->used == s->cap && s->used > 0 ? s->bucket[s->bhead].count : 0;
         min_total += min;
         for (uint32_t i = 0; i < s->used; i++) {
             struct entry *x = &e[ne++];
             x->hash = s->slot[i].hash;
-            x->count = s->slot[i].count;
+            x->count = s->bucket[s->slot[i].bucket].count;
             x->error = s->slot[i].error;
             x->min_here = min;
             x->nkey = s->slot[i].nkey;
