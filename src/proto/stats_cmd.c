@@ -163,7 +163,7 @@ stats_items(struct obuf *o)
         L("mem_requested", c.mem_requested);
         L("evicted", c.evicted);
         L("evicted_nonzero", c.evicted_nonzero);
-        L("evicted_time", 0);
+        L("evicted_time", c.evicted_time);
         L("outofmemory", c.outofmemory);
         L("tailrepairs", 0);
         L("reclaimed", c.reclaimed);

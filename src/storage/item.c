@@ -523,7 +523,8 @@ item_victim_locked(struct item *c, enum victim_mode mode, struct item **defer)
                  mode == VM_SMALL ? 3 : mode == VM_FORCE ? 4 : 0;
     if (reason == 3)
         ghost_add(hv);
-    slab_count_evict(slab_class_of(t), reason, f, item_exptime(t));
+    rel_time_t at = item_atime(t);
+    slab_count_evict(slab_class_of(t), reason, f, item_exptime(t), now > at ? now - at : 0);
     unlink_locked(t, hv);
     if (t == c && !(f & IF_CHAINED)) {
         uint16_t one = 1;
