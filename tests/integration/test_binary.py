@@ -516,7 +516,8 @@ def test_quit_and_quitq(srv):
 OUR_EXTRA_STATS = (b"write_timeouts", b"write_timeout", b"shutdown_timeout", b"read_buf_max",
                    b"eviction_policy", b"probation_items", b"probation_hits", b"main_hits",
                    b"probation_promoted", b"ghost_hits", b"evicted_probation", b"evicted_main",
-                   b"evicted_slab_move", b"eviction_policy_bytes", b"number_probation")
+                   b"evicted_slab_move", b"eviction_policy_bytes", b"number_probation",
+                   b"hotkeys", b"hotkeys_sample", b"hotkeys_size")
 
 
 def restat(data, fn):
