@@ -4,6 +4,7 @@
  * sampler's scaling, reset, and the disabled state. */
 #include <check.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,9 +265,9 @@ lookups(void *arg)
 static void *
 reader(void *arg)
 {
-    volatile int *stop = arg;
+    atomic_int *stop = arg;
     struct hotkey top[HOTKEYS_TOP_MAX];
-    for (int i = 0; i < 100000 && !*stop; i++) {
+    for (int i = 0; i < 100000 && !atomic_load(stop); i++) {
         size_t n = hotkeys_top(HOTKEYS_TOP_MAX, top);
         for (size_t j = 1; j < n; j++)
             ck_assert(top[j - 1].count >= top[j].count);
@@ -280,13 +281,13 @@ START_TEST(test_threads_merge)
 {
     start(true, 1, 64);
     pthread_t th[THREADS], rd;
-    volatile int stop = 0;
+    atomic_int stop = 0;
     ck_assert_int_eq(pthread_create(&rd, NULL, reader, (void *)&stop), 0);
     for (int t = 0; t < THREADS; t++)
         ck_assert_int_eq(pthread_create(&th[t], NULL, lookups, (void *)(intptr_t)t), 0);
     for (int t = 0; t < THREADS; t++)
         pthread_join(th[t], NULL);
-    stop = 1;
+    atomic_store(&stop, 1);
     pthread_join(rd, NULL);
     struct hotkey top[HOTKEYS_TOP_MAX];
     size_t n = hotkeys_top(1 + THREADS, top);
