@@ -383,6 +383,8 @@ struct item_class_stats {
      * idle time among the items it met, i.e. the next victims), whichever
      * came last; see doc/storage.md.  Not a scan. */
     rel_time_t age;
+    rel_time_t evicted_time;        /* seconds the last item evicted alive had
+                                     * been idle (memcached's evicted_time) */
 };
 /* Number of slab classes (ids 1..n). */
 unsigned item_nclasses(void);

@@ -141,6 +141,9 @@ struct settings {
     bool     modern;                /* no_modern clears (and sets 1.4-era defaults) */
     uint32_t watcher_logbuf_size;   /* bytes (-o value in KB, 256 KB) */
     uint32_t worker_logbuf_size;    /* bytes (-o value in KB, 64 KB) */
+    bool     hotkeys;               /* -o hotkeys (on): "stats hotkeys" */
+    uint32_t hotkeys_sample;        /* -o hotkeys_sample: 1 lookup in this many */
+    uint32_t hotkeys_size;          /* -o hotkeys_size: keys per worker sketch */
     char    *warnings;              /* accepted-but-odd settings, one per line;
                                      * NULL = none; the daemon logs them */
 };

@@ -62,6 +62,7 @@ enum req_sub {
     SUB_STATS_SLABS, SUB_STATS_SIZES, SUB_STATS_CONNS, SUB_STATS_SNAPSHOT,
     SUB_STATS_DETAIL_SET,           /* "stats detail on|off" */
     SUB_STATS_DETAIL_DUMP,
+    SUB_STATS_HOTKEYS,              /* admin.level: N, the keys to list */
     SUB_SLABS_REASSIGN,             /* admin.src -> admin.dst */
     SUB_SLABS_AUTOMOVE,             /* admin.level (0..2) */
     SUB_SLABS_AUTOMOVE_RATIO,       /* a valid ratio: accepted, nothing to tune */
@@ -135,7 +136,7 @@ struct request {
     struct {
         enum req_sub sub;
         int32_t      src, dst;      /* slabs reassign */
-        uint32_t     level;         /* slabs automove; watch: its flags */
+        uint32_t     level;         /* slabs automove; watch: its flags; stats hotkeys N */
         const char  *late_error;    /* an argument error memcached reports
                                      * only after its own checks pass
                                      * (metadump classes, shutdown mode) */

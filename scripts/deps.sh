@@ -9,7 +9,9 @@ what=${1:-build}
 if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
     pkgs="autoconf automake libtool pkg-config libevent-dev libxxhash-dev check libsasl2-dev libssl-dev"
     if [ "$what" = test ]; then
-        # memcached: the reference the integration tests compare against;
+        # memcached: the reference the integration tests compare against
+        # (it also ships memcached-tool, a perl script, and depends on perl:
+        # test_memcached_tool.py);
         # libmemcached-tools: memccapable; python3 clients for client tests.
         # clang + libclang-rt-14-dev: libFuzzer for the fuzz targets.
         pkgs="$pkgs memcached libmemcached-tools python3 python3-pymemcache python3-pylibmc netcat-openbsd"

@@ -274,7 +274,15 @@ X(snapshot_load, 0, "snapshot_load", F_EXT, T_BOOL, OFF(snapshot_load), "yes", 1
   "load the snapshot at start (needs snapshot_path)") \
 X(snapshot_refuse_corrupt, 0, "snapshot_refuse_corrupt", F_EXT, T_BOOL, OFF(snapshot_refuse_corrupt), "no", 1, 0, NOMAX, NULL, \
   "refuse to start when the snapshot is damaged\n" \
-  "(otherwise log it and start empty)")
+  "(otherwise log it and start empty)") \
+X(hotkeys, 0, "hotkeys", F_EXT, T_BOOL, OFF(hotkeys), "yes", 1, 0, NOMAX, NULL, \
+  "sample key lookups to report the most requested keys\n" \
+  "('stats hotkeys'); no_hotkeys: off") \
+X(hotkeys_sample, 0, "hotkeys_sample", F_EXT, T_U32, OFF(hotkeys_sample), "16", 1, 1, 1000000, "<num>", \
+  "hot keys: sample one lookup in <num> on average") \
+X(hotkeys_size, 0, "hotkeys_size", F_EXT, T_U32, OFF(hotkeys_size), "256", 1, 16, 65536, "<num>", \
+  "hot keys: keys each worker thread keeps count of\n" \
+  "(about 300 bytes each)")
 
 enum opt_id {
 #define X_ID(id, ...) OPT_##id,
@@ -1673,6 +1681,9 @@ void option_stats_settings(const struct settings *s,
     EMIT("read_buf_max", "%zu", s->read_buf_max);
     fn("eviction_policy", s->eviction_policy != NULL ? s->eviction_policy : "s3fifo", arg);
     EMIT("ssl_handshake_timeout", "%d", s->ssl_handshake_timeout);
+    fn("hotkeys", YN(s->hotkeys), arg);
+    EMIT("hotkeys_sample", "%u", s->hotkeys_sample);
+    EMIT("hotkeys_size", "%u", s->hotkeys_size);
 #undef EMIT
 #undef YN
 }

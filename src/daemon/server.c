@@ -24,6 +24,7 @@
 
 #include "authfile.h"
 #include "clock.h"
+#include "hotkeys.h"
 #include "item.h"
 #include "log.h"
 #include "net.h"
@@ -506,6 +507,11 @@ server_main(struct settings *s, int argc, char **argv)
         proto_env.stats_snapshot = snapshot_stats;
     }
 
+    struct hotkeys_options ho = {
+        .enabled = s->hotkeys, .sample = s->hotkeys_sample, .size = s->hotkeys_size,
+    };
+    hotkeys_setup(&ho);             /* before the workers look keys up */
+
     struct net_options no = {
         .nthreads = s->num_threads,
         .reqs_per_event = s->reqs_per_event,
@@ -552,6 +558,7 @@ server_main(struct settings *s, int argc, char **argv)
     worker_shutdown();
     listener_close();
     snapshot_shutdown();            /* workers are gone: a final snapshot */
+    hotkeys_teardown();
     event_free(tick_ev);
     event_free(wake_ev);
     event_free(sigterm_ev);

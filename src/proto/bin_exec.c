@@ -27,7 +27,9 @@ bin_get(struct proto_conn *pc, const struct request *r, bool touch, bool with_va
 {
     struct item *it = touch ? item_get_touch(r->key, r->nkey, clock_exptime(r->exptime))
                             : item_get(r->key, r->nkey);
-    proto_count_lookup(pc, it, touch);
+    /* Get, GetK, GAT, GATK are reads of the key; Touch is not (as the
+     * text touch) */
+    proto_count_lookup(pc, with_value ? r->key : NULL, r->nkey, it, touch);
     uint16_t nk = pc->bin.with_key ? (uint16_t)r->nkey : 0;
     if (it == NULL) {
         if (pc->bin.quiet)
@@ -283,6 +285,8 @@ bin_stats(struct proto_conn *pc, const struct request *r)
         sub = SUB_STATS_SLABS;
     } else if (key_is(r, "sizes")) {
         sub = SUB_STATS_SIZES;
+    } else if (key_is(r, "hotkeys")) {
+        sub = SUB_STATS_HOTKEYS;    /* ours; the default N */
     } else {
         bin_error(pc, BIN_ENOENT);
         return;

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "exec.h"
 #include "watch.h"
+#include "hotkeys.h"
 #include "item.h"
 #include "proto.h"
 
@@ -180,6 +181,7 @@ meta_get(struct proto_conn *pc, const struct request *r)
     g.no_win = m->late_error != NULL;   /* (meta_run_silently) */
     g.binary_key = HAS(m, 'b');
     struct item *it = item_mget(r->key, r->nkey, &g);
+    hotkeys_lookup(r->key, r->nkey);
     /* As memcached 1.6.18 counts: a hit with T is a touch, anything else
      * (a miss with T too) a get; an item N just created counts as a hit. */
     if (g.touch && it != NULL) {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "hotkeys.h"
 #include "item.h"
 #include "log.h"
 #include "proto.h"
@@ -185,11 +186,15 @@ emit_value(struct proto_conn *pc, struct item *it, bool with_cas)
     proto_emit_data(pc, it);
 }
 
-/* Count one lookup of a get/gets/gat/gats. */
+/* Count one lookup of a get/gets/gat/gats (and offer its key to the hot
+ * keys sampler). */
 void
-proto_count_lookup(struct proto_conn *pc, const struct item *it, bool touch)
+proto_count_lookup(struct proto_conn *pc, const char *key, size_t nkey,
+                   const struct item *it, bool touch)
 {
     struct thread_stats *ts = pc->stats;
+    if (key != NULL)
+        hotkeys_lookup(key, nkey);
     if (touch)
         STAT_INC(ts, cmd_touch);
     else
@@ -212,9 +217,10 @@ proto_count_lookup(struct proto_conn *pc, const struct item *it, bool touch)
 
 /* Count and emit one lookup result of a get/gets/gat/gats. */
 static void
-get_result(struct proto_conn *pc, struct item *it, bool touch, bool with_cas)
+get_result(struct proto_conn *pc, const char *key, size_t nkey, struct item *it,
+           bool touch, bool with_cas)
 {
-    proto_count_lookup(pc, it, touch);
+    proto_count_lookup(pc, key, nkey, it, touch);
     if (it != NULL)
         emit_value(pc, it, with_cas);
 }
@@ -288,7 +294,7 @@ do_get(struct proto_conn *pc, const struct request *r)
                 while (next_key(&q2, end, &k2, &nk2) && k2 != k) {
                     struct item *it = touch ? item_get_touch(k2, nk2, exptime)
                                             : item_get(k2, nk2);
-                    proto_count_lookup(pc, it, touch);
+                    proto_count_lookup(pc, k2, nk2, it, touch);
                     if (it != NULL)
                         item_release(it);
                 }
@@ -331,13 +337,13 @@ do_get(struct proto_conn *pc, const struct request *r)
         }
         if (touch) {
             for (int i = 0; i < n; i++)
-                get_result(pc, item_get_touch(bk[i], bn[i], exptime), true, with_cas);
+                get_result(pc, bk[i], bn[i], item_get_touch(bk[i], bn[i], exptime), true, with_cas);
         } else if (n == 1) {
-            get_result(pc, item_get(bk[0], bn[0]), false, with_cas);
+            get_result(pc, bk[0], bn[0], item_get(bk[0], bn[0]), false, with_cas);
         } else {
             item_get_many(bk, bn, n, found);
             for (int i = 0; i < n; i++)
-                get_result(pc, found[i], false, with_cas);
+                get_result(pc, bk[i], bn[i], found[i], false, with_cas);
         }
     }
     obuf_add(pc->out, "END\r\n", 5);
@@ -785,9 +791,8 @@ do_slabs(struct proto_conn *pc, const struct request *r)
     proto_reply(pc, false, msg[st]);
 }
 
-/* Key as memcached's metadump prints it: URI-encoded. */
-static void
-uri_key(struct obuf *o, const char *k, size_t n)
+void
+proto_uri_key(struct obuf *o, const char *k, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
     char buf[ITEM_KEY_MAX * 3];
@@ -811,7 +816,7 @@ metadump_one(struct item *it, void *arg)
 {
     struct obuf *o = arg;
     obuf_add(o, "key=", 4);
-    uri_key(o, item_key(it), item_nkey(it));
+    proto_uri_key(o, item_key(it), item_nkey(it));
     rel_time_t e = item_exptime(it);
     obuf_printf(o, " exp=%lld la=%lld cas=%" PRIu64 " fetch=%s cls=%u size=%zu\n",
                 e == 0 ? -1LL : (long long)clock_to_unix(e),

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hotkeys.h"
 #include "item.h"
 #include "proto.h"
 #include "watch.h"
@@ -287,6 +288,20 @@ parse_stats(struct request *r)
             r->admin.sub = groups[i].sub;
             return;
         }
+    }
+    if (token_is(&t[1], "hotkeys")) {
+        /* ours: "stats hotkeys [N]", N in 1..HOTKEYS_TOP_MAX; a bad or
+         * extra argument is refused as memcached refuses a bad
+         * "stats cachedump" number */
+        uint64_t n = HOTKEYS_TOP_DEFAULT;
+        if (r->ntokens > 3 || (r->ntokens == 3 &&
+            (!tok_u64(&t[2], &n) || n < 1 || n > HOTKEYS_TOP_MAX))) {
+            fail(r, E_FORMAT);
+            return;
+        }
+        r->admin.level = (uint32_t)n;
+        r->admin.sub = SUB_STATS_HOTKEYS;
+        return;
     }
     if (token_is(&t[1], "detail")) {
         if (r->ntokens >= 3 && (token_is(&t[2], "on") || token_is(&t[2], "off")))

@@ -559,7 +559,8 @@ item_victim_locked(struct item *c, enum victim_mode mode, struct item **defer)
     if (!dead && __builtin_expect((atomic_load_explicit(obs.mask, memory_order_relaxed) &
                                    obs.evict_bits) != 0, 0))
         obs.evict(t);
-    slab_count_evict(slab_class_of(t), reason, f, item_exptime(t));
+    rel_time_t at = item_atime(t);
+    slab_count_evict(slab_class_of(t), reason, f, item_exptime(t), now > at ? now - at : 0);
     unlink_locked(t, hv);
     if (t == c && !(f & IF_CHAINED)) {
         uint16_t one = 1;

@@ -324,6 +324,16 @@ START_TEST(test_extended)
     ck_assert_str_eq(s.snapshot_path, "/var/lib/mc.snap");
     ck_assert_int_eq(s.snapshot_interval, 300);
     ck_assert(!s.snapshot_on_shutdown && !s.snapshot_load && s.snapshot_refuse_corrupt);
+    ok("");
+    ck_assert(s.hotkeys);           /* on by default */
+    ck_assert_uint_eq(s.hotkeys_sample, 16);
+    ck_assert_uint_eq(s.hotkeys_size, 256);
+    ok("-o no_hotkeys,hotkeys_sample=1,hotkeys_size=4096");
+    ck_assert(!s.hotkeys);
+    ck_assert_uint_eq(s.hotkeys_sample, 1);
+    ck_assert_uint_eq(s.hotkeys_size, 4096);
+    ok("-o hotkeys=off");
+    ck_assert(!s.hotkeys);
     ok("-o hash_algorithm=xxh3");
     ck_assert_ptr_null(s.warnings);
     ok("-o hash_algorithm=murmur3");
@@ -614,6 +624,9 @@ START_TEST(test_errors)
     fails("-o slab_automove=5", "slab_automove: \"5\" must be between 0 and 2");
     fails("-o tail_repair_time=5", "tail_repair_time: \"5\" must be 0 (off) or at least 10");
     fails("-o track_sizes=maybe", "track_sizes: \"maybe\" is not yes or no");
+    fails("-o hotkeys_sample=0", "hotkeys_sample: \"0\" must be between 1 and 1000000");
+    fails("-o hotkeys_size=8", "hotkeys_size: \"8\" must be between 16 and 65536");
+    fails("-o hotkeys=maybe", "hotkeys: \"maybe\" is not yes or no");
     fails("-o watcher_logbuf_size=abc", "watcher_logbuf_size: \"abc\" is not a size");
     fails("-x", "unrecognized option \"-x\" (see -h)");
     fails("--foo", "unrecognized option \"--foo\" (see -h)");
@@ -935,6 +948,7 @@ START_TEST(test_stats_settings)
         "snapshot_on_shutdown", "snapshot_load", "snapshot_refuse_corrupt",
         "write_timeout", "shutdown_timeout", "read_buf_max", "eviction_policy",
         "ssl_handshake_timeout",
+        "hotkeys", "hotkeys_sample", "hotkeys_size",
     };
     char *text, *p;
     size_t i;
