@@ -396,13 +396,13 @@ tls_flush(struct tls_conn *t, struct obuf *o, char *scratch, enum tls_io *st)
     while (!obuf_empty(o)) {
         /* What to hand SSL_write depends only on what o holds, so the
          * retry after a WANT_WRITE passes the same bytes, as OpenSSL
-         * requires: a large first piece is encrypted in place, small
-         * ones are coalesced into scratch. */
+         * requires: a large (or lone) first piece is encrypted in
+         * place, small ones are coalesced into scratch. */
         const struct iovec *v = o->iov + o->iov_done;
         int cnt = o->niov - o->iov_done;
         const char *p;
         size_t len;
-        if (v[0].iov_len >= opts.wbuf_size) {
+        if (v[0].iov_len >= opts.wbuf_size || cnt == 1) {   /* nothing to coalesce */
             p = v[0].iov_base;
             len = v[0].iov_len;
         } else {
