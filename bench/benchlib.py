@@ -7,6 +7,7 @@ import atexit
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -98,6 +99,11 @@ def start_server(name, binary, mem_mb=1024, conns=4096, threads=1, extra=(), cpu
                 break
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                    if "-Z" in args:        # TLS: no certificate check, a bench
+                        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                        ctx.check_hostname = False
+                        ctx.verify_mode = ssl.CERT_NONE
+                        s = ctx.wrap_socket(s)
                     s.sendall(b"version\r\n")
                     if s.recv(100).startswith(b"VERSION"):
                         errf.close()

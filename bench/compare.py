@@ -19,8 +19,11 @@ import argparse
 import http.client
 import json
 import os
+import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -86,6 +89,9 @@ def parse_args():
     ap.add_argument("--server-args", default="", help="extra flags for both servers")
     ap.add_argument("--ours-args", default="", help="extra flags for our server only")
     ap.add_argument("--ref-args", default="", help="extra flags for the reference only")
+    ap.add_argument("--tls", action="store_true",
+                    help="both servers with -Z (a throw-away self-signed certificate), "
+                    "mcload --tls")
     ap.add_argument("--no-pin", action="store_true", help="do not use taskset")
     ap.add_argument("--json", help="also write all results (every round) to this file")
     ap.add_argument("--scrape", type=int, default=0, metavar="MS",
@@ -105,7 +111,7 @@ def parse_args():
 def mcload(a, port, wargs, extra, timeout, cpu):
     cmd = ([] if cpu is None else ["taskset", "-c", str(cpu)]) + [
         a.mcload, "--port", str(port), "--threads", str(a.client_threads),
-        "--keys", str(KEYS), "--quiet"] + wargs + extra
+        "--keys", str(KEYS), "--quiet"] + (["--tls"] if a.tls else []) + wargs + extra
     rc, out, err = bl.run_bounded(cmd, timeout)
     res = None
     lines = out.strip().splitlines()
@@ -242,10 +248,58 @@ def ratio(x, y):
     return x / y if y else float("nan")
 
 
+S_TIME_CLIENTS = 4
+
+
+def handshakes(a, pin):
+    """--tls: new TLS connections per second, S_TIME_CLIENTS `openssl
+    s_time -new` clients at once against each server (A/B alternating),
+    and server CPU per handshake."""
+    srv_cpu, cli_cpu = (0, 1) if pin else (None, None)
+    out = {"ours": [], "ref": []}
+    sides = {}
+    try:
+        sides["ours"] = bl.start_server("ours", a.ours, 64, 4096, a.server_threads,
+                                        a.server_args.split() + a.ours_args.split(), srv_cpu)
+        sides["ref"] = bl.start_server("ref", a.ref, 64, 4096, a.server_threads,
+                                       a.server_args.split() + a.ref_args.split(), srv_cpu)
+        secs = max(1, int(a.secs))
+        for _ in range(a.rounds):
+            for side in ("ours", "ref"):
+                c0 = bl.cpu_seconds(sides[side].pid)
+                cmd = ([] if cli_cpu is None else ["taskset", "-c", str(cli_cpu)]) + [
+                    "openssl", "s_time", "-connect", "127.0.0.1:%d" % sides[side].port,
+                    "-new", "-time", str(secs)]
+                procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                         for _ in range(S_TIME_CLIENTS)]
+                n = 0
+                for p in procs:
+                    o, _ = p.communicate(timeout=secs + 60)
+                    m = re.search(rb"(\d+) connections in [\d.]+ real seconds", o)
+                    n += int(m.group(1)) if m else 0
+                cpu = bl.cpu_seconds(sides[side].pid) - c0
+                out[side].append((n / secs, cpu * 1e6 / n if n else 0.0))
+    finally:
+        for s in sides.values():
+            bl.stop(s)
+    med = {s: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v))
+           for s, v in out.items()}
+    return med
+
+
 def main():
     a = parse_args()
     if not (os.path.isfile(a.mcload) and os.access(a.mcload, os.X_OK)):
         sys.exit("mcload not found at %s (run `make build`, or set MCLOAD)" % a.mcload)
+    if a.tls:
+        # a throw-away certificate: this measures the servers, not the PKI
+        d = tempfile.mkdtemp(prefix="compare-tls-")
+        crt, key = os.path.join(d, "c.crt"), os.path.join(d, "c.key")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", crt,
+                        "-days", "1", "-subj", "/CN=127.0.0.1"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        a.server_args += " -Z -o ssl_chain_cert=%s,ssl_key=%s" % (crt, key)
     pin = not a.no_pin and bl.can_pin()
     if not a.no_pin and not pin:
         print("note: cannot pin to cores 0/1 (taskset missing or affinity restricted); "
@@ -298,6 +352,14 @@ def main():
     print("\n_%d rounds x %g s, A/B alternating, server -t %d pinned to core 0, "
           "mcload on core 1; total %.0f s._" % (a.rounds, a.secs, a.server_threads,
                                                time.time() - t0))
+    if a.tls:
+        h = handshakes(a, pin)
+        o, f = h["ours"], h["ref"]
+        print("\nTLS handshakes (%d x `openssl s_time -new`, median of %d rounds):\n"
+              % (S_TIME_CLIENTS, a.rounds))
+        print("| | ours | ref | ratio |\n|---|---:|---:|---:|")
+        print("| new connections/s | %.0f | %.0f | %.3f |" % (o[0], f[0], ratio(o[0], f[0])))
+        print("| server CPU us/handshake | %.0f | %.0f | %.3f |" % (o[1], f[1], ratio(o[1], f[1])))
     failures = [(r["workload"], f) for r in results for f in r["failures"]]
     if failures:
         print("\nFAILURES:")

@@ -37,6 +37,8 @@
 #include <inttypes.h>
 #include <math.h>
 #include <netdb.h>
+#include "config.h"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
@@ -52,6 +54,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef HAVE_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#endif
 
 /* ------------------------------------------------------------------ */
 /* options                                                            */
@@ -75,6 +81,7 @@ static struct {
     double drain_timeout;
     bool quiet;
     bool meta;       /* --proto meta */
+    bool tls;        /* --tls: every connection speaks TLS (no verification) */
     bool meta_quiet; /* --meta-quiet: q+k flags, mn ends each window */
     bool binary;     /* --proto binary */
     bool bin_quiet;  /* --bin-quiet: GetKQ/SetQ, Noop ends each window */
@@ -293,6 +300,9 @@ struct thread;
 
 struct conn {
     int fd;
+#ifdef HAVE_TLS
+    SSL *ssl;        /* --tls */
+#endif
     bool dead, idle, want_out;
     struct thread *t;
     uint64_t rng;
@@ -342,6 +352,12 @@ static int set_nonblock(int fd)
     return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
+static int set_blocking_for_handshake(int fd, bool on)
+{
+    int fl = fcntl(fd, F_GETFL);
+    return fl < 0 ? -1 : fcntl(fd, F_SETFL, on ? fl & ~O_NONBLOCK : fl | O_NONBLOCK);
+}
+
 static int open_conn(void)
 {
     int fd = socket(g_addr->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -363,6 +379,73 @@ static int open_conn(void)
     return fd;
 }
 
+/* ---- --tls: the same loop over OpenSSL (a client context, no
+ * verification: this measures the server, not the PKI) ---- */
+#ifdef HAVE_TLS
+static SSL_CTX *g_tls_ctx;
+
+/* Blocking handshake on the fresh (still blocking) socket. */
+static SSL *tls_open(int fd)
+{
+    SSL *s = SSL_new(g_tls_ctx);
+    if (s == NULL || !SSL_set_fd(s, fd) || SSL_connect(s) != 1) {
+        ERR_print_errors_fp(stderr);
+        SSL_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* send/recv's contract: bytes, 0 at EOF, -1 with errno. */
+static ssize_t tls_io(SSL *s, void *buf, size_t n, bool wr)
+{
+    size_t done = 0;
+    int r = wr ? SSL_write_ex(s, buf, n, &done) : SSL_read_ex(s, buf, n, &done);
+    if (r > 0)
+        return (ssize_t)done;
+    switch (SSL_get_error(s, r)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    default:
+        ERR_clear_error();
+        errno = ECONNRESET;
+        return -1;
+    }
+}
+#endif
+
+static ssize_t conn_send(struct conn *c, const void *p, size_t n)
+{
+#ifdef HAVE_TLS
+    if (c->ssl)
+        return tls_io(c->ssl, (void *)p, n, true);
+#endif
+    return send(c->fd, p, n, MSG_NOSIGNAL);
+}
+
+static ssize_t conn_recv(struct conn *c, void *p, size_t n)
+{
+#ifdef HAVE_TLS
+    if (c->ssl)
+        return tls_io(c->ssl, p, n, false);
+#endif
+    return recv(c->fd, p, n, 0);
+}
+
+static bool conn_tls(const struct conn *c)
+{
+#ifdef HAVE_TLS
+    return c->ssl != NULL;
+#else
+    (void)c;
+    return false;
+#endif
+}
+
 static void conn_kill(struct conn *c, uint64_t *counter)
 {
     if (c->dead)
@@ -370,6 +453,12 @@ static void conn_kill(struct conn *c, uint64_t *counter)
     if (counter)
         (*counter)++;
     epoll_ctl(c->t->ep, EPOLL_CTL_DEL, c->fd, NULL);
+#ifdef HAVE_TLS
+    if (c->ssl) {
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
+#endif
     close(c->fd);
     c->fd = -1;
     c->dead = true;
@@ -418,7 +507,7 @@ static void conn_flush(struct conn *c)
 {
     struct stats *st = cur_stats(c->t);
     while (!c->dead && c->ooff < c->olen) {
-        ssize_t n = send(c->fd, c->out + c->ooff, c->olen - c->ooff, MSG_NOSIGNAL);
+        ssize_t n = conn_send(c, c->out + c->ooff, c->olen - c->ooff);
         if (n > 0) {
             c->ooff += (size_t)n;
             st->bytes_out += (uint64_t)n;
@@ -1122,14 +1211,16 @@ static void conn_read(struct conn *c)
             conn_kill(c, &st->err_proto);
             return;
         }
-        ssize_t n = recv(c->fd, c->in + c->ilen, c->icap - c->ilen, 0);
+        ssize_t n = conn_recv(c, c->in + c->ilen, c->icap - c->ilen);
         if (n > 0) {
             c->ilen += (size_t)n;
             st->bytes_in += (uint64_t)n;
             parse_replies(c, now_ns());
             if (c->dead)
                 return;
-            if ((size_t)n < c->icap / 2)
+            /* (TLS: read on until OpenSSL says so; records it has
+             * decrypted are not reported by epoll) */
+            if ((size_t)n < c->icap / 2 && !conn_tls(c))
                 return; /* probably drained; epoll will tell us */
         } else if (n == 0) {
             if (c->idle && c->t->phase >= PH_DRAIN)
@@ -1365,6 +1456,7 @@ static void usage(FILE *f)
 "                           each window of --pipeline requests ends with mn\n"
 "      --proto binary       binary protocol: GetK per key, Set (flags = version)\n"
 "      --bin-quiet          binary with GetKQ/SetQ, each window ends with Noop\n"
+"      --tls                speak TLS (OpenSSL, no certificate verification)\n"
 "Exit status: 0 ok, 1 if any reply was invalid/missing, 2 on setup failure.\n"
 "The last stdout line is a JSON object with all results.\n");
 }
@@ -1415,6 +1507,7 @@ int main(int argc, char **argv)
         {"proto", required_argument, 0, 1004},
         {"meta-quiet", no_argument, 0, 1005},
         {"bin-quiet", no_argument, 0, 1006},
+        {"tls", no_argument, 0, 1007},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -1502,6 +1595,14 @@ int main(int argc, char **argv)
             break;
         case 1005: opt.meta_quiet = opt.meta = true; break;
         case 1006: opt.bin_quiet = opt.binary = true; break;
+        case 1007:
+#ifdef HAVE_TLS
+            opt.tls = true;
+            break;
+#else
+            fprintf(stderr, "mcload: built without OpenSSL, no --tls\n");
+            return 2;
+#endif
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -1603,6 +1704,23 @@ int main(int argc, char **argv)
             c->idle = j >= na;
             c->rng = mix64(opt.seed * 0x100000001b3ull + (uint64_t)i * 65536 + (uint64_t)j) | 1;
             c->fd = open_conn();
+#ifdef HAVE_TLS
+            if (c->fd >= 0 && opt.tls) {
+                if (g_tls_ctx == NULL) {
+                    g_tls_ctx = SSL_CTX_new(TLS_client_method());
+                    SSL_CTX_set_mode(g_tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                                    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+                }
+                set_blocking_for_handshake(c->fd, true);
+                c->ssl = tls_open(c->fd);
+                set_blocking_for_handshake(c->fd, false);
+                if (c->ssl == NULL) {
+                    close(c->fd);
+                    c->fd = -1;
+                    errno = EPROTO;
+                }
+            }
+#endif
             if (c->fd < 0) {
                 if (connect_fail++ < 3)
                     fprintf(stderr, "mcload: connect to %s:%s: %s\n", opt.host,

@@ -56,6 +56,8 @@ enum feed_status {
     FEED_DEFER,                     /* run pc->defer off-thread, then
                                      * feed_defer_done() and call again */
     FEED_CLOSE,                     /* flush what is queued, then close */
+    FEED_WATCH,                     /* flush what is queued, then hand the
+                                     * connection to the logger (watch.h) */
 };
 
 /* Which protocol a connection speaks (-B): decided by its first byte

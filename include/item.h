@@ -36,6 +36,7 @@
 #ifndef MC_ITEM_H
 #define MC_ITEM_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -276,6 +277,35 @@ enum item_status item_marith(const char *key, size_t nkey, const struct item_mar
                              uint64_t *value, uint64_t *cas_out,
                              rel_time_t *exptime_out, bool *created);
 
+/* --- observers (watch: fetchers, evictions; src/util/watch.c) ---
+ * Storage knows nothing about who watches: the daemon installs callbacks
+ * here, and a mask word it owns says which are wanted.  When nobody
+ * watches, each lookup and each eviction pays one relaxed atomic load of
+ * that word. */
+
+enum item_fetch_result {
+    ITEM_FETCH_NOT_FOUND = 0, ITEM_FETCH_FOUND, ITEM_FETCH_FLUSHED, ITEM_FETCH_EXPIRED
+};
+struct item_observer {
+    const _Atomic unsigned *mask;   /* read (relaxed) on every lookup/eviction */
+    unsigned   fetch_bits;          /* fetch() runs when *mask & fetch_bits */
+    unsigned   evict_bits;          /* evict() runs when *mask & evict_bits */
+    /* Every key lookup a command makes (as memcached's do_item_get: a get,
+     * and the lookup inside a store, delete, touch, incr, meta command);
+     * it is the item found (NULL unless FOUND).  Runs on the caller's
+     * thread with the key's stripe lock held: it must take no storage
+     * lock and not block. */
+    void     (*fetch)(const char *key, size_t nkey, enum item_fetch_result r,
+                      const struct item *it);
+    /* A live item is being evicted (probation, main, or a slab page move);
+     * runs on the evicting thread with the class lock and the stripe lock
+     * held; same rules. */
+    void     (*evict)(const struct item *it);
+};
+/* Install (o copied) or remove (NULL) the observer.  Call before the
+ * worker threads start or after they stopped. */
+void item_set_observer(const struct item_observer *o);
+
 /* --- walking (metadump, snapshots) --- */
 
 /* Call fn for every live item (not expired, not flushed), holding a
@@ -353,6 +383,8 @@ struct item_class_stats {
      * idle time among the items it met, i.e. the next victims), whichever
      * came last; see doc/storage.md.  Not a scan. */
     rel_time_t age;
+    rel_time_t evicted_time;        /* seconds the last item evicted alive had
+                                     * been idle (memcached's evicted_time) */
 };
 /* Number of slab classes (ids 1..n). */
 unsigned item_nclasses(void);

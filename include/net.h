@@ -48,6 +48,7 @@ struct net_options {
                                      * longest multiget line it may send) */
     size_t   rbuf_mem_limit;        /* all read buffers above RBUF_SMALL, 0 = no limit */
     int      protocol;              /* -B: 0 auto, 1 ascii, 2 binary (enum feed_proto) */
+    int      tls_handshake_timeout; /* secs a TLS handshake may take */
 };
 
 /* Read buffers up to this size are always granted; larger ones count
@@ -61,9 +62,11 @@ struct net_options {
  * (0: no TCP).  udp_port non-zero: also one UDP socket per address (a
  * port in the address is used for UDP too, as memcached does), handed to
  * udp_add_socket().  unix_path non-NULL: a unix socket instead (mode =
- * -a; no TCP, no UDP).  0 or -1 with a message in err. */
+ * -a; no TCP, no UDP).  tls: TCP connections speak TLS (tls.h), except
+ * on addresses given as "notls:<addr>"; unix and UDP sockets never do.
+ * 0 or -1 with a message in err. */
 int  listener_setup(struct event_base *base, char **addrs, int naddrs, int port,
-                    int udp_port, const char *unix_path, int mode, int backlog,
+                    int udp_port, const char *unix_path, int mode, int backlog, bool tls,
                     char *err, size_t errlen);
 /* Stop accepting new connections (sockets stay open). */
 void listener_pause(void);
@@ -77,7 +80,7 @@ void listener_stats_conns(struct obuf *o);
 
 int  worker_setup(const struct net_options *o, char *err, size_t errlen);
 /* Give a new connection to the next worker (main thread). */
-void worker_dispatch(int fd, bool is_unix, const char *listen_addr);
+void worker_dispatch(int fd, bool is_unix, bool tls, const char *listen_addr);
 /* Stop: every connection finishes the request in flight and its reply,
  * then closes; what is left after shutdown_timeout secs is closed.  Joins
  * the worker threads (and any deferred request threads). */

@@ -74,6 +74,11 @@ static inline bool obuf_empty(const struct obuf *o) { return o->pending == 0; }
  * or -1 on a socket error other than EAGAIN (errno set).  When everything
  * is out, the buffer is reset for reuse. */
 long obuf_flush(struct obuf *o, int fd);
+/* For writers other than obuf_flush (TLS): the pending output is
+ * o->iov[o->iov_done .. o->niov); after writing n bytes of it, consume
+ * them (item references are dropped and the buffer reset once all is
+ * out). */
+void obuf_consume(struct obuf *o, size_t n);
 
 static inline char *
 obuf_reserve(struct obuf *o, size_t n)

@@ -99,8 +99,22 @@ struct settings {
     int      binding_protocol;      /* -B: 0 auto, 1 ascii, 2 binary (-S: 2) */
     bool     binding_protocol_given; /* -B was given (with -S only binary is allowed) */
     bool     enable_sasl;           /* -S */
+    char    *auth_file;             /* -Y: ASCII authentication; NULL = off */
     bool     flush_enabled;         /* false with -F */
     bool     dump_enabled;          /* false with -X */
+    /* TLS (doc/security.md) */
+    bool     ssl_enabled;           /* -Z */
+    char    *ssl_chain_cert;        /* PEM chain; NULL = none */
+    char    *ssl_key;               /* NULL: the key is in ssl_chain_cert */
+    int      ssl_keyformat;         /* 1 PEM, 2 DER */
+    int      ssl_verify_mode;       /* 0 none, 1 request, 2 require, 3 once */
+    char    *ssl_ciphers;           /* NULL = OpenSSL's default */
+    char    *ssl_ca_cert;           /* client CAs; NULL = none */
+    uint32_t ssl_wbuf_size;         /* bytes (16 KB) */
+    bool     ssl_session_cache;
+    bool     ssl_kernel_tls;
+    int      ssl_min_version;       /* 0..3: TLS 1.0 .. 1.3 (2) */
+    int      ssl_handshake_timeout; /* secs (10) */
     /* snapshots (doc/snapshot.md) */
     char    *snapshot_path;         /* NULL = no persistence */
     int      snapshot_interval;     /* secs, 0 = only on shutdown/demand; runtime */
@@ -127,6 +141,9 @@ struct settings {
     bool     modern;                /* no_modern clears (and sets 1.4-era defaults) */
     uint32_t watcher_logbuf_size;   /* bytes (-o value in KB, 256 KB) */
     uint32_t worker_logbuf_size;    /* bytes (-o value in KB, 64 KB) */
+    bool     hotkeys;               /* -o hotkeys (on): "stats hotkeys" */
+    uint32_t hotkeys_sample;        /* -o hotkeys_sample: 1 lookup in this many */
+    uint32_t hotkeys_size;          /* -o hotkeys_size: keys per worker sketch */
     char    *metrics_listen;        /* -o metrics_listen host:port (or a bare port,
                                      * 127.0.0.1): HTTP monitoring; NULL = off */
     char    *warnings;              /* accepted-but-odd settings, one per line;

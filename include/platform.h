@@ -65,6 +65,9 @@ int  platform_rename_durable(const char *src, const char *dst, char *err, size_t
  * errno (EAGAIN when nothing is there). */
 ssize_t platform_read(int fd, void *buf, size_t len);
 ssize_t platform_readv(int fd, const struct iovec *iov, int iovcnt);
+/* Write to a stream socket without raising SIGPIPE; -1 with errno
+ * (EAGAIN when it is full). */
+ssize_t platform_send(int fd, const void *buf, size_t len);
 
 /* Datagram sockets (UDP, src/net/udp.c). */
 /* Receive one datagram into buf[0..len): its length, or -1 with errno

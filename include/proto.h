@@ -50,7 +50,7 @@ enum req_cmd {
     CMD_FLUSH_ALL, CMD_VERSION, CMD_VERBOSITY, CMD_QUIT, CMD_SHUTDOWN,
     CMD_CACHE_MEMLIMIT, CMD_STATS, CMD_SLABS, CMD_LRU_CRAWLER, CMD_SNAPSHOT,
     CMD_MN, CMD_MG, CMD_MS, CMD_MD, CMD_MA, CMD_ME,
-    CMD_REFRESH_CERTS,
+    CMD_REFRESH_CERTS, CMD_WATCH,
     CMD_NOOP, CMD_SASL_LIST, CMD_SASL_AUTH, CMD_SASL_STEP,     /* binary only */
 };
 
@@ -62,6 +62,7 @@ enum req_sub {
     SUB_STATS_SLABS, SUB_STATS_SIZES, SUB_STATS_CONNS, SUB_STATS_SNAPSHOT,
     SUB_STATS_DETAIL_SET,           /* "stats detail on|off" */
     SUB_STATS_DETAIL_DUMP,
+    SUB_STATS_HOTKEYS,              /* admin.level: N, the keys to list */
     SUB_SLABS_REASSIGN,             /* admin.src -> admin.dst */
     SUB_SLABS_AUTOMOVE,             /* admin.level (0..2) */
     SUB_SLABS_AUTOMOVE_RATIO,       /* a valid ratio: accepted, nothing to tune */
@@ -135,7 +136,7 @@ struct request {
     struct {
         enum req_sub sub;
         int32_t      src, dst;      /* slabs reassign */
-        uint32_t     level;         /* slabs automove */
+        uint32_t     level;         /* slabs automove; watch: its flags; stats hotkeys N */
         const char  *late_error;    /* an argument error memcached reports
                                      * only after its own checks pass
                                      * (metadump classes, shutdown mode) */
@@ -179,6 +180,9 @@ struct server_stats {
     uint64_t time_in_listen_disabled_us;
     uint64_t read_buf_count, read_buf_bytes; /* connection read buffers */
     double   rusage_user, rusage_system;
+    bool     ssl_enabled, ssl_session_cache;    /* -Z, ssl_session_cache */
+    uint64_t ssl_handshake_errors, ssl_new_sessions;
+    uint64_t ssl_cert_age;                      /* secs since the certificates loaded */
 };
 
 /* Process-wide protocol settings and hooks, set by the daemon. */
@@ -194,6 +198,8 @@ struct proto_env {
      * settings, ...); called from a worker; may be NULL. */
     bool   track_sizes;             /* -o track_sizes: "stats sizes" enabled */
     bool   sasl;                    /* -S: binary only, authenticate first */
+    bool   ascii_auth;              /* -Y: authenticate with a "set" first (authfile.h) */
+    bool   watch_enabled;           /* false with -W */
     void (*server_stats)(struct server_stats *s);
     void (*stats_settings)(struct obuf *o);
     void (*stats_conns)(struct obuf *o);
@@ -203,6 +209,9 @@ struct proto_env {
     void (*shutdown)(void);
     /* "cache_memlimit": returns 0, or -1 if too small. */
     int  (*set_memlimit)(size_t bytes);
+    /* "refresh_certs": reload the TLS certificates; true, or false with
+     * err (memcached's message).  NULL without TLS. */
+    bool (*refresh_certs)(char *err, size_t errlen);
     /* "snapshot": start one and wait; returns NULL or an error message. */
     const char *(*snapshot)(void);
 };
@@ -217,6 +226,9 @@ enum proto_action {
     PROTO_DEFER,                    /* run pc->defer() off this thread (it may
                                      * take seconds), then proto_defer_done();
                                      * parse nothing more until then */
+    PROTO_WATCH,                    /* the connection becomes a watcher of
+                                     * pc->watch_flags (watch.h): write what is
+                                     * queued, then hand it to the logger */
     PROTO_PAUSE,                    /* the reply is partial: output reached
                                      * PROTO_OUT_HIGH.  Call proto_line() again
                                      * with the same line once output has
@@ -259,7 +271,8 @@ struct proto_conn {
     bool                 mb64;      /* b: return the key base64 encoded */
     /* binary protocol */
     bool                 binary;    /* this connection speaks it */
-    bool                 authenticated; /* SASL done (or not required) */
+    bool                 authenticated; /* SASL or -Y done (or not required) */
+    char                *auth_buf;  /* -Y: the credentials being read */
     struct {
         uint8_t          opcode;    /* the packet being answered ... */
         uint32_t         opaque_be; /* ... its opaque, as sent */
@@ -269,6 +282,9 @@ struct proto_conn {
     void                *sasl;      /* the SASL session (proto/sasl.c) */
     bool                 sasl_started; /* an auth is under way (step allowed) */
     const char        *(*defer)(void); /* PROTO_DEFER: the slow part */
+    unsigned             watch_flags; /* PROTO_WATCH: what it watches */
+    uint8_t              close_reason; /* PROTO_CLOSE: enum watch_reason
+                                        * (quit: normal; 0 = error) */
 };
 
 void proto_conn_init(struct proto_conn *pc, struct obuf *out,

@@ -7,13 +7,21 @@ set -e
 what=${1:-build}
 
 if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-    pkgs="autoconf automake libtool pkg-config libevent-dev libxxhash-dev check libsasl2-dev"
+    pkgs="autoconf automake libtool pkg-config libevent-dev libxxhash-dev check libsasl2-dev libssl-dev"
     if [ "$what" = test ]; then
-        # memcached: the reference the integration tests compare against;
+        # memcached: the reference the integration tests compare against
+        # (it also ships memcached-tool, a perl script, and depends on perl:
+        # test_memcached_tool.py);
         # libmemcached-tools: memccapable; python3 clients for client tests.
         # clang + libclang-rt-14-dev: libFuzzer for the fuzz targets.
         pkgs="$pkgs memcached libmemcached-tools python3 python3-pymemcache python3-pylibmc netcat-openbsd"
         pkgs="$pkgs clang libclang-rt-14-dev"
+        # openssl: the command line makes the TLS tests' certificates and
+        # runs s_client (tests/integration/test_tls.py).
+        pkgs="$pkgs openssl"
+        # scale-out tests (tests/integration/test_cluster.py): twemproxy and
+        # a Perl client beside the Python and Node.js ones
+        pkgs="$pkgs nutcracker libcache-memcached-fast-perl"
         # binary-protocol clients (tests/integration/test_clients_binary.py):
         # bmemcached, ruby-dalli (needs ruby, which it does not depend on),
         # SASL tools and mechanisms; Node.js for memjs (below).
@@ -46,11 +54,16 @@ if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
             echo "deps.sh: npm install memjs@1.3.2 into $npmdir"
             npm install --prefix "$npmdir" --no-audit --no-fund --loglevel=error memjs@1.3.2
         fi
+        # the npm "memcached" client (hash ring) for test_cluster.py
+        if [ ! -f "$npmdir/node_modules/memcached/package.json" ]; then
+            echo "deps.sh: npm install memcached@2.2.2 into $npmdir"
+            npm install --prefix "$npmdir" --no-audit --no-fund --loglevel=error memcached@2.2.2
+        fi
     fi
     # Debian starts the reference memcached as a service on 11211; the tests
     # start their own on free ports, so leave a running one alone.
 elif command -v brew >/dev/null 2>&1; then
-    pkgs="autoconf automake libtool pkg-config libevent xxhash check cyrus-sasl"
+    pkgs="autoconf automake libtool pkg-config libevent xxhash check cyrus-sasl openssl@3"
     [ "$what" = test ] && pkgs="$pkgs memcached libmemcached"
     for p in $pkgs; do
         brew list "$p" >/dev/null 2>&1 || { echo "deps.sh: brew install $p"; brew install "$p"; }

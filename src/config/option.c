@@ -15,6 +15,7 @@
  * Nothing here exits or touches global state; -h/-V print to stdout.
  */
 #include "option.h"
+#include "tls.h"                    /* verify flags and version names for "stats settings" */
 
 #include <ctype.h>
 #include <errno.h>
@@ -147,13 +148,14 @@ X(dump_enabled, 'X', "disable-dumping", 0, T_NBOOL, OFF(dump_enabled), "no", 1, 
   "disable stats cachedump and lru_crawler metadump") \
 X(watch_enabled, 'W', "disable-watch", 0, T_NBOOL, OFF(watch_enabled), "no", 1, 0, NOMAX, NULL, \
   "disable watch commands (live logging)") \
-X(auth_file, 'Y', "auth-file", 0, T_REFUSE_ARG, NOFF, NULL, 1, 0, NOMAX, "<file>", \
-  "ASCII protocol authentication: not supported, refused") \
+X(auth_file, 'Y', "auth-file", 0, T_STR, OFF(auth_file), NULL, 1, 0, NOMAX, "<file>", \
+  "(EXPERIMENTAL) enable ASCII protocol authentication. format:\n" \
+  "user:pass\\nuser2:pass2\\n (re-read on SIGHUP)") \
 X(memory_file, 'e', "memory-file", 0, T_REFUSE_ARG, NOFF, NULL, 1, 0, NOMAX, "<file>", \
   "mmap a file for item memory: not supported, refused;\n" \
   "use -o snapshot_path for a restartable cache") \
-X(enable_ssl, 'Z', "enable-ssl", 0, T_REFUSE, NOFF, "no", 1, 0, NOMAX, NULL, \
-  "enable TLS/SSL: not supported, refused") \
+X(enable_ssl, 'Z', "enable-ssl", 0, T_BOOL, OFF(ssl_enabled), "no", 1, 0, NOMAX, NULL, \
+  "enable TLS/SSL (needs -o ssl_chain_cert; doc/security.md)") \
 X(logfile, 0, "logfile", F_RUNTIME, T_STR, OFF(logfile), NULL, 1, 0, NOMAX, "<file>", \
   "log to <file> (or \"syslog\") instead of stderr") \
 X(config, 0, "config", F_NOFILE, T_ACTION, NOFF, NULL, 1, 0, NOMAX, "<file>", \
@@ -232,6 +234,34 @@ X(slab_reassign, 0, "slab_reassign", F_EXT, T_IBOOL, OFF(slab_reassign), "yes", 
   "allow moving slab pages between classes") \
 X(slab_automove, 0, "slab_automove", F_EXT, T_INT, OFF(slab_automove), "1", 1, 0, 2, "<0-2>", \
   "automatic slab page moves: 0 off, 1 normal, 2 aggressive") \
+X(ssl_chain_cert, 0, "ssl_chain_cert", F_EXT, T_STR, OFF(ssl_chain_cert), NULL, 1, 0, NOMAX, "<file>", \
+  "certificate chain file in PEM format") \
+X(ssl_key, 0, "ssl_key", F_EXT, T_STR, OFF(ssl_key), NULL, 1, 0, NOMAX, "<file>", \
+  "private key, if not part of the -ssl_chain_cert") \
+X(ssl_keyformat, 0, "ssl_keyformat", F_EXT, T_INT, OFF(ssl_keyformat), "1", 1, 1, 2, "<num>", \
+  "private key format: 1 PEM, 2 DER (ASN.1)") \
+X(ssl_verify_mode, 0, "ssl_verify_mode", F_EXT, T_INT, OFF(ssl_verify_mode), "0", 1, 0, 3, "<0-3>", \
+  "peer certificate verification mode, default is 0(None).\n" \
+  "valid values are 0(None), 1(Request), 2(Require)\n" \
+  "or 3(Once)") \
+X(ssl_ciphers, 0, "ssl_ciphers", F_EXT, T_STR, OFF(ssl_ciphers), NULL, 1, 0, NOMAX, "<list>", \
+  "specify cipher list to be used (TLS 1.2 and older)") \
+X(ssl_ca_cert, 0, "ssl_ca_cert", F_EXT, T_STR, OFF(ssl_ca_cert), NULL, 1, 0, NOMAX, "<file>", \
+  "PEM format file of acceptable client CA's") \
+X(ssl_wbuf_size, 0, "ssl_wbuf_size", F_EXT, T_SIZE32, OFF(ssl_wbuf_size), "16", KB, KB, 16 * MB, "<kb>", \
+  "size in kilobytes of the buffer that coalesces small\n" \
+  "replies into one TLS record (one per worker thread)") \
+X(ssl_session_cache, 0, "ssl_session_cache", F_EXT, T_BOOL, OFF(ssl_session_cache), "no", 1, 0, NOMAX, NULL, \
+  "enable server-side SSL session cache, to support session\n" \
+  "resumption") \
+X(ssl_kernel_tls, 0, "ssl_kernel_tls", F_EXT, T_BOOL, OFF(ssl_kernel_tls), "no", 1, 0, NOMAX, NULL, \
+  "enable kernel TLS offload (when the kernel has it)") \
+X(ssl_min_version, 0, "ssl_min_version", F_EXT, T_INT, OFF(ssl_min_version), "2", 1, 0, 3, "<0-3>", \
+  "minimum protocol version to accept (default: tlsv1.2)\n" \
+  "valid values are 0(tlsv1.0), 1(tlsv1.1), 2(tlsv1.2), or 3(tlsv1.3).") \
+X(ssl_handshake_timeout, 0, "ssl_handshake_timeout", F_EXT, T_INT, OFF(ssl_handshake_timeout), "10", 1, 1, 3600, "<secs>", \
+  "close a TLS connection whose handshake has not finished\n" \
+  "after this long (counted in ssl_handshake_errors)") \
 X(snapshot_path, 0, "snapshot_path", F_EXT, T_STR, OFF(snapshot_path), NULL, 1, 0, NOMAX, "<file>", \
   "save the cache to <file> and load it at start\n" \
   "(see doc/snapshot.md); unset = no persistence") \
@@ -245,6 +275,14 @@ X(snapshot_load, 0, "snapshot_load", F_EXT, T_BOOL, OFF(snapshot_load), "yes", 1
 X(snapshot_refuse_corrupt, 0, "snapshot_refuse_corrupt", F_EXT, T_BOOL, OFF(snapshot_refuse_corrupt), "no", 1, 0, NOMAX, NULL, \
   "refuse to start when the snapshot is damaged\n" \
   "(otherwise log it and start empty)") \
+X(hotkeys, 0, "hotkeys", F_EXT, T_BOOL, OFF(hotkeys), "yes", 1, 0, NOMAX, NULL, \
+  "sample key lookups to report the most requested keys\n" \
+  "('stats hotkeys'); no_hotkeys: off") \
+X(hotkeys_sample, 0, "hotkeys_sample", F_EXT, T_U32, OFF(hotkeys_sample), "16", 1, 1, 1000000, "<num>", \
+  "hot keys: sample one lookup in <num> on average") \
+X(hotkeys_size, 0, "hotkeys_size", F_EXT, T_U32, OFF(hotkeys_size), "256", 1, 16, 65536, "<num>", \
+  "hot keys: keys each worker thread keeps count of\n" \
+  "(about 300 bytes each)") \
 X(metrics_listen, 0, "metrics_listen", F_EXT, T_STR, OFF(metrics_listen), NULL, 1, 0, NOMAX, "<host:port>", \
   "serve Prometheus /metrics, /stats.json and a live status\n" \
   "page over HTTP on host:port (a bare port means\n" \
@@ -861,8 +899,6 @@ static int set_ext(struct settings *s, struct pstate *ps, const char *name,
     if (id < 0) {
         if (strncasecmp(key, "ext_", 4) == 0)
             return fail(ps, key, "extstore is not supported by this server");
-        if (strncasecmp(key, "ssl_", 4) == 0)
-            return fail(ps, key, "TLS/SSL is not supported by this server");
         return fail(ps, key, "unknown option");
     }
     if (v == NULL) {
@@ -1065,6 +1101,12 @@ static int finish(struct settings *s, struct pstate *ps)
             return fail(ps, "enable-sasl", "Cannot enable UDP while using binary SASL authentication.");
         s->binding_protocol = 2;
     }
+    /* -Y authenticates in the text protocol: a binary packet gets its
+     * text error (memcached), so binary alone cannot work */
+    if (s->auth_file != NULL && (s->enable_sasl ||
+                                 (s->binding_protocol_given && s->binding_protocol == 2)))
+        return fail(ps, "auth-file", "ASCII authentication (-Y) needs the ASCII protocol "
+                    "(not -S or -B binary)");
     if (s->item_size_max > s->maxbytes / 2) {
         char a[32], b[32];
         return fail(ps, "max-item-size", "%s cannot be larger than half of "
@@ -1584,7 +1626,7 @@ void option_stats_settings(const struct settings *s,
     fn("binding_protocol", proto[s->binding_protocol >= 0 && s->binding_protocol <= 2 ?
                                  s->binding_protocol : 0], arg);
     fn("auth_enabled_sasl", YN(s->enable_sasl), arg);
-    fn("auth_enabled_ascii", "no", arg);
+    fn("auth_enabled_ascii", s->auth_file != NULL ? s->auth_file : "no", arg);
     EMIT("item_size_max", "%u", s->item_size_max);
     fn("maxconns_fast", YN(s->maxconns_fast), arg);
     EMIT("hashpower_init", "%d", s->hashpower_init);
@@ -1626,17 +1668,17 @@ void option_stats_settings(const struct settings *s,
     fn("ext_max_frag", "0.80", arg);
     fn("slab_automove_freeratio", "0.010", arg);
     fn("ext_drop_unread", "no", arg);
-    fn("ssl_enabled", "no", arg);
-    fn("ssl_chain_cert", "(null)", arg);
-    fn("ssl_key", "(null)", arg);
-    fn("ssl_verify_mode", "0", arg);
-    fn("ssl_keyformat", "1", arg);
-    fn("ssl_ciphers", "NULL", arg);
-    fn("ssl_ca_cert", "NULL", arg);
-    fn("ssl_wbuf_size", "16384", arg);
-    fn("ssl_session_cache", "no", arg);
-    fn("ssl_kernel_tls", "no", arg);
-    fn("ssl_min_version", "tlsv1.2", arg);
+    fn("ssl_enabled", YN(s->ssl_enabled), arg);
+    fn("ssl_chain_cert", s->ssl_chain_cert ? s->ssl_chain_cert : "(null)", arg);
+    fn("ssl_key", s->ssl_key ? s->ssl_key : "(null)", arg);
+    EMIT("ssl_verify_mode", "%d", tls_verify_flags(s->ssl_verify_mode));
+    EMIT("ssl_keyformat", "%d", s->ssl_keyformat);
+    fn("ssl_ciphers", s->ssl_ciphers ? s->ssl_ciphers : "NULL", arg);
+    fn("ssl_ca_cert", s->ssl_ca_cert ? s->ssl_ca_cert : "NULL", arg);
+    EMIT("ssl_wbuf_size", "%u", s->ssl_wbuf_size);
+    fn("ssl_session_cache", YN(s->ssl_session_cache), arg);
+    fn("ssl_kernel_tls", YN(s->ssl_kernel_tls), arg);
+    fn("ssl_min_version", tls_version_name(s->ssl_min_version), arg);
     fn("num_napi_ids", "(null)", arg);
     fn("memory_file", "(null)", arg);
     /* ours */
@@ -1649,6 +1691,10 @@ void option_stats_settings(const struct settings *s,
     EMIT("shutdown_timeout", "%d", s->shutdown_timeout);
     EMIT("read_buf_max", "%zu", s->read_buf_max);
     fn("eviction_policy", s->eviction_policy != NULL ? s->eviction_policy : "s3fifo", arg);
+    EMIT("ssl_handshake_timeout", "%d", s->ssl_handshake_timeout);
+    fn("hotkeys", YN(s->hotkeys), arg);
+    EMIT("hotkeys_sample", "%u", s->hotkeys_sample);
+    EMIT("hotkeys_size", "%u", s->hotkeys_size);
     fn("metrics_listen", s->metrics_listen ? s->metrics_listen : "NULL", arg);
 #undef EMIT
 #undef YN

@@ -23,7 +23,9 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "authfile.h"
 #include "clock.h"
+#include "hotkeys.h"
 #include "item.h"
 #include "log.h"
 #include "monitor.h"
@@ -33,6 +35,24 @@
 #include "proto.h"
 #include "server.h"
 #include "snapshot.h"
+#include "tls.h"
+#include "watch.h"
+
+
+/* Storage -> watch (item.h's observer; storage knows nothing of watch.h). */
+static void
+observe_fetch(const char *key, size_t nkey, enum item_fetch_result r, const struct item *it)
+{
+    watch_fetch(key, nkey, (int)r, it != NULL ? item_class(it) : 0,
+                it != NULL ? item_nbytes(it) : 0);
+}
+
+static void
+observe_evict(const struct item *it)
+{
+    watch_evict(item_key(it), item_nkey(it), item_fetched(it), item_exptime(it),
+                item_atime(it), item_class(it), item_nbytes(it));
+}
 
 static struct settings *live;           /* runtime fields: live_lock */
 /* live_lock: the runtime fields of *live (verbose, maxbytes, maxconns,
@@ -70,6 +90,28 @@ server_stats(struct server_stats *s)
     s->listen_disabled_num = atomic_load(&net_counters.listen_disabled_num);
     s->read_buf_count = atomic_load(&net_counters.rbuf_count);
     s->read_buf_bytes = atomic_load(&net_counters.rbuf_bytes);
+    s->ssl_enabled = live->ssl_enabled;
+    s->ssl_session_cache = live->ssl_session_cache;
+    if (s->ssl_enabled) {
+        struct tls_stats ts;
+        tls_stats_get(&ts);
+        s->ssl_handshake_errors = ts.handshake_errors;
+        s->ssl_new_sessions = ts.new_sessions;
+        time_t now = time(NULL);
+        s->ssl_cert_age = now > ts.last_refresh ? (uint64_t)(now - ts.last_refresh) : 0;
+    }
+}
+
+/* "refresh_certs" (any worker) and SIGHUP. */
+static bool
+refresh_certs(char *err, size_t errlen)
+{
+    if (tls_refresh(err, errlen)) {
+        log_notice("TLS certificates reloaded");
+        return true;
+    }
+    log_error("TLS certificates not reloaded, keeping the running ones: %s", err);
+    return false;
 }
 
 static void
@@ -143,6 +185,10 @@ absolute_paths(struct settings *s)
     make_absolute(&s->pidfile);
     make_absolute(&s->logfile);
     make_absolute(&s->snapshot_path);
+    make_absolute(&s->auth_file);
+    make_absolute(&s->ssl_chain_cert);
+    make_absolute(&s->ssl_key);
+    make_absolute(&s->ssl_ca_cert);
 }
 
 /* ---- main loop events ---- */
@@ -189,6 +235,17 @@ server_reload(void)
 {
     if (log_reopen() != 0)
         log_error("reopening the log file failed: %s", strerror(errno));
+    if (live->auth_file != NULL) {  /* as memcached: SIGHUP re-reads -Y's file */
+        char aerr[1024];
+        if (authfile_load(live->auth_file, aerr, sizeof(aerr)) != 0)
+            log_error("SIGHUP: %s; keeping the credentials loaded before", aerr);
+        else
+            log_notice("SIGHUP: re-read %s (%zu entries)", live->auth_file, authfile_entries());
+    }
+    if (live->ssl_enabled) {        /* as memcached 1.6.40: SIGHUP reloads certificates */
+        char terr[1024];
+        refresh_certs(terr, sizeof(terr));
+    }
     if (live->config_file == NULL) {
         log_notice("SIGHUP: log reopened; no config file to re-read");
         return;
@@ -347,6 +404,20 @@ server_main(struct settings *s, int argc, char **argv)
     io.slab_automove = s->slab_automove;
     io.policy = s->eviction_policy != NULL && strcmp(s->eviction_policy, "clock") == 0 ?
                 EVICT_CLOCK : EVICT_S3FIFO;
+    /* watch (doc/watch.md): the logger thread, and the storage observer
+     * installed before any storage thread runs */
+    evthread_use_pthreads();
+    struct watch_options wo = { .watcher_buf = s->watcher_logbuf_size,
+                                .thread_buf = s->worker_logbuf_size };
+    if (watch_setup(&wo, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    static const struct item_observer obs = {
+        .mask = &watch_mask, .fetch_bits = WATCH_FETCHERS | WATCH_DELETIONS,
+        .evict_bits = WATCH_EVICTIONS, .fetch = observe_fetch, .evict = observe_evict,
+    };
+    item_set_observer(&obs);
     if (item_setup(&io, err, sizeof(err)) != 0) {
         fprintf(stderr, "failed to set up storage: %s\n", err);
         return 1;
@@ -365,7 +436,6 @@ server_main(struct settings *s, int argc, char **argv)
         return 1;
     }
 
-    evthread_use_pthreads();
     main_base = event_base_new();
     if (main_base == NULL) {
         fprintf(stderr, "event_base_new failed\n");
@@ -387,8 +457,23 @@ server_main(struct settings *s, int argc, char **argv)
         fprintf(stderr, "failed to listen: %s\n", err);
         return 1;
     }
+    if (s->ssl_enabled) {
+        struct tls_options to = {
+            .chain_cert = s->ssl_chain_cert, .key = s->ssl_key,
+            .keyformat = s->ssl_keyformat, .verify_mode = s->ssl_verify_mode,
+            .ca_cert = s->ssl_ca_cert, .ciphers = s->ssl_ciphers,
+            .min_version = s->ssl_min_version, .session_cache = s->ssl_session_cache,
+            .kernel_tls = s->ssl_kernel_tls, .wbuf_size = s->ssl_wbuf_size,
+        };
+        if (tls_setup(&to, err, sizeof(err)) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return 64;              /* memcached's EX_USAGE */
+        }
+        proto_env.refresh_certs = refresh_certs;
+    }
     if (listener_setup(main_base, s->listen, s->nlisten, s->port, s->udp_port,
-                       s->socketpath, s->access, s->backlog, err, sizeof(err)) != 0) {
+                       s->socketpath, s->access, s->backlog, s->ssl_enabled,
+                       err, sizeof(err)) != 0) {
         fprintf(stderr, "failed to listen: %s\n", err);
         return 1;
     }
@@ -402,6 +487,7 @@ server_main(struct settings *s, int argc, char **argv)
         log_error("%s", err);       /* memcached carries on too */
 
     proto_env.flush_enabled = s->flush_enabled;
+    proto_env.watch_enabled = s->watch_enabled;
     proto_env.dump_enabled = s->dump_enabled;
     proto_env.track_sizes = s->track_sizes;
     proto_env.enable_shutdown = s->enable_shutdown;
@@ -415,6 +501,13 @@ server_main(struct settings *s, int argc, char **argv)
     proto_env.shutdown = request_stop;
     proto_env.stats_reset = reset_conn_stats;
     proto_env.set_memlimit = set_memlimit;
+    if (s->auth_file != NULL) {
+        if (authfile_load(s->auth_file, err, sizeof(err)) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        proto_env.ascii_auth = true;
+    }
     if (s->enable_sasl && proto_sasl_setup(err, sizeof(err)) != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
@@ -423,6 +516,11 @@ server_main(struct settings *s, int argc, char **argv)
         proto_env.snapshot = snapshot_request;
         proto_env.stats_snapshot = snapshot_stats;
     }
+
+    struct hotkeys_options ho = {
+        .enabled = s->hotkeys, .sample = s->hotkeys_sample, .size = s->hotkeys_size,
+    };
+    hotkeys_setup(&ho);             /* before the workers look keys up */
 
     struct net_options no = {
         .nthreads = s->num_threads,
@@ -434,7 +532,8 @@ server_main(struct settings *s, int argc, char **argv)
         .backlog = s->backlog,
         .rbuf_max = s->read_buf_max,
         .rbuf_mem_limit = (size_t)s->read_buf_mem_limit << 20,
-        .protocol = s->binding_protocol,
+        .protocol = s->auth_file != NULL ? 1 : s->binding_protocol,   /* -Y: text only */
+        .tls_handshake_timeout = s->ssl_handshake_timeout,
     };
     if (worker_setup(&no, err, sizeof(err)) != 0) {
         fprintf(stderr, "failed to start workers: %s\n", err);
@@ -474,6 +573,7 @@ server_main(struct settings *s, int argc, char **argv)
     worker_shutdown();
     listener_close();
     snapshot_shutdown();            /* workers are gone: a final snapshot */
+    hotkeys_teardown();
     event_free(tick_ev);
     event_free(wake_ev);
     event_free(sigterm_ev);
@@ -483,7 +583,11 @@ server_main(struct settings *s, int argc, char **argv)
     close(wake_fds[0]);
     close(wake_fds[1]);
     snapshot_teardown();
+    tls_teardown();
+    authfile_teardown();
     item_teardown();
+    item_set_observer(NULL);
+    watch_teardown();
     if (s->pidfile != NULL)
         platform_remove_pidfile(s->pidfile);
     log_notice("exit");

@@ -19,6 +19,12 @@
  * client has read: memory per client stays bounded.  Output that does
  * not move for write_timeout seconds closes the connection.
  *
+ * TLS (-Z): the same loop, with tls_read/tls_flush (tls.h) in place of
+ * read/sendmsg; a TLS connection first runs its handshake from the same
+ * events (bounded by ssl_handshake_timeout) and only then reads requests.
+ * Decrypted bytes OpenSSL still holds when our buffer filled are not
+ * signalled by the socket, so the connection re-arms itself for them.
+ *
  * Nothing received is lost: after the client shuts its sending side
  * (EOF), every complete request already received still runs and is
  * answered while the client reads; if writing fails, the requests still
@@ -42,6 +48,7 @@
 #include "conn.h"
 #include "log.h"
 #include "platform.h"
+#include "watch.h"
 
 const struct net_options *conn_opts;
 
@@ -76,37 +83,50 @@ set_events(struct conn *c, short mask)
     net_set_events(&c->ev, &c->evmask, c->w->base, c->fd, mask, on_event, c);
 }
 
+/* The peer: c->addr as "stats conns" shows it, c->rip/c->rport as watch
+ * shows them. */
 static void
-peer_name(int fd, bool is_unix, char *buf, size_t size)
+peer_name(struct conn *c)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
-    if (is_unix) {
-        snprintf(buf, size, "unix:");
+    if (c->is_unix) {
+        snprintf(c->addr, sizeof(c->addr), "unix:");
+        snprintf(c->rip, sizeof(c->rip), "unix");
         return;
     }
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0) {
-        snprintf(buf, size, "tcp:?");
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) != 0) {
+        snprintf(c->addr, sizeof(c->addr), "tcp:?");
         return;
     }
-    char host[INET6_ADDRSTRLEN];
     if (ss.ss_family == AF_INET6) {
         struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof(host));
-        snprintf(buf, size, "tcp6:[%s]:%u", host, ntohs(s6->sin6_port));
+        inet_ntop(AF_INET6, &s6->sin6_addr, c->rip, sizeof(c->rip));
+        c->rport = ntohs(s6->sin6_port);
+        snprintf(c->addr, sizeof(c->addr), "tcp6:[%s]:%u", c->rip, c->rport);
     } else {
         struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &s4->sin_addr, host, sizeof(host));
-        snprintf(buf, size, "tcp:%s:%u", host, ntohs(s4->sin_port));
+        inet_ntop(AF_INET, &s4->sin_addr, c->rip, sizeof(c->rip));
+        c->rport = ntohs(s4->sin_port);
+        snprintf(c->addr, sizeof(c->addr), "tcp:%s:%u", c->rip, c->rport);
     }
 }
 
 struct conn *
-conn_create(struct worker *w, int fd, bool is_unix, const char *listen_addr)
+conn_create(struct worker *w, int fd, bool is_unix, bool tls, const char *listen_addr)
 {
     struct conn *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
+    if (tls) {
+        c->tls = tls_conn_new(fd);
+        if (c->tls == NULL) {
+            free(c);
+            return NULL;
+        }
+        c->handshaking = true;
+    }
+    c->created = clock_now();
     c->fd = fd;
     c->w = w;
     c->is_unix = is_unix;
@@ -114,13 +134,14 @@ conn_create(struct worker *w, int fd, bool is_unix, const char *listen_addr)
     c->feed.proto = (enum feed_proto)conn_opts->protocol;
     obuf_init(&c->out);
     proto_conn_init(&c->pc, &c->out, &w->stats, fd);
-    peer_name(fd, is_unix, c->addr, sizeof(c->addr));
+    peer_name(c);
     snprintf(c->listen_addr, sizeof(c->listen_addr), "%s", listen_addr);
     atomic_store(&c->last_cmd, clock_now());
     atomic_store(&c->stat_state, FEED_LINE);
     c->evmask = EV_READ;
     event_assign(&c->ev, w->base, fd, EV_READ | EV_PERSIST, on_event, c);
     if (event_add(&c->ev, NULL) != 0) {
+        tls_conn_free(c->tls);
         free(c);
         return NULL;
     }
@@ -137,6 +158,8 @@ conn_create(struct worker *w, int fd, bool is_unix, const char *listen_addr)
     while (cur > hw && !atomic_compare_exchange_weak(&net_counters.conn_structures, &hw, cur))
         ;
     log_info("<%d new client connection", fd);
+    if (watch_enabled_for(WATCH_CONNEVENTS))
+        watch_conn(true, c->rip, c->rport, c->is_unix ? WATCH_LOCAL : WATCH_TCP, 0, fd);
     return c;
 }
 
@@ -216,8 +239,11 @@ refuse_input(struct conn *c)
     c->feed.state = FEED_CLOSING;
 }
 
-void
-conn_close(struct conn *c)
+/* Take c off its worker: out of the list, its event, its buffers and
+ * references; the socket stays open.  Returns whether it was the
+ * worker's last connection. */
+static bool
+conn_detach(struct conn *c)
 {
     struct worker *w = c->w;
     pthread_mutex_lock(&w->lock);
@@ -236,12 +262,90 @@ conn_close(struct conn *c)
     proto_conn_deinit(&c->pc);
     obuf_deinit(&c->out);
     rbuf_free(c);
+    tls_conn_free(c->tls);
+    c->tls = NULL;
+    return last;
+}
+
+void
+conn_close(struct conn *c)
+{
+    struct worker *w = c->w;
+    bool last = conn_detach(c);
     log_info("<%d connection closed", c->fd);
+    if (watch_enabled_for(WATCH_CONNEVENTS))
+        watch_conn(false, c->rip, c->rport, c->is_unix ? WATCH_LOCAL : WATCH_TCP,
+                   (enum watch_reason)c->close_reason, c->fd);
     evutil_closesocket(c->fd);
     atomic_fetch_sub(&net_counters.curr_conns, 1);
     free(c);
     if (last && w->stopping)
         event_base_loopbreak(w->base);
+}
+
+/* ---- watchers ---- */
+
+/* What the logger needs to close a watcher as conn_close() would. */
+struct watcher_peer {
+    char     rip[48];
+    unsigned rport;
+    bool     is_unix;
+};
+
+/* The logger is done with a watcher (logger thread).  memcached reports a
+ * watcher's end as a close for an error. */
+static void
+watcher_closed(int fd, void *arg)
+{
+    struct watcher_peer *p = arg;
+    if (watch_enabled_for(WATCH_CONNEVENTS))
+        watch_conn(false, p->rip, p->rport, p->is_unix ? WATCH_LOCAL : WATCH_TCP,
+                   WATCH_CLOSE_ERROR, fd);
+    evutil_closesocket(fd);
+    atomic_fetch_sub(&net_counters.curr_conns, 1);
+    free(p);
+}
+
+/* "watch" ran and its output is written: give the socket to the logger
+ * thread (the worker never touches it again), or answer memcached's
+ * error and go on as a client.  Returns true when handed over (c freed). */
+static bool
+become_watcher(struct conn *c)
+{
+    c->to_watcher = false;
+    /* Off this worker's base before the logger can see the descriptor
+     * (it may close it at once).  finish() registers it again if the
+     * hand-over fails. */
+    event_del(&c->ev);
+    c->evmask = 0;
+    /* The logger writes plain bytes to the socket: a TLS connection
+     * cannot be handed over (its records are ours to write). */
+    struct watcher_peer *p = c->tls == NULL ? calloc(1, sizeof(*p)) : NULL;
+    enum watch_add_status st = WATCH_ADD_FAILED;
+    if (c->tls != NULL)
+        log_info("<%d watch over TLS is not supported", c->fd);
+    if (p != NULL) {
+        snprintf(p->rip, sizeof(p->rip), "%s", c->rip);
+        p->rport = c->rport;
+        p->is_unix = c->is_unix;
+        st = watch_add(c->fd, c->pc.watch_flags, NULL, 0, watcher_closed, p);
+    }
+    if (st == WATCH_ADD_OK) {
+        struct worker *w = c->w;
+        bool last = conn_detach(c);
+        log_info("<%d now a watcher", c->fd);
+        free(c);
+        if (last && w->stopping)
+            event_base_loopbreak(w->base);
+        return true;
+    }
+    free(p);
+    obuf_str(&c->out, st == WATCH_ADD_TOO_MANY ?
+             "WATCHER_TOO_MANY log watcher limit reached\r\n" :
+             "WATCHER_FAILED failed to add log watcher\r\n");
+    c->feed.state = FEED_LINE;      /* still a client */
+    c->input_waits = c->rlen > 0;
+    return false;
 }
 
 /* ---- deferred requests ---- */
@@ -335,6 +439,67 @@ conn_finish_deferred(struct worker *w)
     }
 }
 
+/* ---- socket or TLS ---- */
+
+/* read(2)'s contract over either transport: bytes, 0 at EOF, or -1 with
+ * errno (EAGAIN: nothing now). */
+static ssize_t
+tls_errno(size_t n, enum tls_io st)
+{
+    if (n > 0)
+        return (ssize_t)n;
+    switch (st) {
+    case TLS_EOF:
+        return 0;
+    case TLS_WANT_READ:
+    case TLS_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    default:
+        errno = ECONNRESET;
+        return -1;
+    }
+}
+
+static ssize_t
+conn_read(struct conn *c, void *buf, size_t n)
+{
+    if (c->tls == NULL)
+        return platform_read(c->fd, buf, n);
+    enum tls_io st;
+    size_t got = tls_read(c->tls, buf, n, &st);
+    return tls_errno(got, st);
+}
+
+static ssize_t
+conn_readv(struct conn *c, const struct iovec *iov, int n)
+{
+    if (c->tls == NULL)
+        return platform_readv(c->fd, iov, n);
+    enum tls_io st;
+    size_t got = tls_readv(c->tls, iov, n, &st);
+    return tls_errno(got, st);
+}
+
+/* obuf_flush's contract over either transport. */
+static long
+conn_write(struct conn *c)
+{
+    if (c->tls == NULL)
+        return obuf_flush(&c->out, c->fd);
+    struct worker *w = c->w;
+    if (w->tls_wbuf == NULL && (w->tls_wbuf = malloc(tls_wbuf_size())) == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    enum tls_io st;
+    long n = tls_flush(c->tls, &c->out, w->tls_wbuf, &st);
+    c->tls_write_wants_read = n >= 0 && st == TLS_WANT_READ;
+    if (n < 0 && errno == 0)
+        errno = ECONNRESET;
+    return n;
+}
+
 /* ---- the loop ---- */
 
 /* Keep buf[from..len) as this connection's own unconsumed input. */
@@ -369,6 +534,8 @@ run_input(struct conn *c, char *buf, size_t len)
 {
     enum feed_status st;
     c->input_waits = false;
+    if (watch_enabled_for(~0u))
+        watch_set_cfd(c->fd);       /* the cfd= of what these requests log */
     size_t used = feed_run(&c->feed, &c->pc, buf, len, conn_opts->reqs_per_event, &st);
     if (used > 0)
         atomic_store_explicit(&c->last_cmd, clock_now(), memory_order_relaxed);
@@ -389,7 +556,12 @@ run_input(struct conn *c, char *buf, size_t len)
         case FEED_CLOSE:
             if (c->feed.line_too_long)
                 log_info("<%d request line too long; closing", c->fd);
+            else
+                c->close_reason = c->pc.close_reason;
             c->close_after_write = true;
+            break;
+        case FEED_WATCH:
+            c->to_watcher = true;   /* the rest of the input is dropped */
             break;
         }
     }
@@ -415,7 +587,7 @@ flush(struct conn *c)
         obuf_reset(&c->out);
         return;
     }
-    long n = obuf_flush(&c->out, c->fd);
+    long n = conn_write(c);
     if (n < 0) {
         log_info("<%d write failed: %s", c->fd, strerror(errno));
         c->out_dead = true;
@@ -455,8 +627,18 @@ finish(struct conn *c)
     }
     flush(c);
     if (!obuf_empty(&c->out)) {
-        set_events(c, EV_WRITE);            /* nothing runs until it drains */
+        /* nothing runs until it drains */
+        set_events(c, c->tls_write_wants_read ? EV_READ : EV_WRITE);
         return;
+    }
+    if (c->to_watcher && !c->close_after_write) {
+        if (become_watcher(c))
+            return;
+        flush(c);
+        if (!obuf_empty(&c->out)) {
+            set_events(c, EV_WRITE);
+            return;
+        }
     }
     if (c->close_after_write) {
         conn_close(c);
@@ -476,6 +658,8 @@ finish(struct conn *c)
         return;
     }
     set_events(c, EV_READ);
+    if (c->tls != NULL && tls_pending(c->tls))
+        event_active(&c->ev, EV_READ, 0);   /* decrypted input the socket will not signal */
 }
 
 /* Read a large value straight into the item. */
@@ -484,7 +668,7 @@ read_direct(struct conn *c)
 {
     struct iovec iov[16];
     int n = feed_value_iov(&c->feed, &c->pc, iov, 16);
-    ssize_t r = platform_readv(c->fd, iov, n);
+    ssize_t r = conn_readv(c, iov, n);
     if (r > 0)
         feed_value_advance(&c->feed, &c->pc, (size_t)r);
     return r;
@@ -516,7 +700,7 @@ on_read(struct conn *c)
                 return;
             }
         }
-        n = platform_read(c->fd, c->rbuf + c->rlen, c->rsize - c->rlen);
+        n = conn_read(c, c->rbuf + c->rlen, c->rsize - c->rlen);
         if (n > 0) {
             STAT_ADD(&w->stats, bytes_read, (uint64_t)n);
             c->rlen += (size_t)n;
@@ -524,7 +708,7 @@ on_read(struct conn *c)
             return;
         }
     } else {
-        n = platform_read(c->fd, w->rbuf, w->rbuf_size);
+        n = conn_read(c, w->rbuf, w->rbuf_size);
         if (n > 0) {
             STAT_ADD(&w->stats, bytes_read, (uint64_t)n);
             run_input(c, w->rbuf, (size_t)n);
@@ -535,6 +719,7 @@ on_read(struct conn *c)
         /* The client will send nothing more.  What it sent still runs,
          * and is answered while it reads. */
         c->eof = true;
+        c->close_reason = WATCH_CLOSE_NORMAL;
         set_events(c, 0);
         run_buffered(c);
         return;
@@ -545,12 +730,41 @@ on_read(struct conn *c)
     conn_close(c);
 }
 
+/* Drive a TLS handshake; once done, go on to read what may have come
+ * with it. */
+static void
+handshake(struct conn *c)
+{
+    switch (tls_handshake(c->tls)) {
+    case TLS_DONE:
+        c->handshaking = false;
+        log_info("<%d TLS %s %s", c->fd, tls_conn_version(c->tls), tls_conn_cipher(c->tls));
+        set_events(c, EV_READ);
+        on_read(c);
+        return;
+    case TLS_WANT_READ:
+        set_events(c, EV_READ);
+        return;
+    case TLS_WANT_WRITE:
+        set_events(c, EV_WRITE);
+        return;
+    default:                        /* plaintext, bad certificate, reset, EOF */
+        log_info("<%d TLS handshake failed; closing", c->fd);
+        conn_close(c);
+        return;
+    }
+}
+
 static void
 on_event(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
     (void)fd;
-    if (what & EV_WRITE) {
+    if (c->handshaking) {
+        handshake(c);
+        return;
+    }
+    if ((what & EV_WRITE) || (c->tls_write_wants_read && !obuf_empty(&c->out))) {
         finish(c);                  /* flush; resumes waiting input */
         return;
     }
@@ -566,6 +780,7 @@ void
 conn_drain(struct conn *c)
 {
     c->draining = true;
+    c->close_reason = WATCH_CLOSE_SHUTDOWN;
     if (c->feed.state == FEED_DEFERRED)
         return;                     /* its reply comes first */
     finish(c);
@@ -577,6 +792,14 @@ conn_check_timeouts(struct conn *c, rel_time_t now, int idle_timeout,
 {
     if (c->feed.state == FEED_DEFERRED)
         return;
+    if (c->handshaking) {
+        if (now - c->created > (rel_time_t)conn_opts->tls_handshake_timeout) {
+            tls_count_handshake_error();
+            log_info("<%d TLS handshake not done after %u s; closing", c->fd, now - c->created);
+            conn_close(c);
+        }
+        return;
+    }
     if (!obuf_empty(&c->out)) {
         if (write_timeout > 0 && c->out_blocked &&
             now - c->out_since > (rel_time_t)write_timeout) {
@@ -589,6 +812,7 @@ conn_check_timeouts(struct conn *c, rel_time_t now, int idle_timeout,
     rel_time_t last = atomic_load_explicit(&c->last_cmd, memory_order_relaxed);
     if (idle_timeout > 0 && now - last > (rel_time_t)idle_timeout) {
         log_info("<%d idle for %u s; closing", c->fd, now - last);
+        c->close_reason = WATCH_CLOSE_IDLE;
         conn_close(c);
     }
 }

@@ -22,6 +22,7 @@
 #include "obuf.h"
 #include "proto.h"
 #include "stats.h"
+#include "tls.h"
 
 /* A slow request running on its own thread (PROTO_DEFER).  Owned by the
  * worker: created, completed and freed on the worker thread; the helper
@@ -68,9 +69,18 @@ struct conn {
     _Atomic rel_time_t last_cmd;    /* shared: last request time */
     _Atomic int      stat_state;    /* shared: feed state, for "stats conns" */
     char             addr[64];      /* shared, immutable: peer */
+    char             rip[48];       /* peer address for watch ("unix") */
+    unsigned         rport;         /* ... and port (0 for unix) */
+    uint8_t          close_reason;  /* enum watch_reason, for conn_close */
+    bool             to_watcher;    /* "watch" ran: hand over once output
+                                     * is written */
     char             listen_addr[128]; /* shared, immutable */
     struct conn     *prev, *next;   /* worker->conns; worker->lock */
     struct deferred *deferred;      /* while the feed is FEED_DEFERRED */
+    struct tls_conn *tls;           /* a TLS listener's connection, else NULL */
+    bool             handshaking;   /* TLS: until the handshake is done */
+    bool             tls_write_wants_read; /* TLS: output waits for input */
+    rel_time_t       created;       /* when accepted (handshake timeout) */
 };
 
 struct worker {
@@ -90,10 +100,12 @@ struct worker {
     bool             stopping;      /* this thread only */
     struct deferred *deferred;      /* this thread only: running slow requests */
     struct udp_conn *udp;           /* this thread only: its UDP descriptors (udp.c) */
+    char            *tls_wbuf;      /* this thread only: TLS output coalescing
+                                     * (tls_wbuf_size() bytes, on first use) */
 };
 
 /* conn.c */
-struct conn *conn_create(struct worker *w, int fd, bool is_unix, const char *listen_addr);
+struct conn *conn_create(struct worker *w, int fd, bool is_unix, bool tls, const char *listen_addr);
 void conn_close(struct conn *c);
 /* Server stopping: finish the request in flight and its reply, then
  * close (at once if the connection is between requests with nothing to

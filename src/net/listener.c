@@ -30,6 +30,7 @@ struct listener {
     int              fd;
     struct event    *ev;
     bool             is_unix;
+    bool             tls;           /* -Z, and not a "notls:" address */
     char             name[128];     /* "tcp:127.0.0.1:11211" as stats conns shows */
     char             path[108];     /* unix socket path, to unlink */
 };
@@ -105,12 +106,12 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         }
-        worker_dispatch(fd, l->is_unix, l->name);
+        worker_dispatch(fd, l->is_unix, l->tls, l->name);
     }
 }
 
 static int
-add_listener(int fd, bool is_unix, const char *name, const char *path,
+add_listener(int fd, bool is_unix, bool tls, const char *name, const char *path,
              char *err, size_t errlen)
 {
     struct listener *l = calloc(1, sizeof(*l));
@@ -120,6 +121,7 @@ add_listener(int fd, bool is_unix, const char *name, const char *path,
     }
     l->fd = fd;
     l->is_unix = is_unix;
+    l->tls = tls;
     snprintf(l->name, sizeof(l->name), "%s", name);
     snprintf(l->path, sizeof(l->path), "%s", path ? path : "");
     l->ev = event_new(lbase, fd, EV_READ | EV_PERSIST, on_accept, l);
@@ -165,7 +167,7 @@ bind_unix(const char *path, int mode, int backlog, char *err, size_t errlen)
     evutil_make_socket_closeonexec(fd);
     char name[64];
     snprintf(name, sizeof(name), "unix:%s", path);
-    return add_listener(fd, true, name, path, err, errlen);
+    return add_listener(fd, true, false, name, path, err, errlen);
 }
 
 /* Split "host", "host:port", "[v6]" or "[v6]:port"; a bare IPv6 literal
@@ -201,7 +203,8 @@ split_host_port(const char *spec, char *host, size_t hsize, char *port, size_t p
  * listeners; UDP sockets go to udp.c.  A port in spec wins over
  * default_port (for UDP too, as memcached). */
 static int
-bind_spec(const char *spec, int default_port, bool udp, int backlog, char *err, size_t errlen)
+bind_spec(const char *spec, int default_port, bool udp, bool tls, int backlog, char *err,
+          size_t errlen)
 {
     char host[256], port[32];
     split_host_port(spec, host, sizeof(host), port, sizeof(port), default_port);
@@ -246,12 +249,12 @@ bind_spec(const char *spec, int default_port, bool udp, int backlog, char *err, 
             snprintf(name, sizeof(name), "%s:%s:%s", proto, addr, port);
         }
         if ((udp ? udp_add_socket(fd, name, err, errlen)
-                 : add_listener(fd, false, name, NULL, err, errlen)) != 0) {
+                 : add_listener(fd, false, tls, name, NULL, err, errlen)) != 0) {
             close(fd);
             freeaddrinfo(res);
             return -1;
         }
-        log_info("listening on %s", name);
+        log_info("listening on %s%s", name, tls ? " (TLS)" : "");
         bound++;
     }
     freeaddrinfo(res);
@@ -262,12 +265,15 @@ bind_spec(const char *spec, int default_port, bool udp, int backlog, char *err, 
     return 0;
 }
 
-/* Bind every -l address (127.0.0.1 when none) for TCP or UDP. */
+/* Bind every -l address (127.0.0.1 when none) for TCP or UDP.  With
+ * TLS on, TCP listeners speak TLS except those given as "notls:<addr>"
+ * (memcached's prefix; without -Z it is accepted and means nothing). */
 static int
-bind_all(char **addrs, int naddrs, int port, bool udp, int backlog, char *err, size_t errlen)
+bind_all(char **addrs, int naddrs, int port, bool udp, bool tls, int backlog, char *err,
+         size_t errlen)
 {
     if (naddrs == 0)
-        return bind_spec("127.0.0.1", port, udp, backlog, err, errlen);
+        return bind_spec("127.0.0.1", port, udp, tls && !udp, backlog, err, errlen);
     for (int i = 0; i < naddrs; i++) {
         char *copy = strdup(addrs[i]), *save = NULL;
         if (copy == NULL)
@@ -275,7 +281,12 @@ bind_all(char **addrs, int naddrs, int port, bool udp, int backlog, char *err, s
         for (char *a = strtok_r(copy, ",", &save); a != NULL; a = strtok_r(NULL, ",", &save)) {
             while (*a == ' ')
                 a++;
-            if (bind_spec(a, port, udp, backlog, err, errlen) != 0) {
+            bool this_tls = tls && !udp;
+            if (strncmp(a, "notls:", 6) == 0) {
+                a += 6;
+                this_tls = false;
+            }
+            if (bind_spec(a, port, udp, this_tls, backlog, err, errlen) != 0) {
                 free(copy);
                 return -1;
             }
@@ -287,7 +298,7 @@ bind_all(char **addrs, int naddrs, int port, bool udp, int backlog, char *err, s
 
 int
 listener_setup(struct event_base *base, char **addrs, int naddrs, int port,
-               int udp_port, const char *unix_path, int mode, int backlog,
+               int udp_port, const char *unix_path, int mode, int backlog, bool tls,
                char *err, size_t errlen)
 {
     lbase = base;
@@ -295,9 +306,9 @@ listener_setup(struct event_base *base, char **addrs, int naddrs, int port,
     if (unix_path != NULL)
         return bind_unix(unix_path, mode, backlog, err, errlen);   /* no network */
     /* TCP first, then UDP (memcached's order) */
-    if (port != 0 && bind_all(addrs, naddrs, port, false, backlog, err, errlen) != 0)
+    if (port != 0 && bind_all(addrs, naddrs, port, false, tls, backlog, err, errlen) != 0)
         return -1;
-    if (udp_port != 0 && bind_all(addrs, naddrs, udp_port, true, backlog, err, errlen) != 0)
+    if (udp_port != 0 && bind_all(addrs, naddrs, udp_port, true, false, backlog, err, errlen) != 0)
         return -1;
     return 0;
 }

@@ -692,6 +692,7 @@ run(struct udp_conn *u, char *buf, size_t len)
             request_done(u, req, false);
             break;
         case FEED_CLOSE:
+        case FEED_WATCH:            /* a datagram cannot become a watcher */
             request_done(u, req, true);
             u->done = true;
             break;

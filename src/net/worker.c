@@ -22,6 +22,7 @@ struct pending {
     struct pending *next;
     int             fd;
     bool            is_unix;
+    bool            tls;
     char            listen_addr[128];
 };
 
@@ -44,7 +45,7 @@ notify(struct worker *w, char cmd)
 }
 
 void
-worker_dispatch(int fd, bool is_unix, const char *listen_addr)
+worker_dispatch(int fd, bool is_unix, bool tls, const char *listen_addr)
 {
     struct worker *w = &workers[next_worker++ % (unsigned)nworkers];
     struct pending *p = malloc(sizeof(*p));
@@ -55,6 +56,7 @@ worker_dispatch(int fd, bool is_unix, const char *listen_addr)
     }
     p->fd = fd;
     p->is_unix = is_unix;
+    p->tls = tls;
     snprintf(p->listen_addr, sizeof(p->listen_addr), "%s", listen_addr);
     pthread_mutex_lock(&w->lock);
     p->next = w->queue;
@@ -73,7 +75,7 @@ adopt(struct worker *w)
     /* the queue is LIFO; order does not matter */
     while (p != NULL) {
         struct pending *next = p->next;
-        if (w->stopping || conn_create(w, p->fd, p->is_unix, p->listen_addr) == NULL) {
+        if (w->stopping || conn_create(w, p->fd, p->is_unix, p->tls, p->listen_addr) == NULL) {
             evutil_closesocket(p->fd);
             atomic_fetch_sub(&net_counters.curr_conns, 1);
         }
@@ -243,6 +245,7 @@ worker_shutdown(void)
         close(w->notify_rd);
         close(w->notify_wr);
         free(w->rbuf);
+        free(w->tls_wbuf);
         pthread_mutex_destroy(&w->lock);
     }
     stats_teardown();

@@ -309,6 +309,16 @@ platform_readv(int fd, const struct iovec *iov, int iovcnt)
 }
 
 ssize_t
+platform_send(int fd, const void *buf, size_t len)
+{
+#ifdef MSG_NOSIGNAL
+    return send(fd, buf, len, MSG_NOSIGNAL);
+#else
+    return send(fd, buf, len, 0);   /* SIGPIPE is ignored (platform_ignore_sigpipe) */
+#endif
+}
+
+ssize_t
 platform_udp_recv(int fd, void *buf, size_t len, struct sockaddr_storage *from,
                   socklen_t *fromlen, bool *truncated)
 {

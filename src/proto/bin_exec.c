@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "exec.h"
+#include "watch.h"
 #include "item.h"
 #include "log.h"
 #include "proto.h"
@@ -26,7 +27,9 @@ bin_get(struct proto_conn *pc, const struct request *r, bool touch, bool with_va
 {
     struct item *it = touch ? item_get_touch(r->key, r->nkey, clock_exptime(r->exptime))
                             : item_get(r->key, r->nkey);
-    proto_count_lookup(pc, it, touch);
+    /* Get, GetK, GAT, GATK are reads of the key; Touch is not (as the
+     * text touch) */
+    proto_count_lookup(pc, with_value ? r->key : NULL, r->nkey, it, touch);
     uint16_t nk = pc->bin.with_key ? (uint16_t)r->nkey : 0;
     if (it == NULL) {
         if (pc->bin.quiet)
@@ -76,6 +79,8 @@ bin_store_done(struct proto_conn *pc, struct item *it)
     }
     uint64_t cas = 0;
     enum item_status st = item_mstore(it, &m, &cas);
+    if (watch_enabled_for(WATCH_MUTATIONS))
+        proto_watch_store(it, &m, st);
     bool concat = cmd == CMD_APPEND || cmd == CMD_PREPEND;
     if (concat && (st == ITEM_ENOMEM || st == ITEM_EOVERSIZED))
         st = ITEM_NOT_STORED;
@@ -120,6 +125,8 @@ bin_delete(struct proto_conn *pc, const struct request *r)
     enum item_status st = item_mdelete(r->key, r->nkey, &m);
     switch (st) {
     case ITEM_OK:
+        if (watch_enabled_for(WATCH_DELETIONS))
+            watch_deleted(r->key, r->nkey, "delete");
         STAT_INC(pc->stats, delete_hits);
         if (!pc->bin.quiet)
             bin_ok(pc, 0);
@@ -278,6 +285,8 @@ bin_stats(struct proto_conn *pc, const struct request *r)
         sub = SUB_STATS_SLABS;
     } else if (key_is(r, "sizes")) {
         sub = SUB_STATS_SIZES;
+    } else if (key_is(r, "hotkeys")) {
+        sub = SUB_STATS_HOTKEYS;    /* ours; the default N */
     } else {
         bin_error(pc, BIN_ENOENT);
         return;
@@ -347,6 +356,7 @@ proto_packet(struct proto_conn *pc, const char *pkt, size_t n)
         bin_delta(pc, &r);
         break;
     case CMD_QUIT:
+        pc->close_reason = WATCH_CLOSE_NORMAL;
         if (!pc->bin.quiet)
             bin_ok(pc, 0);
         return PROTO_CLOSE;

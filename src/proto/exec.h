@@ -45,12 +45,20 @@ proto_u64_dec(uint64_t v, char *p)
 void   proto_emit_data(struct proto_conn *pc, struct item *it);
 /* The same, with "\r\n" only if crlf (binary values have none). */
 void   proto_emit_value(struct proto_conn *pc, struct item *it, bool crlf);
-/* Count one lookup of a get/gets/gat/gats (touch: a gat/gats). */
-void   proto_count_lookup(struct proto_conn *pc, const struct item *it, bool touch);
+/* Count one lookup of a get/gets/gat/gats (touch: a gat/gats); a key not
+ * NULL goes to the hot keys sampler (hotkeys.h). */
+void   proto_count_lookup(struct proto_conn *pc, const char *key, size_t nkey,
+                          const struct item *it, bool touch);
+/* Append key k[0..n) as memcached's metadump prints keys: URI-encoded
+ * (all but A-Z a-z 0-9 - . _ ~ as %XX). */
+void   proto_uri_key(struct obuf *o, const char *k, size_t n);
 /* Flush what was stored before the delay given (0: now), as memcached. */
 void   proto_flush_at(int64_t exptime);
 /* stats_cmd.c: "stats reset" (proto_stats_lines() is in proto.h). */
 void   proto_stats_reset(void);
+/* "watch mutations": log the outcome st of storing it as m said. */
+void   proto_watch_store(const struct item *it, const struct item_mset *m,
+                         enum item_status st);
 /* A storage command's line (r->key, flags, exptime, vlen): allocate the
  * item and return PROTO_READ_VALUE, or reply the error and PROTO_SWALLOW. */
 enum proto_action proto_store(struct proto_conn *pc, const struct request *r);

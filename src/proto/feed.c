@@ -128,6 +128,10 @@ run_action(struct feed *f, struct proto_conn *pc, enum proto_action a,
         f->state = FEED_DEFERRED;
         *st = FEED_DEFER;
         return false;
+    case PROTO_WATCH:
+        f->state = FEED_CLOSING;    /* nothing more is parsed */
+        *st = FEED_WATCH;
+        return false;
     }
     return true;
 }

@@ -10,6 +10,8 @@
 
 #include "clock.h"
 #include "exec.h"
+#include "watch.h"
+#include "hotkeys.h"
 #include "item.h"
 #include "proto.h"
 
@@ -179,6 +181,7 @@ meta_get(struct proto_conn *pc, const struct request *r)
     g.no_win = m->late_error != NULL;   /* (meta_run_silently) */
     g.binary_key = HAS(m, 'b');
     struct item *it = item_mget(r->key, r->nkey, &g);
+    hotkeys_lookup(r->key, r->nkey);
     /* As memcached 1.6.18 counts: a hit with T is a touch, anything else
      * (a miss with T too) a get; an item N just created counts as a hit. */
     if (g.touch && it != NULL) {
@@ -297,6 +300,8 @@ meta_store_done(struct proto_conn *pc, struct item *it)
 {
     uint64_t cas = 0;
     enum item_status st = item_mstore(it, &pc->mset, &cas);
+    if (watch_enabled_for(WATCH_MUTATIONS))
+        proto_watch_store(it, &pc->mset, st);
     struct thread_stats *ts = pc->stats;
     bool concat = pc->mset.op == ITEM_APPEND || pc->mset.op == ITEM_PREPEND;
     if (concat && (st == ITEM_ENOMEM || st == ITEM_EOVERSIZED))
@@ -354,6 +359,8 @@ meta_delete(struct proto_conn *pc, const struct request *r)
     case ITEM_OK:
         if (!d.invalidate)          /* memcached counts no delete for I */
             STAT_INC(pc->stats, delete_hits);
+        if (!d.invalidate && !d.empty && watch_enabled_for(WATCH_DELETIONS))
+            watch_deleted(r->key, r->nkey, "md");
         code = "HD";
         break;
     case ITEM_EXISTS:

@@ -12,10 +12,13 @@
 #include <string.h>
 
 #include "clock.h"
+#include "hotkeys.h"
 #include "item.h"
 #include "log.h"
 #include "proto.h"
 #include "exec.h"
+#include "authfile.h"
+#include "watch.h"
 #include "sasl.h"
 
 struct proto_env proto_env = {
@@ -38,7 +41,7 @@ proto_conn_init(struct proto_conn *pc, struct obuf *out,
     pc->out = out;
     pc->stats = ts;
     pc->id = id;
-    pc->authenticated = !proto_env.sasl;
+    pc->authenticated = !proto_env.sasl && !proto_env.ascii_auth;
 }
 
 static void
@@ -51,6 +54,8 @@ drop_pending(struct proto_conn *pc)
     free(pc->viov_big);
     pc->viov_big = NULL;
     pc->nviov = 0;
+    free(pc->auth_buf);
+    pc->auth_buf = NULL;
 }
 
 void
@@ -181,11 +186,15 @@ emit_value(struct proto_conn *pc, struct item *it, bool with_cas)
     proto_emit_data(pc, it);
 }
 
-/* Count one lookup of a get/gets/gat/gats. */
+/* Count one lookup of a get/gets/gat/gats (and offer its key to the hot
+ * keys sampler). */
 void
-proto_count_lookup(struct proto_conn *pc, const struct item *it, bool touch)
+proto_count_lookup(struct proto_conn *pc, const char *key, size_t nkey,
+                   const struct item *it, bool touch)
 {
     struct thread_stats *ts = pc->stats;
+    if (key != NULL)
+        hotkeys_lookup(key, nkey);
     if (touch)
         STAT_INC(ts, cmd_touch);
     else
@@ -208,9 +217,10 @@ proto_count_lookup(struct proto_conn *pc, const struct item *it, bool touch)
 
 /* Count and emit one lookup result of a get/gets/gat/gats. */
 static void
-get_result(struct proto_conn *pc, struct item *it, bool touch, bool with_cas)
+get_result(struct proto_conn *pc, const char *key, size_t nkey, struct item *it,
+           bool touch, bool with_cas)
 {
-    proto_count_lookup(pc, it, touch);
+    proto_count_lookup(pc, key, nkey, it, touch);
     if (it != NULL)
         emit_value(pc, it, with_cas);
 }
@@ -284,7 +294,7 @@ do_get(struct proto_conn *pc, const struct request *r)
                 while (next_key(&q2, end, &k2, &nk2) && k2 != k) {
                     struct item *it = touch ? item_get_touch(k2, nk2, exptime)
                                             : item_get(k2, nk2);
-                    proto_count_lookup(pc, it, touch);
+                    proto_count_lookup(pc, k2, nk2, it, touch);
                     if (it != NULL)
                         item_release(it);
                 }
@@ -327,13 +337,13 @@ do_get(struct proto_conn *pc, const struct request *r)
         }
         if (touch) {
             for (int i = 0; i < n; i++)
-                get_result(pc, item_get_touch(bk[i], bn[i], exptime), true, with_cas);
+                get_result(pc, bk[i], bn[i], item_get_touch(bk[i], bn[i], exptime), true, with_cas);
         } else if (n == 1) {
-            get_result(pc, item_get(bk[0], bn[0]), false, with_cas);
+            get_result(pc, bk[0], bn[0], item_get(bk[0], bn[0]), false, with_cas);
         } else {
             item_get_many(bk, bn, n, found);
             for (int i = 0; i < n; i++)
-                get_result(pc, found[i], false, with_cas);
+                get_result(pc, bk[i], bn[i], found[i], false, with_cas);
         }
     }
     obuf_add(pc->out, "END\r\n", 5);
@@ -353,6 +363,40 @@ store_op(enum req_cmd c)
     case CMD_CAS:     return ITEM_CAS;
     default:          return ITEM_SET;
     }
+}
+
+/* What "watch mutations" calls the operation. */
+static enum watch_store_cmd
+watch_cmd(enum item_store_op op, bool compare)
+{
+    if (compare)
+        return WATCH_CMD_CAS;
+    switch (op) {
+    case ITEM_ADD:     return WATCH_CMD_ADD;
+    case ITEM_REPLACE: return WATCH_CMD_REPLACE;
+    case ITEM_APPEND:  return WATCH_CMD_APPEND;
+    case ITEM_PREPEND: return WATCH_CMD_PREPEND;
+    case ITEM_CAS:     return WATCH_CMD_CAS;
+    default:           return WATCH_CMD_SET;
+    }
+}
+
+void
+proto_watch_store(const struct item *it, const struct item_mset *m, enum item_status st)
+{
+    enum watch_store_status ws;
+    switch (st) {
+    case ITEM_OK:         ws = WATCH_STORED; break;
+    case ITEM_EXISTS:     ws = WATCH_EXISTS; break;
+    case ITEM_NOT_FOUND:  ws = WATCH_NOT_FOUND; break;
+    case ITEM_ENOMEM:     ws = WATCH_NO_MEMORY; break;
+    case ITEM_EOVERSIZED: ws = WATCH_TOO_LARGE; break;
+    default:              ws = WATCH_NOT_STORED; break;
+    }
+    /* memcached logs the combined item of a successful append/prepend */
+    uint32_t size = st == ITEM_OK ? m->nbytes_out : item_nbytes(it);
+    watch_store(item_key(it), item_nkey(it), ws, watch_cmd(m->op, m->compare),
+                item_exptime(it), item_class(it), size);
 }
 
 /* The size memcached 1.6 would give this item: its 48-byte header, 8 bytes
@@ -381,6 +425,12 @@ proto_store(struct proto_conn *pc, const struct request *r)
     uint64_t tail = pc->binary ? 0 : 2;
     if (it == NULL) {
         bool quiet = r->noreply && r->cmd != CMD_MS;  /* ms q hides success only */
+        if (watch_enabled_for(WATCH_MUTATIONS))
+            watch_store(r->key, r->nkey,
+                        st == ITEM_EOVERSIZED ? WATCH_TOO_LARGE : WATCH_NO_MEMORY,
+                        watch_cmd(r->cmd == CMD_MS ? ITEM_SET : store_op(r->cmd),
+                                  r->cmd == CMD_CAS),
+                        0, 0, 0);
         if (st == ITEM_EOVERSIZED) {
             if (pc->binary) {
                 bin_error(pc, BIN_E2BIG);   /* never quiet, not counted (1.6.18) */
@@ -436,11 +486,103 @@ proto_defer_done(struct proto_conn *pc, const char *err)
         obuf_printf(pc->out, "SERVER_ERROR %s\r\n", err);
 }
 
+/* ---- -Y: ASCII authentication (memcached 1.6.18's rules) ---- */
+
+/* Credentials longer than this are refused unread (memcached reads any
+ * length; an entry of its file holds at most 256 bytes). */
+#define AUTH_VALUE_MAX 4096
+
+/* Split s[0..n) on spaces (empty tokens skipped); returns the count, at
+ * most max filled. */
+static int
+split_spaces(const char *s, size_t n, struct token *t, int max)
+{
+    int k = 0;
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && s[i] == ' ')
+            i++;
+        size_t b = i;
+        while (i < n && s[i] != ' ')
+            i++;
+        if (i > b) {
+            if (k < max)
+                t[k] = (struct token){ s + b, i - b };
+            k++;
+        }
+    }
+    return k;
+}
+
+/* A line before authenticating: only "set <any> <any> <any> <len>" (its
+ * value is "<user> <pass>") is the way in; anything else is answered
+ * "CLIENT_ERROR unauthenticated" and the connection closes. */
+static enum proto_action
+auth_line(struct proto_conn *pc, const char *line, size_t len)
+{
+    struct token t[6];
+    int n = split_spaces(line, len, t, 6);
+    uint64_t vlen = 0;
+    bool ok = n >= 5 && token_is(&t[0], "set") && t[4].n <= 20;
+    for (size_t i = 0; ok && i < t[4].n; i++) {
+        ok = t[4].s[i] >= '0' && t[4].s[i] <= '9';
+        vlen = vlen * 10 + (uint64_t)(t[4].s[i] - '0');
+    }
+    if (!ok || vlen > UINT32_MAX) {
+        proto_reply(pc, false, "CLIENT_ERROR unauthenticated");
+        return PROTO_CLOSE;
+    }
+    if (vlen > AUTH_VALUE_MAX) {
+        STAT_INC(pc->stats, auth_cmds);
+        STAT_INC(pc->stats, auth_errors);
+        proto_reply(pc, false, "CLIENT_ERROR authentication failure");
+        pc->swallow = vlen + 2;
+        return PROTO_SWALLOW;
+    }
+    pc->auth_buf = malloc(vlen > 0 ? vlen : 1);
+    if (pc->auth_buf == NULL) {
+        proto_reply(pc, false, "SERVER_ERROR out of memory");
+        return PROTO_CLOSE;
+    }
+    pc->viov[0].iov_base = pc->auth_buf;
+    pc->viov[0].iov_len = vlen;
+    pc->nviov = 1;
+    pc->vlen = vlen;
+    return PROTO_READ_VALUE;
+}
+
+/* The credentials have been read. */
+static void
+auth_value_done(struct proto_conn *pc, bool term_ok)
+{
+    struct token t[2];
+    int n = split_spaces(pc->auth_buf, pc->vlen, t, 2);
+    if (!term_ok) {
+        proto_reply(pc, false, "CLIENT_ERROR bad command line termination");
+    } else if (n < 2) {
+        proto_reply(pc, false, "CLIENT_ERROR bad authentication token format");
+    } else {
+        STAT_INC(pc->stats, auth_cmds);
+        if (authfile_check(t[0].s, t[0].n, t[1].s, t[1].n)) {
+            pc->authenticated = true;
+            proto_reply(pc, false, "STORED");       /* noreply or not */
+        } else {
+            STAT_INC(pc->stats, auth_errors);
+            proto_reply(pc, false, "CLIENT_ERROR authentication failure");
+        }
+    }
+    drop_pending(pc);
+}
+
 void
 proto_value_done(struct proto_conn *pc, bool term_ok)
 {
     struct item *it = pc->it;
     bool noreply = pc->snoreply;
+    if (pc->auth_buf != NULL) {
+        auth_value_done(pc, term_ok);
+        return;
+    }
     if (it == NULL)
         return;
     unsigned cls = item_class(it);
@@ -465,7 +607,12 @@ proto_value_done(struct proto_conn *pc, bool term_ok)
         return;
     }
     uint64_t cas = 0;
-    enum item_status st = item_store(it, store_op(pc->scmd), pc->scas, &cas);
+    enum item_store_op op = store_op(pc->scmd);
+    struct item_mset ms = { .op = op == ITEM_CAS ? ITEM_SET : op, .compare = op == ITEM_CAS,
+                            .cas_in = pc->scas };
+    enum item_status st = item_mstore(it, &ms, &cas);   /* = item_store() */
+    if (watch_enabled_for(WATCH_MUTATIONS))
+        proto_watch_store(it, &ms, st);
     /* memcached answers NOT_STORED when the combined value of an
      * append/prepend cannot be allocated (too large, or no memory) */
     if ((pc->scmd == CMD_APPEND || pc->scmd == CMD_PREPEND) &&
@@ -509,6 +656,8 @@ static void
 do_delete(struct proto_conn *pc, const struct request *r)
 {
     if (item_delete(r->key, r->nkey) == ITEM_OK) {
+        if (watch_enabled_for(WATCH_DELETIONS))
+            watch_deleted(r->key, r->nkey, "delete");
         STAT_INC(pc->stats, delete_hits);
         proto_reply(pc, r->noreply, "DELETED");
     } else {
@@ -642,9 +791,8 @@ do_slabs(struct proto_conn *pc, const struct request *r)
     proto_reply(pc, false, msg[st]);
 }
 
-/* Key as memcached's metadump prints it: URI-encoded. */
-static void
-uri_key(struct obuf *o, const char *k, size_t n)
+void
+proto_uri_key(struct obuf *o, const char *k, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF";
     char buf[ITEM_KEY_MAX * 3];
@@ -668,7 +816,7 @@ metadump_one(struct item *it, void *arg)
 {
     struct obuf *o = arg;
     obuf_add(o, "key=", 4);
-    uri_key(o, item_key(it), item_nkey(it));
+    proto_uri_key(o, item_key(it), item_nkey(it));
     rel_time_t e = item_exptime(it);
     obuf_printf(o, " exp=%lld la=%lld cas=%" PRIu64 " fetch=%s cls=%u size=%zu\n",
                 e == 0 ? -1LL : (long long)clock_to_unix(e),
@@ -751,6 +899,10 @@ enum proto_action
 proto_line(struct proto_conn *pc, const char *line, size_t len)
 {
     struct request r;
+    if (!pc->authenticated && proto_env.ascii_auth) {
+        log_debug("<%d (not authenticated) %.*s", pc->id, (int)(len > 300 ? 300 : len), line);
+        return auth_line(pc, line, len);
+    }
     text_parse(line, len, &r);
     log_debug("<%d %.*s", pc->id, (int)(len > 300 ? 300 : len), line);
 
@@ -782,7 +934,19 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
         proto_reply(pc, r.noreply, "OK");
         break;
     case CMD_QUIT:
+        pc->close_reason = WATCH_CLOSE_NORMAL;
         return PROTO_CLOSE;
+    case CMD_WATCH:
+        if (!proto_env.watch_enabled) {
+            proto_reply(pc, r.noreply, "CLIENT_ERROR watch commands not allowed");
+            break;
+        }
+        if (r.admin.late_error != NULL) {
+            proto_reply(pc, r.noreply, r.admin.late_error);
+            break;
+        }
+        pc->watch_flags = r.admin.level;
+        return PROTO_WATCH;
     case CMD_SHUTDOWN:
         if (!proto_env.enable_shutdown || proto_env.shutdown == NULL) {
             proto_reply(pc, false, "ERROR: shutdown not enabled");
@@ -793,6 +957,7 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
             break;
         }
         proto_env.shutdown();
+        pc->close_reason = WATCH_CLOSE_SHUTDOWN;
         return PROTO_CLOSE;
     case CMD_CACHE_MEMLIMIT:
         if (r.flags < 8) {
@@ -825,10 +990,18 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
             item_crawl_request(0);
         proto_reply(pc, false, "OK");
         break;
-    case CMD_REFRESH_CERTS:
-        /* Debian's memcached is built with TLS, not enabled by default */
-        proto_reply(pc, false, "Error TLS not enabled");
+    case CMD_REFRESH_CERTS: {
+        /* memcached's replies: OK, or the loader's message ("Error TLS
+         * not enabled" without -Z, as Debian's TLS build says) */
+        char err[1024];
+        if (proto_env.refresh_certs == NULL)
+            proto_reply(pc, false, "Error TLS not enabled");
+        else if (proto_env.refresh_certs(err, sizeof(err)))
+            proto_reply(pc, false, "OK");
+        else
+            proto_reply(pc, false, err);
         break;
+    }
     case CMD_SNAPSHOT: {
         if (proto_env.snapshot == NULL) {
             proto_reply(pc, false, "SERVER_ERROR snapshots not configured");

@@ -8,12 +8,16 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "exec.h"
+#include "hotkeys.h"
 #include "item.h"
 #include "proto.h"
+#include "watch.h"
 
 void proto_stats(struct proto_conn *pc, const struct request *r);
 
@@ -105,11 +109,19 @@ stats_general(struct obuf *o)
     stat_u64(o, "lru_crawler_starts", is.crawler_starts);
     stat_u64(o, "lru_maintainer_juggles", 0);
     stat_u64(o, "malloc_fails", ts.out_of_memory);
-    stat_u64(o, "log_worker_dropped", 0);
-    stat_u64(o, "log_worker_written", 0);
-    stat_u64(o, "log_watcher_skipped", 0);
-    stat_u64(o, "log_watcher_sent", 0);
-    stat_u64(o, "log_watchers", 0);
+    struct watch_stats ws;
+    watch_stats(&ws);
+    stat_u64(o, "log_worker_dropped", ws.worker_dropped);
+    stat_u64(o, "log_worker_written", ws.worker_written);
+    stat_u64(o, "log_watcher_skipped", ws.watcher_skipped);
+    stat_u64(o, "log_watcher_sent", ws.watcher_sent);
+    stat_u64(o, "log_watchers", ws.watchers);
+    if (sv.ssl_enabled) {
+        if (sv.ssl_session_cache)
+            stat_u64(o, "ssl_new_sessions", sv.ssl_new_sessions);
+        stat_u64(o, "ssl_handshake_errors", sv.ssl_handshake_errors);
+        stat_u64(o, "time_since_server_cert_refresh", sv.ssl_cert_age);
+    }
     stat_u64(o, "unexpected_napi_ids", 0);
     stat_u64(o, "round_robin_fallback", 0);
     stat_u64(o, "bytes", is.bytes);
@@ -162,7 +174,7 @@ stats_items(struct obuf *o)
         L("mem_requested", c.mem_requested);
         L("evicted", c.evicted);
         L("evicted_nonzero", c.evicted_nonzero);
-        L("evicted_time", 0);
+        L("evicted_time", c.evicted_time);
         L("outofmemory", c.outofmemory);
         L("tailrepairs", 0);
         L("reclaimed", c.reclaimed);
@@ -233,10 +245,36 @@ size_line(uint32_t size, uint64_t count, void *arg)
     obuf_printf(arg, "STAT %u %" PRIu64 "\r\n", size, count);
 }
 
+/* "stats hotkeys [N]" (doc/protocol.md): the sampler's state, then the
+ * top n keys, two lines each, highest count first. */
+static void
+stats_hotkeys(struct obuf *o, uint32_t n)
+{
+    struct hotkeys_info hi;
+    hotkeys_info(&hi);
+    if (!hi.enabled) {
+        obuf_add(o, "STAT hotkeys_status disabled\r\n", 30);
+        return;
+    }
+    stat_u64(o, "hotkeys_sample", hi.sample);
+    stat_u64(o, "hotkeys_sampled", hi.sampled);
+    stat_u64(o, "hotkeys_bytes", hi.bytes);
+    struct hotkey *top = malloc((size_t)n * sizeof(*top));
+    if (top == NULL)
+        return;                     /* the state lines only */
+    size_t got = hotkeys_top(n, top);
+    for (size_t i = 0; i < got; i++) {
+        obuf_printf(o, "STAT hotkey:%zu:key ", i + 1);
+        proto_uri_key(o, top[i].key, top[i].nkey);
+        obuf_printf(o, "\r\nSTAT hotkey:%zu:count %" PRIu64 "\r\n", i + 1, top[i].count);
+    }
+    free(top);
+}
 
 void
 proto_stats_reset(void)
 {
+    hotkeys_reset();
     stats_reset();
     item_stats_reset();
     if (proto_env.stats_reset != NULL)
@@ -274,6 +312,9 @@ proto_stats_lines(struct obuf *o, enum req_sub sub)
     case SUB_STATS_GENERAL:
         stats_general(o);
         break;
+    case SUB_STATS_HOTKEYS:
+        stats_hotkeys(o, HOTKEYS_TOP_DEFAULT);
+        break;
     default:
         /* detail dump: per-prefix stats are not kept, an empty dump */
         break;
@@ -291,6 +332,10 @@ proto_stats(struct proto_conn *pc, const struct request *r)
         return;
     case SUB_STATS_DETAIL_SET:
         obuf_add(o, "OK\r\n", 4);
+        return;
+    case SUB_STATS_HOTKEYS:
+        stats_hotkeys(o, r->admin.level);
+        obuf_add(o, "END\r\n", 5);
         return;
     case SUB_STATS_SNAPSHOT:
         if (proto_env.stats_snapshot == NULL) {

@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hotkeys.h"
 #include "item.h"
 #include "proto.h"
+#include "watch.h"
 
 #define E_FORMAT   "CLIENT_ERROR bad command line format"
 #define E_EXPTIME  "CLIENT_ERROR invalid exptime argument"
@@ -170,6 +172,7 @@ lookup(const struct token *t)
         if (memcmp(s, "touch", 5) == 0) return CMD_TOUCH;
         if (memcmp(s, "stats", 5) == 0) return CMD_STATS;
         if (memcmp(s, "slabs", 5) == 0) return CMD_SLABS;
+        if (memcmp(s, "watch", 5) == 0) return CMD_WATCH;
         break;
     case 6:
         if (memcmp(s, "delete", 6) == 0) return CMD_DELETE;
@@ -285,6 +288,20 @@ parse_stats(struct request *r)
             r->admin.sub = groups[i].sub;
             return;
         }
+    }
+    if (token_is(&t[1], "hotkeys")) {
+        /* ours: "stats hotkeys [N]", N in 1..HOTKEYS_TOP_MAX; a bad or
+         * extra argument is refused as memcached refuses a bad
+         * "stats cachedump" number */
+        uint64_t n = HOTKEYS_TOP_DEFAULT;
+        if (r->ntokens > 3 || (r->ntokens == 3 &&
+            (!tok_u64(&t[2], &n) || n < 1 || n > HOTKEYS_TOP_MAX))) {
+            fail(r, E_FORMAT);
+            return;
+        }
+        r->admin.level = (uint32_t)n;
+        r->admin.sub = SUB_STATS_HOTKEYS;
+        return;
     }
     if (token_is(&t[1], "detail")) {
         if (r->ntokens >= 3 && (token_is(&t[2], "on") || token_is(&t[2], "off")))
@@ -532,6 +549,21 @@ parse_line(const char *line, size_t len, struct request *r)
         if (!tok_u32(&t[1], &r->flags)) {
             r->cmd = CMD_UNKNOWN;
             fail(r, E_ERROR);
+        }
+        return;
+    case CMD_WATCH:
+        /* memcached: each word a stream, none = fetchers; an unknown
+         * word (a trailing noreply too, which silences the reply) is an
+         * ERROR reported after the -W check */
+        r->noreply = noreply_last(r);
+        r->admin.level = n == 1 ? WATCH_FETCHERS : 0;
+        for (int i = 1; i < n; i++) {
+            unsigned f = watch_flag_parse(t[i].s, t[i].n);
+            if (f == 0) {
+                r->admin.late_error = "ERROR";
+                break;
+            }
+            r->admin.level |= f;
         }
         return;
     case CMD_STATS:

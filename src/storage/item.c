@@ -312,27 +312,60 @@ unlink_release_locked(struct item *it, uint64_t hv)
     item_release(it);
 }
 
+/* The observer (item_set_observer); obs_mask points at a word that stays
+ * 0 when none is installed. */
+static const _Atomic unsigned no_observer;
+static struct item_observer obs = { .mask = &no_observer };
+
+void
+item_set_observer(const struct item_observer *o)
+{
+    if (o != NULL)
+        obs = *o;
+    else
+        obs = (struct item_observer){ .mask = &no_observer };
+}
+
+/* Tell the fetch observer, if one watches (the one load on the hot path). */
+static inline void
+observe_fetch(const char *key, size_t nkey, enum item_fetch_result r, const struct item *it)
+{
+    if (__builtin_expect((atomic_load_explicit(obs.mask, memory_order_relaxed) &
+                          obs.fetch_bits) != 0, 0))
+        obs.fetch(key, nkey, r, it);
+}
+
 /* The live item for key, or NULL; dead ones are unlinked on the way (and
- * counted as get_expired/get_flushed when count is set). */
+ * counted as get_expired/get_flushed when count is set).  A lookup made
+ * for a command (observe) is reported to the fetch observer. */
 static struct item *
 find_live_locked(const char *key, size_t nkey, uint64_t hv, rel_time_t now,
-                 bool count)
+                 bool count, bool observe)
 {
     struct item *it = hash_find_locked(key, nkey, hv);
+    enum item_fetch_result r = ITEM_FETCH_NOT_FOUND;
     if (it == NULL)
-        return NULL;
+        goto out;
     if (is_expired(it, now)) {
         if (count)
             atomic_fetch_add_explicit(&get_expired, 1, memory_order_relaxed);
         unlink_release_locked(it, hv);
-        return NULL;
+        it = NULL;
+        r = ITEM_FETCH_EXPIRED;
+        goto out;
     }
     if (is_flushed(it, now)) {
         if (count)
             atomic_fetch_add_explicit(&get_flushed, 1, memory_order_relaxed);
         unlink_release_locked(it, hv);
-        return NULL;
+        it = NULL;
+        r = ITEM_FETCH_FLUSHED;
+        goto out;
     }
+    r = ITEM_FETCH_FOUND;
+out:
+    if (observe)
+        observe_fetch(key, nkey, r, it);
     return it;
 }
 
@@ -523,7 +556,11 @@ item_victim_locked(struct item *c, enum victim_mode mode, struct item **defer)
                  mode == VM_SMALL ? 3 : mode == VM_FORCE ? 4 : 0;
     if (reason == 3)
         ghost_add(hv);
-    slab_count_evict(slab_class_of(t), reason, f, item_exptime(t));
+    if (!dead && __builtin_expect((atomic_load_explicit(obs.mask, memory_order_relaxed) &
+                                   obs.evict_bits) != 0, 0))
+        obs.evict(t);
+    rel_time_t at = item_atime(t);
+    slab_count_evict(slab_class_of(t), reason, f, item_exptime(t), now > at ? now - at : 0);
     unlink_locked(t, hv);
     if (t == c && !(f & IF_CHAINED)) {
         uint16_t one = 1;
@@ -853,7 +890,7 @@ item_get(const char *key, size_t nkey)
     uint64_t hv = hash_key(key, nkey);
     rel_time_t now = clock_now();
     hash_lock(hv);
-    struct item *it = find_live_locked(key, nkey, hv, now, true);
+    struct item *it = find_live_locked(key, nkey, hv, now, true, true);
     if (it != NULL)
         it = hit_locked(it, now);
     hash_unlock(hv);
@@ -890,7 +927,7 @@ item_get_many(const char *const *keys, const size_t *nkeys, int n, struct item *
     rel_time_t now = clock_now();
     for (int i = 0; i < n; i++) {
         hash_lock(hv[i]);
-        struct item *it = find_live_locked(keys[i], nkeys[i], hv[i], now, true);
+        struct item *it = find_live_locked(keys[i], nkeys[i], hv[i], now, true, true);
         if (it != NULL)
             it = hit_locked(it, now);
         hash_unlock(hv[i]);
@@ -904,7 +941,7 @@ item_get_touch(const char *key, size_t nkey, rel_time_t exptime)
     uint64_t hv = hash_key(key, nkey);
     rel_time_t now = clock_now();
     hash_lock(hv);
-    struct item *it = find_live_locked(key, nkey, hv, now, true);
+    struct item *it = find_live_locked(key, nkey, hv, now, true, true);
     if (it != NULL) {
         it = hit_locked(it, now);
         if (it != NULL)
@@ -927,7 +964,8 @@ item_mget(const char *key, size_t nkey, struct item_mget *m)
     m->exptime_before = m->vivify_exptime;
     hash_lock(hv);
 retry:;
-    struct item *it = find_live_locked(key, nkey, hv, now, true);
+    /* (a lookup again after making the N item is not a second fetch) */
+    struct item *it = find_live_locked(key, nkey, hv, now, true, ni == NULL);
     if (it == NULL) {
         if (!m->vivify)
             goto out;
@@ -997,7 +1035,7 @@ item_mdelete(const char *key, size_t nkey, const struct item_mdel *m)
         st = ITEM_OK;
     }
     hash_lock(hv);
-    struct item *it = find_live_locked(key, nkey, hv, clock_now(), false);
+    struct item *it = find_live_locked(key, nkey, hv, clock_now(), false, true);
     if (it == NULL) {
         st = ITEM_NOT_FOUND;
         goto out;
@@ -1039,7 +1077,7 @@ item_touch(const char *key, size_t nkey, rel_time_t exptime)
     rel_time_t now = clock_now();
     enum item_status st = ITEM_NOT_FOUND;
     hash_lock(hv);
-    struct item *it = find_live_locked(key, nkey, hv, now, false);
+    struct item *it = find_live_locked(key, nkey, hv, now, false, true);
     if (it != NULL) {
         set_exptime_locked(it, exptime);
         atomic_fetch_or_explicit(&it->iflags, IF_REF | IF_FETCHED, memory_order_relaxed);
@@ -1055,7 +1093,7 @@ item_delete(const char *key, size_t nkey)
     uint64_t hv = hash_key(key, nkey);
     enum item_status st = ITEM_NOT_FOUND;
     hash_lock(hv);
-    struct item *it = find_live_locked(key, nkey, hv, clock_now(), false);
+    struct item *it = find_live_locked(key, nkey, hv, clock_now(), false, true);
     if (it != NULL) {
         unlink_release_locked(it, hv);
         st = ITEM_OK;
@@ -1083,7 +1121,7 @@ concat_locked(struct item *old, struct item *it, bool append, uint64_t hv,
         struct item *ni = alloc_item(key_of(old), old->nkey, old->flags,
                                      item_exptime(old), (uint32_t)n, &st);
         hash_lock(hv);
-        struct item *cur = find_live_locked(key_of(it), it->nkey, hv, clock_now(), false);
+        struct item *cur = find_live_locked(key_of(it), it->nkey, hv, clock_now(), false, false);
         if (cur != old || ni == NULL) {
             item_release(old);
             if (ni != NULL)
@@ -1130,7 +1168,7 @@ item_mstore(struct item *it, struct item_mset *m, uint64_t *cas_out)
     enum item_status st = ITEM_OK;
     bool stale = false;
     hash_lock(hv);
-    struct item *old = find_live_locked(key_of(it), it->nkey, hv, clock_now(), false);
+    struct item *old = find_live_locked(key_of(it), it->nkey, hv, clock_now(), false, true);
     bool concat = m->op == ITEM_APPEND || m->op == ITEM_PREPEND;
     m->nbytes_out = it->nbytes;
     /* (append with N on a missing key creates it whatever C says) */
@@ -1244,7 +1282,8 @@ item_marith(const char *key, size_t nkey, const struct item_marith *m,
     *created = false;
     hash_lock(hv);
 retry:;
-    struct item *it = find_live_locked(key, nkey, hv, clock_now(), false);
+    /* (a lookup again after allocating is not a second fetch) */
+    struct item *it = find_live_locked(key, nkey, hv, clock_now(), false, ni == NULL);
     if (it == NULL) {
         if (!m->vivify) {
             st = ITEM_NOT_FOUND;
@@ -1555,7 +1594,7 @@ item_restore(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
     }
     uint64_t hv = item_hv(it);
     hash_lock(hv);
-    struct item *old = find_live_locked(key_of(it), it->nkey, hv, clock_now(), false);
+    struct item *old = find_live_locked(key_of(it), it->nkey, hv, clock_now(), false, false);
     if (old != NULL && sconf.cas_len && cas != 0 && item_cas(old) > cas) {
         /* a newer version of this key is already here: keep it */
         hash_unlock(hv);

@@ -89,6 +89,7 @@ struct slab_class {
     _Atomic uint64_t evicted, evicted_nonzero, evicted_unfetched, evicted_active;
     _Atomic uint64_t reclaimed, expired_unfetched, crawler_reclaimed, outofmemory;
     _Atomic uint64_t crawler_checked;   /* linked items the crawler looked at */
+    _Atomic rel_time_t evicted_time;    /* idle secs of the last item evicted alive */
     /* Crawler pacing (see slab_crawl_tick).  Written by any thread: */
     _Atomic uint64_t ttl_set;       /* items given an exptime (linked or
                                      * touched), ever */
@@ -1212,7 +1213,7 @@ slab_note_exptime(unsigned id, rel_time_t exptime)
 }
 
 void
-slab_count_evict(unsigned id, int reason, uint8_t f, rel_time_t exptime)
+slab_count_evict(unsigned id, int reason, uint8_t f, rel_time_t exptime, rel_time_t idle)
 {
     struct slab_class *c = &classes[id];
 #define INC(x) atomic_fetch_add_explicit(&c->x, 1, memory_order_relaxed)
@@ -1227,6 +1228,7 @@ slab_count_evict(unsigned id, int reason, uint8_t f, rel_time_t exptime)
         INC(evicted_main);
     live:
         INC(evicted);
+        atomic_store_explicit(&c->evicted_time, idle, memory_order_relaxed);
         if (exptime != 0)
             INC(evicted_nonzero);
         if (!(f & IF_FETCHED))
@@ -1313,6 +1315,7 @@ slab_class_stats(unsigned id, struct item_class_stats *s)
     s->evicted_nonzero = atomic_load(&c->evicted_nonzero);
     s->evicted_unfetched = atomic_load(&c->evicted_unfetched);
     s->evicted_active = atomic_load(&c->evicted_active);
+    s->evicted_time = atomic_load(&c->evicted_time);
     s->reclaimed = atomic_load(&c->reclaimed);
     s->expired_unfetched = atomic_load(&c->expired_unfetched);
     s->crawler_reclaimed = atomic_load(&c->crawler_reclaimed);
@@ -1841,6 +1844,7 @@ slab_stats_reset(void)
         atomic_store(&c->evicted_nonzero, 0);
         atomic_store(&c->evicted_unfetched, 0);
         atomic_store(&c->evicted_active, 0);
+        atomic_store(&c->evicted_time, 0);
         atomic_store(&c->reclaimed, 0);
         atomic_store(&c->expired_unfetched, 0);
         atomic_store(&c->crawler_reclaimed, 0);

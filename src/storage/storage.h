@@ -197,8 +197,11 @@ bool slab_class_stats(unsigned id, struct item_class_stats *s);
 /* Count the removal of a linked item of class id by a sweep: reason 0
  * evicted alive by the main hand, 1 reclaimed dead (expired/flushed) by a
  * sweep, 2 reclaimed dead by the crawler, 3 evicted alive from probation,
- * 4 evicted alive to move its page.  iflags/exptime: the item's. */
-void slab_count_evict(unsigned id, int reason, uint8_t iflags, rel_time_t exptime);
+ * 4 evicted alive to move its page.  iflags/exptime: the item's; idle:
+ * seconds since its last access (memcached's evicted_time, kept for the
+ * last item evicted alive). */
+void slab_count_evict(unsigned id, int reason, uint8_t iflags, rel_time_t exptime,
+                      rel_time_t idle);
 /* Debug builds (MC_DEBUG_LOCKS, on in sanitizer builds): is the lock of
  * chunk's class held (by someone)?  A trylock, so too costly for the
  * request path. */

@@ -249,6 +249,29 @@ out:
         free(v);
 }
 
+void
+obuf_consume(struct obuf *o, size_t n)
+{
+    o->pending -= n;
+    size_t left = n;
+    while (left > 0) {
+        struct iovec *v = &o->iov[o->iov_done];
+        if (left >= v->iov_len) {
+            left -= v->iov_len;
+            o->iov_done++;
+        } else {
+            v->iov_base = (char *)v->iov_base + left;
+            v->iov_len -= left;
+            left = 0;
+        }
+    }
+    /* skip zero-length entries */
+    while (o->iov_done < o->niov && o->iov[o->iov_done].iov_len == 0)
+        o->iov_done++;
+    if (o->iov_done == o->niov)
+        obuf_reset(o);
+}
+
 long
 obuf_flush(struct obuf *o, int fd)
 {
@@ -270,22 +293,7 @@ obuf_flush(struct obuf *o, int fd)
             return -1;
         }
         total += n;
-        o->pending -= (size_t)n;
-        size_t left = (size_t)n;
-        while (left > 0) {
-            struct iovec *v = &o->iov[o->iov_done];
-            if (left >= v->iov_len) {
-                left -= v->iov_len;
-                o->iov_done++;
-            } else {
-                v->iov_base = (char *)v->iov_base + left;
-                v->iov_len -= left;
-                left = 0;
-            }
-        }
-        /* skip zero-length entries */
-        while (o->iov_done < o->niov && o->iov[o->iov_done].iov_len == 0)
-            o->iov_done++;
+        obuf_consume(o, (size_t)n);
     }
     obuf_reset(o);
     return total;

@@ -40,7 +40,7 @@ else
 fi
 mkdir -p "$out"
 # libraries the sources need beyond libxxhash, as configure found them
-libs=$(pkg-config --libs libxxhash)
+libs=$(pkg-config --libs libxxhash libevent libevent_pthreads)    # libevent: watch.c's logger
 if grep -q '^#define HAVE_SASL 1' "$cfg/config.h"; then
     libs="$libs $(pkg-config --libs libsasl2)"
 fi

@@ -248,7 +248,7 @@ fuzz_feed(const uint8_t *data, size_t size, int max_reqs, uint32_t split,
             }
             rd.binary = f.proto == FEED_PROTO_BINARY;
             drain(&out, &rd);
-            if (st == FEED_CLOSE) {
+            if (st == FEED_CLOSE || st == FEED_WATCH) {
                 closed = true;
                 break;
             }

@@ -13,9 +13,11 @@ import atexit
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import tempfile
 import time
@@ -298,6 +300,46 @@ class Conn:
         """True if the peer has closed (EOF/RST) within timeout."""
         self.read_for(timeout) if not self.eof else None
         return self.eof
+
+
+def exchange(port, data, term=b"\r\n", timeout=10.0):
+    """One fresh plaintext connection: send data, read until the reply ends
+    with term (or the server closes, or timeout), close; the bytes read."""
+    s = socket.create_connection((HOST, port), timeout=timeout * TIME_SCALE)
+    s.sendall(data)
+    buf = b""
+    deadline = time.monotonic() + timeout * TIME_SCALE
+    while not buf.endswith(term) and time.monotonic() < deadline:
+        d = s.recv(1 << 20)
+        if not d:
+            break
+        buf += d
+    s.close()
+    return buf
+
+
+_DIST = "/usr/lib/python3/dist-packages"
+
+
+def import_debian(name, package):
+    """Import a client library from Debian's python3-* package (the test
+    runner may be another Python, so Debian's dist-packages is added)."""
+    if os.path.isdir(_DIST) and _DIST not in sys.path:
+        sys.path.append(_DIST)
+    try:
+        return __import__(name)
+    except ImportError as e:
+        raise TestFailure("%s not importable (Debian package %s; scripts/deps.sh test): %s"
+                          % (name, package, e))
+
+
+def tool(name, package):
+    """The path of a command-line tool, or a failure naming its package."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if path is None:
+        raise TestFailure("%s not found (Debian package %s; scripts/deps.sh test)"
+                          % (name, package))
+    return path
 
 
 SENTINEL = b"version\r\n"

@@ -517,6 +517,7 @@ OUR_EXTRA_STATS = (b"write_timeouts", b"write_timeout", b"shutdown_timeout", b"r
                    b"eviction_policy", b"probation_items", b"probation_hits", b"main_hits",
                    b"probation_promoted", b"ghost_hits", b"evicted_probation", b"evicted_main",
                    b"evicted_slab_move", b"eviction_policy_bytes", b"number_probation",
+                   b"ssl_handshake_timeout", b"hotkeys", b"hotkeys_sample", b"hotkeys_size",
                    b"output_buf_bytes", b"metrics_listen")
 
 

@@ -31,10 +31,8 @@ import json
 import os
 import random
 import re
-import shutil
 import struct
 import subprocess
-import sys
 import threading
 
 import harness
@@ -45,7 +43,6 @@ from harness import (MC_BIN, REF_BIN, Server, TestFailure, TestSkip, TIME_SCALE,
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.dirname(os.path.dirname(HERE))
 SCRIPTS = os.path.join(HERE, "client_scripts")
-DIST = "/usr/lib/python3/dist-packages"
 # memjs lives here (scripts/deps.sh test installs it; never committed).
 NPM_DIR = os.environ.get("MC_NPM_DIR", os.path.join(SRCDIR, "build", "npm"))
 MEMJS_VERSION = "1.3.2"
@@ -57,22 +54,8 @@ BIG = random.Random(500).randbytes(500 * 1024)
 
 # ---- clients ---------------------------------------------------------------
 
-def _import(name, package):
-    if os.path.isdir(DIST) and DIST not in sys.path:
-        sys.path.append(DIST)
-    try:
-        return __import__(name)
-    except ImportError as e:
-        raise TestFailure("%s not importable (Debian package %s; scripts/deps.sh test): %s"
-                          % (name, package, e))
-
-
-def _tool(name, package):
-    path = shutil.which(name)
-    if path is None:
-        raise TestFailure("%s not found (Debian package %s; scripts/deps.sh test)"
-                          % (name, package))
-    return path
+_import = harness.import_debian
+_tool = harness.tool
 
 
 _npm_lock = threading.Lock()

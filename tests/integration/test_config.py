@@ -70,10 +70,21 @@ EXAMPLE_TO_STATS = {
     "slab_reassign": ("slab_reassign", _yesno),
     "slab_automove": ("slab_automove", str),
     "eviction_policy": ("eviction_policy", str),
+    "hotkeys": ("hotkeys", _yesno),
+    "hotkeys_sample": ("hotkeys_sample", str),
+    "hotkeys_size": ("hotkeys_size", str),
     "snapshot_interval": ("snapshot_interval", str),
     "snapshot_on_shutdown": ("snapshot_on_shutdown", _yesno),
     "snapshot_load": ("snapshot_load", _yesno),
     "snapshot_refuse_corrupt": ("snapshot_refuse_corrupt", _yesno),
+    "enable-ssl": ("ssl_enabled", _yesno),
+    "ssl_keyformat": ("ssl_keyformat", str),
+    "ssl_verify_mode": ("ssl_verify_mode", lambda v: str([0, 1, 3, 7][int(v)])),
+    "ssl_wbuf_size": ("ssl_wbuf_size", lambda v: str(int(v) * 1024)),
+    "ssl_session_cache": ("ssl_session_cache", _yesno),
+    "ssl_kernel_tls": ("ssl_kernel_tls", _yesno),
+    "ssl_min_version": ("ssl_min_version", lambda v: "tlsv1.%d" % int(v)),
+    "ssl_handshake_timeout": ("ssl_handshake_timeout", str),
 }
 
 
@@ -98,7 +109,7 @@ def test_example_file_as_shipped():
     check(len(conf) > 30, "example file has only %d settings" % len(conf))
     missing = [k for k in conf if k not in EXAMPLE_TO_STATS and k != "port"]
     # every active line is either mapped here or a refused feature set "off"
-    check(set(missing) <= {"enable-sasl", "enable-ssl", "daemon", "enable-coredumps",
+    check(set(missing) <= {"enable-sasl", "daemon", "enable-coredumps",
                            "lock-memory", "enable-largepages", "disable-watch",
                            "hashexpand"},
           "unmapped example keys: %r" % missing)

@@ -137,6 +137,7 @@ def test_stats_settings_names(srv):
     o, r = run_both(fn, srv=srv)
     # ours adds its own settings at the end (doc/configuration.md)
     ours = ("write_timeout", "shutdown_timeout", "read_buf_max", "eviction_policy",
+            "ssl_handshake_timeout", "hotkeys", "hotkeys_sample", "hotkeys_size",
             "metrics_listen")
     extra = [n for n in o if n.startswith("snapshot_") or n in ours]
     eq(o[len(o) - len(extra):], extra, "our extra settings come last")

@@ -100,7 +100,7 @@ client_send(struct client *c, const char *p, size_t n, int max_reqs)
                           "output bounded: %zu", c->out.pending);
         }
         client_read(c);
-        if (st == FEED_NEED_INPUT || st == FEED_CLOSE)
+        if (st == FEED_NEED_INPUT || st == FEED_CLOSE || st == FEED_WATCH)
             break;
     }
     return st;

@@ -324,6 +324,16 @@ START_TEST(test_extended)
     ck_assert_str_eq(s.snapshot_path, "/var/lib/mc.snap");
     ck_assert_int_eq(s.snapshot_interval, 300);
     ck_assert(!s.snapshot_on_shutdown && !s.snapshot_load && s.snapshot_refuse_corrupt);
+    ok("");
+    ck_assert(s.hotkeys);           /* on by default */
+    ck_assert_uint_eq(s.hotkeys_sample, 16);
+    ck_assert_uint_eq(s.hotkeys_size, 256);
+    ok("-o no_hotkeys,hotkeys_sample=1,hotkeys_size=4096");
+    ck_assert(!s.hotkeys);
+    ck_assert_uint_eq(s.hotkeys_sample, 1);
+    ck_assert_uint_eq(s.hotkeys_size, 4096);
+    ok("-o hotkeys=off");
+    ck_assert(!s.hotkeys);
     ok("-o hash_algorithm=xxh3");
     ck_assert_ptr_null(s.warnings);
     ok("-o hash_algorithm=murmur3");
@@ -581,15 +591,20 @@ START_TEST(test_errors)
     fails("-S -B ascii", "enable-sasl: You cannot allow the ASCII protocol while using SASL.");
     fails("-S -B auto", "enable-sasl: You cannot allow the ASCII protocol while using SASL.");
     fails("-S -U 11211", "enable-sasl: Cannot enable UDP while using binary SASL authentication.");
-    fails("-Z", "enable-ssl: TLS/SSL is not supported by this server");
+    /* -Y speaks the text protocol; TLS options are checked like the rest */
+    fails("-Y /tmp/auth -S", "auth-file: ASCII authentication (-Y) needs the ASCII protocol "
+          "(not -S or -B binary)");
+    fails("-Y /tmp/auth -B binary", "auth-file: ASCII authentication (-Y) needs the ASCII "
+          "protocol (not -S or -B binary)");
+    fails("-o ssl_verify_mode=4", "ssl_verify_mode: \"4\" must be between 0 and 3");
+    fails("-o ssl_min_version=tlsv1.3", "ssl_min_version: \"tlsv1.3\" is not an integer");
+    fails("-o ssl_keyformat=PEM", "ssl_keyformat: \"PEM\" is not an integer");
     fails("-e /tmp/mem", "memory-file: memory files are not supported by this "
           "server; use -o snapshot_path for a restartable cache");
-    fails("-Y /tmp/auth", "auth-file: ASCII authentication is not supported by this server");
     fails("-D ab", "prefix-delimiter: \"ab\" is not a single character");
     fails("-o foo", "foo: unknown option");
     fails("-o idle_timeout=1,,x", "extended: \"idle_timeout=1,,x\" has an empty option");
     fails("-o ext_path=/x:1G", "ext_path: extstore is not supported by this server");
-    fails("-o ssl_key=/k", "ssl_key: TLS/SSL is not supported by this server");
     fails("-o idle_timeout", "idle_timeout: missing value");
     fails("-o idle_timeout=abc", "idle_timeout: \"abc\" is not an integer");
     fails("-o idle_timeout=-1", "idle_timeout: \"-1\" must be at least 0");
@@ -609,6 +624,9 @@ START_TEST(test_errors)
     fails("-o slab_automove=5", "slab_automove: \"5\" must be between 0 and 2");
     fails("-o tail_repair_time=5", "tail_repair_time: \"5\" must be 0 (off) or at least 10");
     fails("-o track_sizes=maybe", "track_sizes: \"maybe\" is not yes or no");
+    fails("-o hotkeys_sample=0", "hotkeys_sample: \"0\" must be between 1 and 1000000");
+    fails("-o hotkeys_size=8", "hotkeys_size: \"8\" must be between 16 and 65536");
+    fails("-o hotkeys=maybe", "hotkeys: \"maybe\" is not yes or no");
     fails("-o watcher_logbuf_size=abc", "watcher_logbuf_size: \"abc\" is not a size");
     fails("-x", "unrecognized option \"-x\" (see -h)");
     fails("--foo", "unrecognized option \"--foo\" (see -h)");
@@ -929,6 +947,8 @@ START_TEST(test_stats_settings)
         "num_napi_ids", "memory_file", "snapshot_path", "snapshot_interval",
         "snapshot_on_shutdown", "snapshot_load", "snapshot_refuse_corrupt",
         "write_timeout", "shutdown_timeout", "read_buf_max", "eviction_policy",
+        "ssl_handshake_timeout",
+        "hotkeys", "hotkeys_sample", "hotkeys_size",
         "metrics_listen",
     };
     char *text, *p;
