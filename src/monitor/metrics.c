@@ -146,7 +146,7 @@ mon_stats_capture(struct mon_stats *s)
     static const struct { enum mon_group g; enum req_sub sub; } groups[] = {
         { MG_GENERAL, SUB_STATS_GENERAL }, { MG_SETTINGS, SUB_STATS_SETTINGS },
         { MG_ITEMS, SUB_STATS_ITEMS }, { MG_SLABS, SUB_STATS_SLABS },
-        { MG_SNAPSHOT, SUB_STATS_SNAPSHOT },
+        { MG_SNAPSHOT, SUB_STATS_SNAPSHOT }, { MG_HOTKEYS, SUB_STATS_HOTKEYS },
     };
     memset(s, 0, sizeof(*s));
     for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
@@ -610,6 +610,47 @@ write_slab_commands(struct mon_writer *w, const struct mon_stats *s)
     }
 }
 
+/* Ours, from "stats hotkeys" (doc/protocol.md): the sampler and the most
+ * requested keys, ranked, with their estimated request counts (sampled
+ * estimates: a gauge, not a counter; a key leaves the list when others
+ * overtake it).  Keys are URI-encoded as "stats hotkeys" prints them. */
+static void
+write_hotkeys(struct mon_writer *w, const struct mon_stats *s)
+{
+    const char *v;
+    if (!s->present[MG_HOTKEYS] || mon_stat(s, MG_HOTKEYS, 0, "hotkeys_status") != NULL)
+        return;                     /* -o no_hotkeys */
+    if ((v = mon_stat(s, MG_HOTKEYS, 0, "hotkeys_sample")) != NULL) {
+        mon_family(w, "memcached_hotkeys_sample_interval", G,
+                   "One key lookup in this many is sampled for the hot-key counts.");
+        mon_sample(w, v, NULL);
+    }
+    if ((v = mon_stat(s, MG_HOTKEYS, 0, "hotkeys_sampled")) != NULL) {
+        mon_family(w, "memcached_hotkeys_sampled_total", C,
+                   "Key lookups sampled since the last stats reset.");
+        mon_sample(w, v, NULL);
+    }
+    if ((v = mon_stat(s, MG_HOTKEYS, 0, "hotkeys_bytes")) != NULL) {
+        mon_family(w, "memcached_hotkeys_memory_bytes", G, "Memory of the hot-key sketches.");
+        mon_sample(w, v, NULL);
+    }
+    mon_family(w, "memcached_hotkey_requests", G,
+               "Estimated requests for each of the most requested keys since the last "
+               "stats reset (sampled).");
+    for (unsigned rank = 1; rank <= 1000; rank++) {
+        char kname[32], cname[32], r[16];
+        snprintf(kname, sizeof(kname), "hotkey:%u:key", rank);
+        snprintf(cname, sizeof(cname), "hotkey:%u:count", rank);
+        const char *key = mon_stat(s, MG_HOTKEYS, 0, kname);
+        const char *count = mon_stat(s, MG_HOTKEYS, 0, cname);
+        if (key == NULL || count == NULL)
+            break;
+        snprintf(r, sizeof(r), "%u", rank);
+        const char *labels[] = { "key", key, "rank", r, NULL };
+        mon_sample(w, count, labels);
+    }
+}
+
 void
 mon_render_metrics(const struct mon_stats *s, struct evbuffer *out,
                    const monitor_family_fn *fns, void *const *args, int nfns)
@@ -641,6 +682,7 @@ mon_render_metrics(const struct mon_stats *s, struct evbuffer *out,
     mon_sample(&w, s->present[MG_SNAPSHOT] ? "1" : "0", NULL);
     if (s->present[MG_SNAPSHOT])
         write_rows(&w, s, snapshot_rows, N(snapshot_rows));
+    write_hotkeys(&w, s);
     for (int i = 0; i < nfns; i++)
         fns[i](&w, args[i]);
 #undef N
@@ -719,6 +761,8 @@ mon_render_json(const struct mon_stats *s, struct evbuffer *out)
         json_lines(out, s, MG_SNAPSHOT, 0, s->n[MG_SNAPSHOT], 0);
     else
         evbuffer_add(out, "null", 4);
+    evbuffer_add(out, ",\"hotkeys\":", 11);
+    json_lines(out, s, MG_HOTKEYS, 0, s->n[MG_HOTKEYS], 0);
     evbuffer_add(out, ",\"items\":", 9);
     json_classes(out, s, MG_ITEMS);
     evbuffer_add(out, ",\"slabs\":", 9);

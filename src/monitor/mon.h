@@ -28,6 +28,7 @@ enum mon_group {
                                      * global lines (active_slabs,
                                      * total_malloced) */
     MG_SNAPSHOT,                    /* stats snapshot (absent: no snapshots) */
+    MG_HOTKEYS,                     /* stats hotkeys (the default top N) */
     MG_COUNT
 };
 
@@ -74,7 +75,8 @@ const char *mon_stat_global(const struct mon_stats *s, const char *name);
 void mon_render_metrics(const struct mon_stats *s, struct evbuffer *out,
                         const monitor_family_fn *fns, void *const *args, int nfns);
 /* /stats.json without its closing brace: {"stats":{..},"settings":{..},
- * "snapshot":{..}|null,"items":{"<cls>":{..}},"slabs":{..}  -- the caller
+ * "snapshot":{..}|null,"hotkeys":{..},"items":{"<cls>":{..}},"slabs":{..}
+ * -- the caller
  * appends more members (history) and the "}". */
 void mon_render_json(const struct mon_stats *s, struct evbuffer *out);
 /* A JSON string literal of s (quoted, escaped). */

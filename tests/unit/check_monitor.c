@@ -133,6 +133,33 @@ START_TEST(test_slab_families)
 }
 END_TEST
 
+START_TEST(test_hotkey_families)
+{
+    struct mon_stats s;
+    memset(&s, 0, sizeof(s));
+    load(&s, MG_HOTKEYS, "STAT hotkeys_sample 16\r\nSTAT hotkeys_sampled 1200\r\n"
+                         "STAT hotkeys_bytes 76800\r\nSTAT hotkey:1:key user%3A42\r\n"
+                         "STAT hotkey:1:count 9600\r\nSTAT hotkey:2:key k2\r\n"
+                         "STAT hotkey:2:count 160\r\n");
+    char *out = render(&s, NULL, NULL, 0);
+    HAS(out, "# TYPE memcached_hotkeys_sampled_total counter\nmemcached_hotkeys_sampled_total 1200");
+    HAS(out, "memcached_hotkeys_sample_interval 16");
+    HAS(out, "memcached_hotkeys_memory_bytes 76800");
+    HAS(out, "# TYPE memcached_hotkey_requests gauge\n"
+             "memcached_hotkey_requests{key=\"user%3A42\",rank=\"1\"} 9600\n"
+             "memcached_hotkey_requests{key=\"k2\",rank=\"2\"} 160");
+    free(out);
+    mon_stats_free(&s);
+    /* -o no_hotkeys: no family at all */
+    memset(&s, 0, sizeof(s));
+    load(&s, MG_HOTKEYS, "STAT hotkeys_status disabled\r\n");
+    out = render(&s, NULL, NULL, 0);
+    HASNT(out, "hotkey");
+    free(out);
+    mon_stats_free(&s);
+}
+END_TEST
+
 static void
 extra_family(struct mon_writer *w, void *arg)
 {
@@ -169,7 +196,7 @@ START_TEST(test_json)
     const char *j = (const char *)evbuffer_pullup(b, -1);
     ck_assert_str_eq(j, "{\"stats\":{\"version\":\"1.6.18\",\"uptime\":42,\"odd\":\"007\","
                         "\"rusage_user\":0.5,\"neg\":-3,\"err\":\"a\\\"b\"},\"settings\":{},"
-                        "\"snapshot\":null,\"items\":{\"4\":{\"number\":2}},\"slabs\":{},"
+                        "\"snapshot\":null,\"hotkeys\":{},\"items\":{\"4\":{\"number\":2}},\"slabs\":{},"
                         "\"slabs_global\":{}}");
     evbuffer_free(b);
     mon_stats_free(&s);
@@ -209,6 +236,7 @@ main(void)
     tc = tcase_create("prometheus");
     tcase_add_test(tc, test_commands_and_absent_keys);
     tcase_add_test(tc, test_slab_families);
+    tcase_add_test(tc, test_hotkey_families);
     tcase_add_test(tc, test_registered_family_escaping);
     suite_add_tcase(su, tc);
     tc = tcase_create("json");
