@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -94,6 +95,9 @@ def parse_args():
                     "mcload --tls")
     ap.add_argument("--no-pin", action="store_true", help="do not use taskset")
     ap.add_argument("--json", help="also write all results (every round) to this file")
+    ap.add_argument("--watch", default="", metavar="STREAMS",
+                    help="attach one `watch STREAMS` client to ours during every run, "
+                    "e.g. 'evictions connevents' or 'fetchers'")
     ap.add_argument("--scrape", type=int, default=0, metavar="MS",
                     help="run ours with -o metrics_listen and scrape /metrics every MS ms")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every run")
@@ -161,6 +165,47 @@ class Scraper:
         self.thread.join(10)
 
 
+class Watcher:
+    """A `watch <streams>` client on our server for the length of a run:
+    reads and counts the log lines on its own thread (bounded: stops when
+    told, the socket has a 1 s timeout)."""
+
+    def __init__(self, port, streams):
+        self.port, self.streams = port, streams
+        self.stop_ev = threading.Event()
+        self.lines = 0
+        self.ok = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        try:
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=1)
+            s.sendall(b"watch %s\r\n" % self.streams.encode())
+            buf = b""
+            while not self.stop_ev.is_set():
+                try:
+                    d = s.recv(1 << 16)
+                except socket.timeout:
+                    continue
+                if not d:
+                    break
+                buf += d
+                if not self.ok and buf.startswith(b"OK\r\n"):
+                    self.ok = True
+                self.lines += d.count(b"\n")
+            s.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_ev.set()
+        self.thread.join(10)
+
+
 def run_workload(a, wname, pin):
     desc, wargs = WORKLOADS[wname]
     srv_cpu, cli_cpu = (0, 1) if pin else (None, None)
@@ -192,11 +237,20 @@ def run_workload(a, wname, pin):
                 scraper = Scraper(scrape_port, a.scrape) if side == "ours" and a.scrape else None
                 if scraper:
                     scraper.__enter__()
+                watcher = (Watcher(sides[side].port, a.watch) if side == "ours" and a.watch
+                           else None)
+                if watcher:
+                    watcher.__enter__()
                 try:
                     r = mcload(a, sides[side].port, wargs,
                                ["--duration", str(a.secs), "--key-prefix", "w%s:" % wname,
                                 "--seed", str(rnd + 1)], a.secs + 60, cli_cpu)
                 finally:
+                    if watcher:
+                        watcher.__exit__()
+                        if not watcher.ok:
+                            failures.append("ours round %d: watch %s was not answered OK"
+                                            % (rnd, a.watch))
                     if scraper:
                         scraper.__exit__()
                 if scraper:
