@@ -58,9 +58,10 @@ if [ ! -f "$base" ]; then
     timeout 900 mmdebstrap --variant=minbase --include=logrotate \
         --skip=cleanup/apt/lists \
         --aptopt='Acquire::Check-Valid-Until "false"' \
-        bookworm "$base.tmp" $mirror > "$cache/mmdebstrap.log" 2>&1 || {
-        tail -30 "$cache/mmdebstrap.log"; rm -f "$base.tmp"; echo "0 passed, 1 failed"; exit 1; }
-    mv "$base.tmp" "$base"
+        bookworm "$cache/partial.tar" $mirror > "$cache/mmdebstrap.log" 2>&1 || {
+        tail -30 "$cache/mmdebstrap.log"; rm -f "$cache/partial.tar"; echo "0 passed, 1 failed"; exit 1; }
+    # mmdebstrap picks the output format from the name: keep ".tar".
+    mv "$cache/partial.tar" "$base"
 fi
 echo "test-deb.sh: packages ready after $(( $(date +%s) - start ))s"
 # A private mount namespace: /proc and the apt cache mounted into the root
