@@ -45,7 +45,8 @@ version2=$version+upgradetest1
 deb2=$out/upgrade/memcached-ng_${version2}_$arch.deb
 if [ ! -f "$deb2" ] || [ "$deb2" -ot "$deb" ]; then
     echo "test-deb.sh: building the upgrade package $version2"
-    scripts/build-deb.sh --quick --version "$version2" --out "$out/upgrade" > "$out/upgrade.log" 2>&1 || {
+    timeout 1800 scripts/build-deb.sh --quick --version "$version2" --out "$out/upgrade" \
+        > "$out/upgrade.log" 2>&1 || {
         tail -50 "$out/upgrade.log"; echo "0 passed, 1 failed"; exit 1; }
 fi
 if [ ! -f "$base" ]; then
