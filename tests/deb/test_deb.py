@@ -473,6 +473,8 @@ def main():
         print("0 passed, 1 failed")
         return 1
     ctx = Ctx(args)
+    # test-deb.sh's `timeout` sends SIGTERM: still stop the daemon.
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit("test_deb.py: SIGTERM"))
     passed = failed = 0
     t0 = time.monotonic()
     try:
@@ -480,7 +482,7 @@ def main():
             t = time.monotonic()
             try:
                 fn(ctx)
-            except (TestFailure, OSError, subprocess.SubprocessError) as e:
+            except (TestFailure, OSError, subprocess.SubprocessError, SystemExit) as e:
                 failed += 1
                 print("FAIL %s (%.1fs): %s" % (name, time.monotonic() - t, e), flush=True)
                 break
