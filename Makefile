@@ -4,12 +4,14 @@
 #                 and fuzz the parsers for FUZZ_SECONDS
 #   make run      build and run the server in the foreground on 127.0.0.1:11211
 #   make install  PREFIX=/usr/local DESTDIR=
+#   make deb      the Debian package (dpkg-buildpackage + lintian) into build-deb/
+#   make test-deb install/start/upgrade/purge it in a clean Debian 12 root
 PREFIX ?= /usr/local
 DESTDIR ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIGURE_FLAGS ?=
 
-.PHONY: all deps test-deps build test check test-plain test-asan test-tsan test-fuzz tsan run install clean distclean bench
+.PHONY: all deps test-deps deb-deps build test check test-plain test-asan test-tsan test-fuzz tsan run install clean distclean bench deb test-deb
 
 all: build
 
@@ -67,8 +69,21 @@ install: build
 bench: build
 	./bench/compare.sh
 
+# Debian package (doc/service.md, "Debian package"): build-deb/ holds the
+# .deb, the source package, lintian.txt and test-deb's cached base root.
+deb-deps:
+	@./scripts/deps.sh deb
+
+deb: deb-deps
+	./scripts/build-deb.sh
+
+# Not part of `make test`: it needs root and a Debian mirror, and takes two
+# package builds (see doc/service.md).
+test-deb: deb
+	./scripts/test-deb.sh
+
 clean:
 	-$(MAKE) -C build clean
 
 distclean:
-	rm -rf build build-asan build-tsan configure Makefile.in aclocal.m4 autom4te.cache build-aux config.h.in
+	rm -rf build build-asan build-tsan build-deb configure Makefile.in aclocal.m4 autom4te.cache build-aux config.h.in

@@ -1,5 +1,6 @@
 #!/bin/sh
-# deps.sh [build|test] -- install what building (and testing) needs.
+# deps.sh [build|test|deb] -- install what building (and testing, or
+# building and testing the Debian package) needs.
 #
 # Debian/Ubuntu: apt-get; macOS: brew.  Prints exactly what it installs and
 # does nothing when everything is present, so it is cheap to run every time.
@@ -33,6 +34,12 @@ if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
         # npm and conflicts with Debian's npm package) is fine as it is.
         command -v node >/dev/null 2>&1 || pkgs="$pkgs nodejs"
         command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
+    fi
+    if [ "$what" = deb ]; then
+        # `make deb` (scripts/build-deb.sh): Debian's packaging tools;
+        # `make test-deb` (scripts/test-deb.sh): mmdebstrap for the clean
+        # Debian 12 root, python3 for tests/deb/test_deb.py.
+        pkgs="$pkgs debhelper dpkg-dev lintian mmdebstrap python3"
     fi
     missing=""
     for p in $pkgs; do
