@@ -131,15 +131,34 @@ def mcload(a, port, wargs, extra, timeout, cpu):
     return res
 
 
-class Scraper:
+class Background:
+    """run() on a daemon thread between __enter__ and __exit__; run()
+    returns once stop_ev is set."""
+
+    def __init__(self):
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self):
+        raise NotImplementedError
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_ev.set()
+        self.thread.join(10)
+
+
+class Scraper(Background):
     """GET /metrics every `ms` ms on its own thread until stopped (bounded:
     at most one scrape per period, each with a 5 s timeout)."""
 
     def __init__(self, port, ms):
         self.port, self.period = port, ms / 1000.0
-        self.stop_ev = threading.Event()
         self.ok = self.failed = 0
-        self.thread = threading.Thread(target=self.run, daemon=True)
+        Background.__init__(self)
 
     def run(self):
         while not self.stop_ev.wait(self.period):
@@ -156,26 +175,17 @@ class Scraper:
             except OSError:
                 self.failed += 1
 
-    def __enter__(self):
-        self.thread.start()
-        return self
 
-    def __exit__(self, *exc):
-        self.stop_ev.set()
-        self.thread.join(10)
-
-
-class Watcher:
+class Watcher(Background):
     """A `watch <streams>` client on our server for the length of a run:
     reads and counts the log lines on its own thread (bounded: stops when
     told, the socket has a 1 s timeout)."""
 
     def __init__(self, port, streams):
         self.port, self.streams = port, streams
-        self.stop_ev = threading.Event()
         self.lines = 0
         self.ok = False
-        self.thread = threading.Thread(target=self.run, daemon=True)
+        Background.__init__(self)
 
     def run(self):
         try:
@@ -196,14 +206,6 @@ class Watcher:
             s.close()
         except OSError:
             pass
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop_ev.set()
-        self.thread.join(10)
 
 
 def run_workload(a, wname, pin):

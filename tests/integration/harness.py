@@ -302,6 +302,15 @@ class Conn:
         return self.eof
 
 
+def rss_kb(pid):
+    """Resident memory of process pid, KB (from /proc)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def exchange(port, data, term=b"\r\n", timeout=10.0):
     """One fresh plaintext connection: send data, read until the reply ends
     with term (or the server closes, or timeout), close; the bytes read."""

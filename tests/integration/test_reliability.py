@@ -9,16 +9,12 @@ import socket
 import tempfile
 import time
 
+import harness
 from harness import (HOST, TIME_SCALE, check, compare, eq, pair, run_both, server,
                      stats, transact)
 
 
-def _rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+_rss_kb = harness.rss_kb
 
 
 def _raw(port):

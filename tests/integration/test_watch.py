@@ -7,6 +7,7 @@ import re
 import time
 
 import binproto as bp
+import harness
 from harness import (check, eq, pair, run_both, server, stats, diff_msg,
                      TestFailure, TIME_SCALE)
 
@@ -329,12 +330,7 @@ def test_several_watchers_own_filters():
         eq(b, g1 + sa + g2 + ge + ge + sa.replace(b"key=a", b"key=end"), "both")
 
 
-def _rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+_rss_kb = harness.rss_kb
 
 
 def test_slow_watcher_is_bounded_and_told_what_it_missed():
