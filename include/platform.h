@@ -65,6 +65,9 @@ int  platform_rename_durable(const char *src, const char *dst, char *err, size_t
  * errno (EAGAIN when nothing is there). */
 ssize_t platform_read(int fd, void *buf, size_t len);
 ssize_t platform_readv(int fd, const struct iovec *iov, int iovcnt);
+/* Accept a connection on listening socket lfd, already non-blocking and
+ * close-on-exec (one accept4(2) where there is one); -1 with errno. */
+int platform_accept(int lfd);
 /* Write to a stream socket without raising SIGPIPE; -1 with errno
  * (EAGAIN when it is full). */
 ssize_t platform_send(int fd, const void *buf, size_t len);

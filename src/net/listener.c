@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "log.h"
 #include "net.h"
+#include "platform.h"
 
 struct listener {
     struct listener *next;
@@ -66,7 +67,7 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
     struct listener *l = arg;
     (void)what;
     for (int i = 0; i < 64; i++) {
-        int fd = accept(lfd, NULL, NULL);
+        int fd = platform_accept(lfd);      /* non-blocking, close-on-exec */
         if (fd < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
                 errno == ECONNABORTED)
@@ -82,8 +83,6 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
             log_error("accept: %s", strerror(errno));
             return;
         }
-        evutil_make_socket_nonblocking(fd);
-        evutil_make_socket_closeonexec(fd);
         atomic_fetch_add(&net_counters.total_conns, 1);
         /* memcached's arithmetic, so -c admits exactly as many clients:
          * the limit counts listeners and reserved descriptors too. */

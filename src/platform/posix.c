@@ -4,6 +4,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE                 /* sendmmsg (Linux) */
 #endif
+#include "config.h"                 /* HAVE_ACCEPT4 */
 #include "platform.h"
 
 #include <errno.h>
@@ -293,6 +294,27 @@ platform_background_thread(void)
 #ifdef __linux__
     /* On Linux a nice value is per thread (setpriority on the thread id). */
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+#endif
+}
+
+int
+platform_accept(int lfd)
+{
+#ifdef HAVE_ACCEPT4
+    return accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+    int fd = accept(lfd, NULL, NULL);
+    if (fd >= 0) {
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
+            fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+    }
+    return fd;
 #endif
 }
 
