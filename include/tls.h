@@ -48,8 +48,6 @@ struct tls_options {
     size_t      wbuf_size;          /* bytes coalesced per record write */
 };
 
-/* Did this build link OpenSSL? */
-bool tls_available(void);
 /* Build the server context.  0, or -1 with err holding memcached's
  * message ("Error loading the certificate chain: <file> : <openssl>").
  * The rest of OpenSSL's error queue goes to the log. */
@@ -71,7 +69,6 @@ const char *tls_version_name(int v);
 struct tls_stats {
     uint64_t handshake_errors;      /* handshakes failed or timed out */
     uint64_t new_sessions;          /* sessions added to the cache */
-    uint64_t handshakes;            /* completed */
     int64_t  last_refresh;          /* unix time the certificates loaded */
 };
 void tls_stats_get(struct tls_stats *s);

@@ -40,10 +40,8 @@ tls_version_name(int v)
 static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;   /* leaf */
 static SSL_CTX *ctx;                /* ctx_lock: the context new connections get */
 static struct tls_options opts;     /* copied at setup; strings owned */
-static _Atomic uint64_t n_handshake_errors, n_new_sessions, n_handshakes;
+static _Atomic uint64_t n_handshake_errors, n_new_sessions;
 static _Atomic int64_t last_refresh;
-
-bool tls_available(void) { return true; }
 
 int
 tls_verify_flags(int mode)
@@ -242,7 +240,6 @@ tls_stats_get(struct tls_stats *s)
 {
     s->handshake_errors = atomic_load_explicit(&n_handshake_errors, memory_order_relaxed);
     s->new_sessions = atomic_load_explicit(&n_new_sessions, memory_order_relaxed);
-    s->handshakes = atomic_load_explicit(&n_handshakes, memory_order_relaxed);
     s->last_refresh = atomic_load_explicit(&last_refresh, memory_order_relaxed);
 }
 
@@ -333,10 +330,8 @@ tls_handshake(struct tls_conn *t)
 {
     errno = 0;
     int r = SSL_do_handshake(t->ssl);
-    if (r == 1) {
-        atomic_fetch_add_explicit(&n_handshakes, 1, memory_order_relaxed);
+    if (r == 1)
         return TLS_DONE;
-    }
     enum tls_io st = io_status(t, r);
     if (st == TLS_FAILED)
         tls_count_handshake_error();
@@ -444,7 +439,6 @@ tls_conn_cipher(struct tls_conn *t)
 
 #else /* !HAVE_TLS */
 
-bool tls_available(void) { return false; }
 int  tls_verify_flags(int mode) { return mode; }
 int
 tls_setup(const struct tls_options *o, char *err, size_t errlen)
