@@ -11,6 +11,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include "sysdeps.h"             /* MC_PRINTF */
 
 enum log_level { LOG_LVL_ERROR = -2, LOG_LVL_WARN = -1, LOG_LVL_NOTICE = 0,
                  LOG_LVL_INFO = 1, LOG_LVL_DEBUG = 2, LOG_LVL_TRACE = 3 };
@@ -27,7 +28,7 @@ int  log_open(const char *path);
 int  log_reopen(void);
 void log_close(void);
 
-void log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_write(int level, const char *fmt, ...) MC_PRINTF(2, 3);
 void log_vwrite(int level, const char *fmt, va_list ap);
 
 #define log_error(...)  log_write(LOG_LVL_ERROR, __VA_ARGS__)

@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/uio.h>
+#include "sysdeps.h"
 
 struct item;
 
@@ -59,7 +59,7 @@ static inline void  obuf_commit(struct obuf *o, size_t used);
 char *obuf_reserve_slow(struct obuf *o, size_t n);
 void  obuf_commit_slow(struct obuf *o, size_t used);
 /* printf-style text, any length. */
-void obuf_printf(struct obuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void obuf_printf(struct obuf *o, const char *fmt, ...) MC_PRINTF(2, 3);
 
 /* Reference the value bytes of an item: takes over the caller's reference. */
 void obuf_item(struct obuf *o, struct item *it);

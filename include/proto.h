@@ -31,7 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/uio.h>
+#include "sysdeps.h"
 #include <time.h>
 
 #include "binary.h"

@@ -31,7 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include <sys/uio.h>
+#include "sysdeps.h"
 
 #include "obuf.h"
 

@@ -15,6 +15,7 @@
  * Nothing here exits or touches global state; -h/-V print to stdout.
  */
 #include "option.h"
+#include "platform.h"
 #include "tls.h"                    /* verify flags and version names for "stats settings" */
 
 #include <ctype.h>
@@ -24,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>                /* strcasecmp */
-#include <unistd.h>                 /* sysconf: physical memory for -L */
 
 /* --- the table ----------------------------------------------------------- */
 
@@ -676,13 +676,7 @@ static int check_special(struct settings *s, struct pstate *ps, int id,
 /* Physical memory in bytes, 0 if unknown. */
 static uint64_t physical_memory(void)
 {
-#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
-    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-
-    if (pages > 0 && psize > 0)
-        return (uint64_t)pages * (uint64_t)psize;
-#endif
-    return 0;
+    return platform_physical_memory();
 }
 
 /* Rules for one size (bytes in z) beyond the table's range.  Runs before

@@ -5,10 +5,11 @@
 #include <stdio.h>
 
 #include "option.h"
+#include "platform.h"
 #include "server.h"
 
-int
-main(int argc, char **argv)
+static int
+run(int argc, char **argv)
 {
     struct settings s;
     char err[1024];
@@ -28,4 +29,13 @@ main(int argc, char **argv)
     }
     option_free(&s);
     return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+    int rc;
+    if (platform_service(argc, argv, run, &rc))  /* Windows service commands */
+        return rc;
+    return run(argc, argv);
 }

@@ -16,12 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/time.h>
-#include <unistd.h>
 
 #include <event2/event.h>
-#include <event2/thread.h>
 
 #include "authfile.h"
 #include "clock.h"
@@ -73,12 +69,9 @@ static int wake_fds[2] = { -1, -1 };
 static void
 server_stats(struct server_stats *s)
 {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    s->pid = (long)getpid();
+    s->pid = platform_getpid();
     s->started = started;
-    s->rusage_user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
-    s->rusage_system = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    platform_cpu_times(&s->rusage_user, &s->rusage_system);
     s->max_connections = (uint64_t)atomic_load(&net_counters.maxconns);
     s->curr_connections = atomic_load(&net_counters.curr_conns);
     s->total_connections = atomic_load(&net_counters.total_conns);
@@ -146,9 +139,7 @@ static void
 request_stop(void)
 {
     atomic_store(&stop_requested, 1);
-    char c = 's';
-    ssize_t n = write(wake_fds[1], &c, 1);
-    (void)n;
+    platform_wake(wake_fds[1], 's');
 }
 
 /* cache_memlimit: also what "stats settings" maxbytes shows, as memcached */
@@ -213,8 +204,7 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 {
     (void)what; (void)arg;
     char buf[16];
-    ssize_t n = read(fd, buf, sizeof(buf));
-    (void)n;
+    (void)platform_wake_read(fd, buf, sizeof(buf));
     if (atomic_load(&stop_requested))
         begin_stop();
 }
@@ -223,10 +213,14 @@ static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what; (void)arg;
+#ifdef SIGHUP
     if (sig == SIGHUP) {
         server_reload();
         return;
     }
+#else
+    (void)sig;
+#endif
     begin_stop();
 }
 
@@ -406,7 +400,7 @@ server_main(struct settings *s, int argc, char **argv)
                 EVICT_CLOCK : EVICT_S3FIFO;
     /* watch (doc/watch.md): the logger thread, and the storage observer
      * installed before any storage thread runs */
-    evthread_use_pthreads();
+    platform_event_threads();
     struct watch_options wo = { .watcher_buf = s->watcher_logbuf_size,
                                 .thread_buf = s->worker_logbuf_size };
     if (watch_setup(&wo, err, sizeof(err)) != 0) {
@@ -445,10 +439,12 @@ server_main(struct settings *s, int argc, char **argv)
      * that sees the port may signal us at once. */
     sigterm_ev = evsignal_new(main_base, SIGTERM, on_signal, NULL);
     sigint_ev = evsignal_new(main_base, SIGINT, on_signal, NULL);
-    sighup_ev = evsignal_new(main_base, SIGHUP, on_signal, NULL);
     event_add(sigterm_ev, NULL);
     event_add(sigint_ev, NULL);
+#ifdef SIGHUP
+    sighup_ev = evsignal_new(main_base, SIGHUP, on_signal, NULL);
     event_add(sighup_ev, NULL);
+#endif
     /* the monitoring listener binds before the memcached ones (so once
      * those accept, it does too; its thread starts later, connections
      * wait in its backlog) and before privileges are dropped; a refused
@@ -549,10 +545,11 @@ server_main(struct settings *s, int argc, char **argv)
         return 1;
     }
 
-    if (pipe(wake_fds) != 0) {
-        fprintf(stderr, "pipe: %s\n", strerror(errno));
+    if (platform_wake_open(wake_fds, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
         return 1;
     }
+    platform_on_stop(request_stop);  /* Windows: Ctrl+C, Ctrl+Break, service stop */
     struct timeval sec = { 1, 0 };
     tick_ev = event_new(main_base, -1, EV_PERSIST, on_tick, NULL);
     event_add(tick_ev, &sec);
@@ -578,10 +575,10 @@ server_main(struct settings *s, int argc, char **argv)
     event_free(wake_ev);
     event_free(sigterm_ev);
     event_free(sigint_ev);
-    event_free(sighup_ev);
+    if (sighup_ev != NULL)
+        event_free(sighup_ev);
     event_base_free(main_base);
-    close(wake_fds[0]);
-    close(wake_fds[1]);
+    platform_wake_close(wake_fds[0], wake_fds[1]);
     snapshot_teardown();
     tls_teardown();
     authfile_teardown();

@@ -289,7 +289,7 @@ is_number(const char *v)
 }
 
 /* How a stats value becomes a sample. */
-enum conv { NUM, BOOL };
+enum conv { CONV_NUM, CONV_BOOL };
 
 /* Sample v (NULL: the key is absent: no sample, as the exporter). */
 static void
@@ -297,7 +297,7 @@ sample_stat(struct mon_writer *w, const char *v, enum conv c, const char *const 
 {
     if (v == NULL)
         return;
-    if (c == BOOL) {
+    if (c == CONV_BOOL) {
         if (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0)
             mon_sample(w, v[0] == 'y' ? "1" : "0", labels);
         return;
@@ -324,81 +324,81 @@ struct row {
 
 /* Exporter, from "stats" (after memcached_commands_total, which is code). */
 static const struct row exporter_rows[] = {
-    { "memcached_uptime_seconds", C, "Seconds since the server started.", GLOBAL, "uptime", NUM, 0, 0 },
-    { "memcached_time_seconds", G, "Current UNIX time according to the server.", GLOBAL, "time", NUM, 0, 0 },
-    { "memcached_process_user_cpu_seconds_total", C, "User CPU time of the process, seconds.", GLOBAL, "rusage_user", NUM, 0, 0 },
-    { "memcached_process_system_cpu_seconds_total", C, "System CPU time of the process, seconds.", GLOBAL, "rusage_system", NUM, 0, 0 },
-    { "memcached_current_bytes", G, "Bytes used to store items now.", GLOBAL, "bytes", NUM, 0, 0 },
-    { "memcached_limit_bytes", G, "Bytes the server may use for items (-m).", GLOBAL, "limit_maxbytes", NUM, 0, 0 },
-    { "memcached_current_items", G, "Items stored now.", GLOBAL, "curr_items", NUM, 0, 0 },
-    { "memcached_items_total", C, "Items stored since start.", GLOBAL, "total_items", NUM, 0, 0 },
-    { "memcached_read_bytes_total", C, "Bytes read from the network.", GLOBAL, "bytes_read", NUM, 0, 0 },
-    { "memcached_written_bytes_total", C, "Bytes written to the network.", GLOBAL, "bytes_written", NUM, 0, 0 },
-    { "memcached_current_connections", G, "Open client connections.", GLOBAL, "curr_connections", NUM, 0, 0 },
-    { "memcached_connections_total", C, "Connections opened since start.", GLOBAL, "total_connections", NUM, 0, 0 },
-    { "memcached_connections_rejected_total", C, "Connections refused at the -c limit.", GLOBAL, "rejected_connections", NUM, 0, 0 },
-    { "memcached_connections_yielded_total", C, "Times a connection yielded at the -R limit.", GLOBAL, "conn_yields", NUM, 0, 0 },
-    { "memcached_connections_listener_disabled_total", C, "Times the listener stopped accepting at the connection limit.", GLOBAL, "listen_disabled_num", NUM, 0, 0 },
-    { "memcached_items_evicted_total", C, "Valid items evicted to make room.", GLOBAL, "evictions", NUM, 0, 0 },
-    { "memcached_items_reclaimed_total", C, "Items stored in the memory of an expired item.", GLOBAL, "reclaimed", NUM, 0, 0 },
-    { "memcached_item_too_large_total", C, "Stores refused: item larger than -I.", GLOBAL, "store_too_large", NUM, 0, 0 },
-    { "memcached_item_no_memory_total", C, "Stores refused: out of memory.", GLOBAL, "store_no_memory", NUM, 0, 0 },
-    { "memcached_lru_crawler_starts_total", C, "Times the LRU crawler started.", GLOBAL, "lru_crawler_starts", NUM, 0, 0 },
-    { "memcached_direct_reclaims_total", C, "Times a worker reclaimed or evicted items itself.", GLOBAL, "direct_reclaims", NUM, 0, 0 },
-    { "memcached_lru_crawler_items_checked_total", C, "Items the LRU crawler examined.", GLOBAL, "crawler_items_checked", NUM, 0, 0 },
-    { "memcached_lru_crawler_reclaimed_total", C, "Items the LRU crawler freed.", GLOBAL, "crawler_reclaimed", NUM, 0, 0 },
-    { "memcached_lru_crawler_moves_to_cold_total", C, "Items moved from HOT/WARM to COLD.", GLOBAL, "moves_to_cold", NUM, 0, 0 },
-    { "memcached_lru_crawler_moves_to_warm_total", C, "Items moved from COLD to WARM.", GLOBAL, "moves_to_warm", NUM, 0, 0 },
-    { "memcached_lru_crawler_moves_within_lru_total", C, "Items bumped within HOT or WARM.", GLOBAL, "moves_within_lru", NUM, 0, 0 },
-    { "memcached_malloced_bytes", G, "Bytes of slab pages allocated.", GLOBAL, "total_malloced", NUM, 0, 0 },
-    { "memcached_accepting_connections", G, "1 if the server accepts new connections.", GLOBAL, "accepting_conns", NUM, 0, 0 },
-    { "memcached_max_connections", G, "Client connection limit (-c).", SETTINGS, "maxconns", NUM, 0, 0 },
+    { "memcached_uptime_seconds", C, "Seconds since the server started.", GLOBAL, "uptime", CONV_NUM, 0, 0 },
+    { "memcached_time_seconds", G, "Current UNIX time according to the server.", GLOBAL, "time", CONV_NUM, 0, 0 },
+    { "memcached_process_user_cpu_seconds_total", C, "User CPU time of the process, seconds.", GLOBAL, "rusage_user", CONV_NUM, 0, 0 },
+    { "memcached_process_system_cpu_seconds_total", C, "System CPU time of the process, seconds.", GLOBAL, "rusage_system", CONV_NUM, 0, 0 },
+    { "memcached_current_bytes", G, "Bytes used to store items now.", GLOBAL, "bytes", CONV_NUM, 0, 0 },
+    { "memcached_limit_bytes", G, "Bytes the server may use for items (-m).", GLOBAL, "limit_maxbytes", CONV_NUM, 0, 0 },
+    { "memcached_current_items", G, "Items stored now.", GLOBAL, "curr_items", CONV_NUM, 0, 0 },
+    { "memcached_items_total", C, "Items stored since start.", GLOBAL, "total_items", CONV_NUM, 0, 0 },
+    { "memcached_read_bytes_total", C, "Bytes read from the network.", GLOBAL, "bytes_read", CONV_NUM, 0, 0 },
+    { "memcached_written_bytes_total", C, "Bytes written to the network.", GLOBAL, "bytes_written", CONV_NUM, 0, 0 },
+    { "memcached_current_connections", G, "Open client connections.", GLOBAL, "curr_connections", CONV_NUM, 0, 0 },
+    { "memcached_connections_total", C, "Connections opened since start.", GLOBAL, "total_connections", CONV_NUM, 0, 0 },
+    { "memcached_connections_rejected_total", C, "Connections refused at the -c limit.", GLOBAL, "rejected_connections", CONV_NUM, 0, 0 },
+    { "memcached_connections_yielded_total", C, "Times a connection yielded at the -R limit.", GLOBAL, "conn_yields", CONV_NUM, 0, 0 },
+    { "memcached_connections_listener_disabled_total", C, "Times the listener stopped accepting at the connection limit.", GLOBAL, "listen_disabled_num", CONV_NUM, 0, 0 },
+    { "memcached_items_evicted_total", C, "Valid items evicted to make room.", GLOBAL, "evictions", CONV_NUM, 0, 0 },
+    { "memcached_items_reclaimed_total", C, "Items stored in the memory of an expired item.", GLOBAL, "reclaimed", CONV_NUM, 0, 0 },
+    { "memcached_item_too_large_total", C, "Stores refused: item larger than -I.", GLOBAL, "store_too_large", CONV_NUM, 0, 0 },
+    { "memcached_item_no_memory_total", C, "Stores refused: out of memory.", GLOBAL, "store_no_memory", CONV_NUM, 0, 0 },
+    { "memcached_lru_crawler_starts_total", C, "Times the LRU crawler started.", GLOBAL, "lru_crawler_starts", CONV_NUM, 0, 0 },
+    { "memcached_direct_reclaims_total", C, "Times a worker reclaimed or evicted items itself.", GLOBAL, "direct_reclaims", CONV_NUM, 0, 0 },
+    { "memcached_lru_crawler_items_checked_total", C, "Items the LRU crawler examined.", GLOBAL, "crawler_items_checked", CONV_NUM, 0, 0 },
+    { "memcached_lru_crawler_reclaimed_total", C, "Items the LRU crawler freed.", GLOBAL, "crawler_reclaimed", CONV_NUM, 0, 0 },
+    { "memcached_lru_crawler_moves_to_cold_total", C, "Items moved from HOT/WARM to COLD.", GLOBAL, "moves_to_cold", CONV_NUM, 0, 0 },
+    { "memcached_lru_crawler_moves_to_warm_total", C, "Items moved from COLD to WARM.", GLOBAL, "moves_to_warm", CONV_NUM, 0, 0 },
+    { "memcached_lru_crawler_moves_within_lru_total", C, "Items bumped within HOT or WARM.", GLOBAL, "moves_within_lru", CONV_NUM, 0, 0 },
+    { "memcached_malloced_bytes", G, "Bytes of slab pages allocated.", GLOBAL, "total_malloced", CONV_NUM, 0, 0 },
+    { "memcached_accepting_connections", G, "1 if the server accepts new connections.", GLOBAL, "accepting_conns", CONV_NUM, 0, 0 },
+    { "memcached_max_connections", G, "Client connection limit (-c).", SETTINGS, "maxconns", CONV_NUM, 0, 0 },
 };
 
 /* Exporter, from "stats settings", written only when lru_crawler is yes. */
 static const struct row crawler_rows[] = {
-    { "memcached_lru_crawler_enabled", G, "1 if the LRU crawler is enabled.", SETTINGS, "lru_crawler", BOOL, 0, 0 },
-    { "memcached_lru_crawler_sleep", G, "Microseconds the crawler sleeps between items.", SETTINGS, "lru_crawler_sleep", NUM, 0, 0 },
-    { "memcached_lru_crawler_to_crawl", G, "Items to crawl per class per run.", SETTINGS, "lru_crawler_tocrawl", NUM, 0, 0 },
-    { "memcached_lru_crawler_maintainer_thread", G, "1 with a background LRU maintainer.", SETTINGS, "lru_maintainer_thread", BOOL, 0, 0 },
-    { "memcached_lru_crawler_hot_percent", G, "Percent of class memory for the HOT LRU.", SETTINGS, "hot_lru_pct", NUM, 0, 0 },
-    { "memcached_lru_crawler_warm_percent", G, "Percent of class memory for the WARM LRU.", SETTINGS, "warm_lru_pct", NUM, 0, 0 },
-    { "memcached_lru_crawler_hot_max_factor", G, "HOT idle age limit as a factor of the COLD age.", SETTINGS, "hot_max_factor", NUM, 0, 0 },
-    { "memcached_lru_crawler_warm_max_factor", G, "WARM idle age limit as a factor of the COLD age.", SETTINGS, "warm_max_factor", NUM, 0, 0 },
+    { "memcached_lru_crawler_enabled", G, "1 if the LRU crawler is enabled.", SETTINGS, "lru_crawler", CONV_BOOL, 0, 0 },
+    { "memcached_lru_crawler_sleep", G, "Microseconds the crawler sleeps between items.", SETTINGS, "lru_crawler_sleep", CONV_NUM, 0, 0 },
+    { "memcached_lru_crawler_to_crawl", G, "Items to crawl per class per run.", SETTINGS, "lru_crawler_tocrawl", CONV_NUM, 0, 0 },
+    { "memcached_lru_crawler_maintainer_thread", G, "1 with a background LRU maintainer.", SETTINGS, "lru_maintainer_thread", CONV_BOOL, 0, 0 },
+    { "memcached_lru_crawler_hot_percent", G, "Percent of class memory for the HOT LRU.", SETTINGS, "hot_lru_pct", CONV_NUM, 0, 0 },
+    { "memcached_lru_crawler_warm_percent", G, "Percent of class memory for the WARM LRU.", SETTINGS, "warm_lru_pct", CONV_NUM, 0, 0 },
+    { "memcached_lru_crawler_hot_max_factor", G, "HOT idle age limit as a factor of the COLD age.", SETTINGS, "hot_max_factor", CONV_NUM, 0, 0 },
+    { "memcached_lru_crawler_warm_max_factor", G, "WARM idle age limit as a factor of the COLD age.", SETTINGS, "warm_max_factor", CONV_NUM, 0, 0 },
 };
 
 /* Ours (doc/monitoring.md), from "stats". */
 static const struct row our_rows[] = {
-    { "memcached_read_buffer_bytes", G, "Bytes of connection read buffers allocated.", GLOBAL, "read_buf_bytes", NUM, 0, 0 },
-    { "memcached_read_buffers", G, "Connections holding a read buffer of their own.", GLOBAL, "read_buf_count", NUM, 0, 0 },
-    { "memcached_read_buffer_oom_total", C, "Requests refused: read buffer limits reached.", GLOBAL, "read_buf_oom", NUM, 0, 0 },
-    { "memcached_output_buffer_bytes", G, "Bytes of reply buffers allocated.", GLOBAL, "output_buf_bytes", NUM, 0, 0 },
-    { "memcached_write_timeouts_total", C, "Connections closed: output stood still for write_timeout.", GLOBAL, "write_timeouts", NUM, 0, 0 },
-    { "memcached_eviction_policy_probation_items", G, "Items in the probation queues now (s3fifo).", GLOBAL, "probation_items", NUM, 0, 0 },
-    { "memcached_eviction_policy_hits_total", C, "Hits by the queue the item was in.", GLOBAL, "probation_hits", NUM, "queue", "probation" },
-    { "memcached_eviction_policy_hits_total", C, "Hits by the queue the item was in.", GLOBAL, "main_hits", NUM, "queue", "main" },
-    { "memcached_eviction_policy_promoted_total", C, "Items promoted from probation to main.", GLOBAL, "probation_promoted", NUM, 0, 0 },
-    { "memcached_eviction_policy_ghost_hits_total", C, "Items stored straight into main: their key was evicted from probation recently.", GLOBAL, "ghost_hits", NUM, 0, 0 },
-    { "memcached_eviction_policy_evictions_total", C, "Evictions by reason.", GLOBAL, "evicted_probation", NUM, "reason", "probation" },
-    { "memcached_eviction_policy_evictions_total", C, "Evictions by reason.", GLOBAL, "evicted_main", NUM, "reason", "main" },
-    { "memcached_eviction_policy_evictions_total", C, "Evictions by reason.", GLOBAL, "evicted_slab_move", NUM, "reason", "slab_move" },
-    { "memcached_eviction_policy_memory_bytes", G, "Bytes of the probation queues and the ghost table.", GLOBAL, "eviction_policy_bytes", NUM, 0, 0 },
+    { "memcached_read_buffer_bytes", G, "Bytes of connection read buffers allocated.", GLOBAL, "read_buf_bytes", CONV_NUM, 0, 0 },
+    { "memcached_read_buffers", G, "Connections holding a read buffer of their own.", GLOBAL, "read_buf_count", CONV_NUM, 0, 0 },
+    { "memcached_read_buffer_oom_total", C, "Requests refused: read buffer limits reached.", GLOBAL, "read_buf_oom", CONV_NUM, 0, 0 },
+    { "memcached_output_buffer_bytes", G, "Bytes of reply buffers allocated.", GLOBAL, "output_buf_bytes", CONV_NUM, 0, 0 },
+    { "memcached_write_timeouts_total", C, "Connections closed: output stood still for write_timeout.", GLOBAL, "write_timeouts", CONV_NUM, 0, 0 },
+    { "memcached_eviction_policy_probation_items", G, "Items in the probation queues now (s3fifo).", GLOBAL, "probation_items", CONV_NUM, 0, 0 },
+    { "memcached_eviction_policy_hits_total", C, "Hits by the queue the item was in.", GLOBAL, "probation_hits", CONV_NUM, "queue", "probation" },
+    { "memcached_eviction_policy_hits_total", C, "Hits by the queue the item was in.", GLOBAL, "main_hits", CONV_NUM, "queue", "main" },
+    { "memcached_eviction_policy_promoted_total", C, "Items promoted from probation to main.", GLOBAL, "probation_promoted", CONV_NUM, 0, 0 },
+    { "memcached_eviction_policy_ghost_hits_total", C, "Items stored straight into main: their key was evicted from probation recently.", GLOBAL, "ghost_hits", CONV_NUM, 0, 0 },
+    { "memcached_eviction_policy_evictions_total", C, "Evictions by reason.", GLOBAL, "evicted_probation", CONV_NUM, "reason", "probation" },
+    { "memcached_eviction_policy_evictions_total", C, "Evictions by reason.", GLOBAL, "evicted_main", CONV_NUM, "reason", "main" },
+    { "memcached_eviction_policy_evictions_total", C, "Evictions by reason.", GLOBAL, "evicted_slab_move", CONV_NUM, "reason", "slab_move" },
+    { "memcached_eviction_policy_memory_bytes", G, "Bytes of the probation queues and the ghost table.", GLOBAL, "eviction_policy_bytes", CONV_NUM, 0, 0 },
 };
 
 /* Ours, from "stats snapshot" (doc/snapshot.md): only with snapshot_path. */
 static const struct row snapshot_rows[] = {
-    { "memcached_snapshot_in_progress", G, "1 while a snapshot is being written.", SNAPSHOT, "in_progress", NUM, 0, 0 },
-    { "memcached_snapshot_interval_seconds", G, "Seconds between periodic snapshots (0: none).", SNAPSHOT, "interval", NUM, 0, 0 },
-    { "memcached_snapshot_last_success_timestamp_seconds", G, "UNIX time the last good snapshot finished (0: none yet).", SNAPSHOT, "last_success", NUM, 0, 0 },
-    { "memcached_snapshot_last_start_timestamp_seconds", G, "UNIX time the last snapshot started (0: none yet).", SNAPSHOT, "last_start", NUM, 0, 0 },
-    { "memcached_snapshot_last_duration_seconds", G, "Seconds the last snapshot took.", SNAPSHOT, "last_duration", NUM, 0, 0 },
-    { "memcached_snapshot_last_items", G, "Items in the last snapshot.", SNAPSHOT, "last_items", NUM, 0, 0 },
-    { "memcached_snapshot_last_bytes", G, "Bytes written by the last snapshot.", SNAPSHOT, "last_bytes", NUM, 0, 0 },
-    { "memcached_snapshot_successes_total", C, "Snapshots written.", SNAPSHOT, "successes", NUM, 0, 0 },
-    { "memcached_snapshot_failures_total", C, "Snapshots that failed (the previous file was kept).", SNAPSHOT, "failures", NUM, 0, 0 },
-    { "memcached_snapshot_file_bytes", G, "Size of the snapshot file now (0: none).", SNAPSHOT, "file_bytes", NUM, 0, 0 },
-    { "memcached_snapshot_filesystem_avail_bytes", G, "Bytes available on the snapshot's filesystem.", SNAPSHOT, "fs_avail_bytes", NUM, 0, 0 },
-    { "memcached_snapshot_filesystem_size_bytes", G, "Size of the snapshot's filesystem, bytes.", SNAPSHOT, "fs_total_bytes", NUM, 0, 0 },
+    { "memcached_snapshot_in_progress", G, "1 while a snapshot is being written.", SNAPSHOT, "in_progress", CONV_NUM, 0, 0 },
+    { "memcached_snapshot_interval_seconds", G, "Seconds between periodic snapshots (0: none).", SNAPSHOT, "interval", CONV_NUM, 0, 0 },
+    { "memcached_snapshot_last_success_timestamp_seconds", G, "UNIX time the last good snapshot finished (0: none yet).", SNAPSHOT, "last_success", CONV_NUM, 0, 0 },
+    { "memcached_snapshot_last_start_timestamp_seconds", G, "UNIX time the last snapshot started (0: none yet).", SNAPSHOT, "last_start", CONV_NUM, 0, 0 },
+    { "memcached_snapshot_last_duration_seconds", G, "Seconds the last snapshot took.", SNAPSHOT, "last_duration", CONV_NUM, 0, 0 },
+    { "memcached_snapshot_last_items", G, "Items in the last snapshot.", SNAPSHOT, "last_items", CONV_NUM, 0, 0 },
+    { "memcached_snapshot_last_bytes", G, "Bytes written by the last snapshot.", SNAPSHOT, "last_bytes", CONV_NUM, 0, 0 },
+    { "memcached_snapshot_successes_total", C, "Snapshots written.", SNAPSHOT, "successes", CONV_NUM, 0, 0 },
+    { "memcached_snapshot_failures_total", C, "Snapshots that failed (the previous file was kept).", SNAPSHOT, "failures", CONV_NUM, 0, 0 },
+    { "memcached_snapshot_file_bytes", G, "Size of the snapshot file now (0: none).", SNAPSHOT, "file_bytes", CONV_NUM, 0, 0 },
+    { "memcached_snapshot_filesystem_avail_bytes", G, "Bytes available on the snapshot's filesystem.", SNAPSHOT, "fs_avail_bytes", CONV_NUM, 0, 0 },
+    { "memcached_snapshot_filesystem_size_bytes", G, "Size of the snapshot's filesystem, bytes.", SNAPSHOT, "fs_total_bytes", CONV_NUM, 0, 0 },
 };
 
 static const char *
@@ -464,14 +464,14 @@ write_commands(struct mon_writer *w, const struct mon_stats *s)
         const char *hit[] = { "command", ops[i], "status", "hit", NULL };
         const char *miss[] = { "command", ops[i], "status", "miss", NULL };
         snprintf(key, sizeof(key), "%s_hits", ops[i]);
-        sample_stat(w, mon_stat_global(s, key), NUM, hit);
+        sample_stat(w, mon_stat_global(s, key), CONV_NUM, hit);
         snprintf(key, sizeof(key), "%s_misses", ops[i]);
-        sample_stat(w, mon_stat_global(s, key), NUM, miss);
+        sample_stat(w, mon_stat_global(s, key), CONV_NUM, miss);
     }
     const char *badval[] = { "command", "cas", "status", "badval", NULL };
-    sample_stat(w, mon_stat_global(s, "cas_badval"), NUM, badval);
+    sample_stat(w, mon_stat_global(s, "cas_badval"), CONV_NUM, badval);
     const char *flush[] = { "command", "flush", "status", "hit", NULL };
-    sample_stat(w, mon_stat_global(s, "cmd_flush"), NUM, flush);
+    sample_stat(w, mon_stat_global(s, "cmd_flush"), CONV_NUM, flush);
     const char *cas[] = { mon_stat_global(s, "cas_misses"), mon_stat_global(s, "cas_hits"),
                           mon_stat_global(s, "cas_badval") };
     char b[32];
@@ -541,7 +541,7 @@ write_class_rows(struct mon_writer *w, const struct mon_stats *s, const struct c
             unsigned cls = s->cls[r->g][k].cls;
             snprintf(id, sizeof(id), "%u", cls);
             const char *labels[] = { "slab", id, NULL };
-            sample_stat(w, mon_stat(s, r->g, cls, r->key), NUM, labels);
+            sample_stat(w, mon_stat(s, r->g, cls, r->key), CONV_NUM, labels);
         }
     }
 }
@@ -560,7 +560,7 @@ write_lru_hits(struct mon_writer *w, const struct mon_stats *s)
         snprintf(id, sizeof(id), "%u", cls);
         for (size_t j = 0; j < 4; j++) {
             const char *labels[] = { "slab", id, "lru", lru[j][1], NULL };
-            sample_stat(w, mon_stat(s, MG_ITEMS, cls, lru[j][0]), NUM, labels);
+            sample_stat(w, mon_stat(s, MG_ITEMS, cls, lru[j][0]), CONV_NUM, labels);
         }
     }
 }
@@ -580,7 +580,7 @@ write_class_evictions(struct mon_writer *w, const struct mon_stats *s)
         snprintf(id, sizeof(id), "%u", cls);
         for (size_t j = 0; j < 3; j++) {
             const char *labels[] = { "slab", id, "reason", why[j][1], NULL };
-            sample_stat(w, mon_stat(s, MG_ITEMS, cls, why[j][0]), NUM, labels);
+            sample_stat(w, mon_stat(s, MG_ITEMS, cls, why[j][0]), CONV_NUM, labels);
         }
     }
 }
@@ -597,10 +597,10 @@ write_slab_commands(struct mon_writer *w, const struct mon_stats *s)
         for (size_t i = 0; i < NOPS; i++) {
             const char *labels[] = { "slab", id, "command", ops[i], "status", "hit", NULL };
             snprintf(key, sizeof(key), "%s_hits", ops[i]);
-            sample_stat(w, mon_stat(s, MG_SLABS, cls, key), NUM, labels);
+            sample_stat(w, mon_stat(s, MG_SLABS, cls, key), CONV_NUM, labels);
         }
         const char *badval[] = { "slab", id, "command", "cas", "status", "badval", NULL };
-        sample_stat(w, mon_stat(s, MG_SLABS, cls, "cas_badval"), NUM, badval);
+        sample_stat(w, mon_stat(s, MG_SLABS, cls, "cas_badval"), CONV_NUM, badval);
         /* per class the exporter subtracts cas hits and badval only */
         const char *cas[] = { mon_stat(s, MG_SLABS, cls, "cas_hits"),
                               mon_stat(s, MG_SLABS, cls, "cas_badval") };

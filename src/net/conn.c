@@ -36,14 +36,10 @@
  * replies of a yielded turn are written with the next turn's unless they
  * already pass YIELD_FLUSH_MIN.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
 #include "conn.h"
 #include "log.h"
@@ -101,12 +97,12 @@ peer_name(struct conn *c)
     }
     if (ss.ss_family == AF_INET6) {
         struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &s6->sin6_addr, c->rip, sizeof(c->rip));
+        evutil_inet_ntop(AF_INET6, &s6->sin6_addr, c->rip, sizeof(c->rip));
         c->rport = ntohs(s6->sin6_port);
         snprintf(c->addr, sizeof(c->addr), "tcp6:[%s]:%u", c->rip, c->rport);
     } else {
         struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &s4->sin_addr, c->rip, sizeof(c->rip));
+        evutil_inet_ntop(AF_INET, &s4->sin_addr, c->rip, sizeof(c->rip));
         c->rport = ntohs(s4->sin_port);
         snprintf(c->addr, sizeof(c->addr), "tcp:%s:%u", c->rip, c->rport);
     }

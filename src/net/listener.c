@@ -7,19 +7,10 @@
  * instead of spinning on EMFILE.  UDP sockets are bound here on the same
  * addresses and handed to udp.c.
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
@@ -90,21 +81,14 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
                         (uint64_t)atomic_load(&net_counters.listeners) +
                         (uint64_t)atomic_load(&net_counters.reserved_fds);
         if (used >= (uint64_t)atomic_load(&net_counters.maxconns)) {
-            ssize_t w = send(fd, too_many, sizeof(too_many) - 1, MSG_DONTWAIT
-#ifdef MSG_NOSIGNAL
-                             | MSG_NOSIGNAL
-#endif
-                             );
-            (void)w;
+            (void)platform_send(fd, too_many, sizeof(too_many) - 1);  /* non-blocking */
             evutil_closesocket(fd);
             atomic_fetch_add(&net_counters.rejected_conns, 1);
             continue;
         }
         atomic_fetch_add(&net_counters.curr_conns, 1);
-        if (!l->is_unix) {
-            int one = 1;
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        }
+        if (!l->is_unix)
+            platform_tcp_nodelay(fd);
         worker_dispatch(fd, l->is_unix, l->tls, l->name);
     }
 }
@@ -137,33 +121,9 @@ add_listener(int fd, bool is_unix, bool tls, const char *name, const char *path,
 static int
 bind_unix(const char *path, int mode, int backlog, char *err, size_t errlen)
 {
-    struct sockaddr_un sa;
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        snprintf(err, errlen, "unix socket path too long: %s", path);
+    int fd = platform_listen_unix(path, mode, backlog, err, errlen);
+    if (fd < 0)
         return -1;
-    }
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "socket(AF_UNIX): %s", strerror(errno));
-        return -1;
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    strcpy(sa.sun_path, path);
-    /* a stale socket file from an earlier run would make bind fail */
-    struct stat st;
-    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-        unlink(path);
-    mode_t old = umask((mode_t)(~mode & 0777));
-    int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-    umask(old);
-    if (rc != 0 || listen(fd, backlog) != 0) {
-        snprintf(err, errlen, "bind to unix socket %s failed: %s", path, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    evutil_make_socket_nonblocking(fd);
-    evutil_make_socket_closeonexec(fd);
     char name[64];
     snprintf(name, sizeof(name), "unix:%s", path);
     return add_listener(fd, true, false, name, path, err, errlen);
@@ -207,56 +167,49 @@ bind_spec(const char *spec, int default_port, bool udp, bool tls, int backlog, c
 {
     char host[256], port[32];
     split_host_port(spec, host, sizeof(host), port, sizeof(port), default_port);
-    struct addrinfo hints, *res, *ai;
+    struct evutil_addrinfo hints, *res, *ai;
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = udp ? SOCK_DGRAM : SOCK_STREAM;
     hints.ai_flags = AI_PASSIVE;
-    int rc = getaddrinfo(host[0] && strcmp(host, "*") != 0 ? host : NULL, port, &hints, &res);
+    int rc = evutil_getaddrinfo(host[0] && strcmp(host, "*") != 0 ? host : NULL, port, &hints,
+                                &res);
     if (rc != 0) {
-        snprintf(err, errlen, "getaddrinfo(%s, %s): %s", host, port, gai_strerror(rc));
+        snprintf(err, errlen, "getaddrinfo(%s, %s): %s", host, port, evutil_gai_strerror(rc));
         return -1;
     }
     const char *proto = udp ? "udp" : "tcp";
     int bound = 0;
     for (ai = res; ai != NULL; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-        if (fd < 0)
+        bool no_family = false;
+        int fd = platform_bind(ai->ai_family, ai->ai_addr, (socklen_t)ai->ai_addrlen,
+                               udp ? -1 : backlog, &no_family);
+        if (fd < 0 && no_family)
             continue;
-        int one = 1;
-        /* not for UDP: there it would let a second process bind the same
-         * port and take part of the datagrams */
-        if (!udp)
-            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (ai->ai_family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || (!udp && listen(fd, backlog) != 0)) {
+        if (fd < 0) {
             snprintf(err, errlen, "bind to %s%s:%s failed: %s", udp ? "UDP " : "", host, port,
                      strerror(errno));
-            close(fd);
-            freeaddrinfo(res);
+            evutil_freeaddrinfo(res);
             return -1;
         }
-        evutil_make_socket_nonblocking(fd);
-        evutil_make_socket_closeonexec(fd);
         char name[128], addr[INET6_ADDRSTRLEN];
         if (ai->ai_family == AF_INET6) {
-            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, addr, sizeof(addr));
+            evutil_inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, addr, sizeof(addr));
             snprintf(name, sizeof(name), "%s6:[%s]:%s", proto, addr, port);
         } else {
-            inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, addr, sizeof(addr));
+            evutil_inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, addr, sizeof(addr));
             snprintf(name, sizeof(name), "%s:%s:%s", proto, addr, port);
         }
         if ((udp ? udp_add_socket(fd, name, err, errlen)
                  : add_listener(fd, false, tls, name, NULL, err, errlen)) != 0) {
-            close(fd);
-            freeaddrinfo(res);
+            evutil_closesocket(fd);
+            evutil_freeaddrinfo(res);
             return -1;
         }
         log_info("listening on %s%s", name, tls ? " (TLS)" : "");
         bound++;
     }
-    freeaddrinfo(res);
+    evutil_freeaddrinfo(res);
     if (bound == 0) {
         snprintf(err, errlen, "no usable address for %s%s:%s", udp ? "UDP " : "", host, port);
         return -1;
@@ -329,7 +282,7 @@ listener_close(void)
         event_free(l->ev);
         evutil_closesocket(l->fd);
         if (l->is_unix && l->path[0])
-            unlink(l->path);
+            platform_unlink(l->path);
         free(l);
     }
     if (retry_ev != NULL) {

@@ -45,7 +45,6 @@
  * datagram's replies (its requests still run).  At most -R requests run
  * per turn, then the descriptor yields to the worker's other clients.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,18 +2,16 @@
  * worker.c -- worker threads: one event_base each, the hand-off queue from
  * the listener, idle timeouts and shutdown (see net.h).
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <event2/thread.h>
 
 #include "conn.h"
 #include "log.h"
+#include "platform.h"
 
 struct net_counters net_counters;
 
@@ -38,10 +36,7 @@ static _Atomic int write_timeout;   /* secs; runtime */
 static void
 notify(struct worker *w, char cmd)
 {
-    ssize_t n;
-    do {
-        n = write(w->notify_wr, &cmd, 1);
-    } while (n < 0 && errno == EINTR);
+    platform_wake(w->notify_wr, cmd);
 }
 
 void
@@ -131,7 +126,7 @@ on_notify(evutil_socket_t fd, short what, void *arg)
     struct worker *w = arg;
     char buf[64];
     (void)what;
-    ssize_t n = read(fd, buf, sizeof(buf));
+    ssize_t n = platform_wake_read(fd, buf, sizeof(buf));
     for (ssize_t i = 0; i < n; i++) {
         if (buf[i] == 'c')
             adopt(w);
@@ -197,14 +192,10 @@ worker_setup(const struct net_options *o, char *err, size_t errlen)
             snprintf(err, errlen, "event_base_new failed");
             return -1;
         }
-        if (pipe(fds) != 0) {
-            snprintf(err, errlen, "pipe: %s", strerror(errno));
+        if (platform_wake_open(fds, err, errlen) != 0)
             return -1;
-        }
         w->notify_rd = fds[0];
         w->notify_wr = fds[1];
-        fcntl(fds[0], F_SETFD, FD_CLOEXEC);
-        fcntl(fds[1], F_SETFD, FD_CLOEXEC);
         w->notify_ev = event_new(w->base, w->notify_rd, EV_READ | EV_PERSIST, on_notify, w);
         event_add(w->notify_ev, NULL);
         struct timeval tv = { 1, 0 };
@@ -242,8 +233,7 @@ worker_shutdown(void)
         event_free(w->timer_ev);
         event_free(w->deadline_ev);
         event_base_free(w->base);
-        close(w->notify_rd);
-        close(w->notify_wr);
+        platform_wake_close(w->notify_rd, w->notify_wr);
         free(w->rbuf);
         free(w->tls_wbuf);
         pthread_mutex_destroy(&w->lock);

@@ -40,17 +40,13 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <signal.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -174,7 +170,7 @@ write_all(struct writer *w, const void *p, size_t n)
 {
     const char *c = p;
     while (n > 0) {
-        ssize_t k = write(w->fd, c, n);
+        ssize_t k = platform_file_write(w->fd, c, n);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -309,7 +305,7 @@ snapshot_write(const char *path, const struct snapshot_options *o, struct snapsh
         snprintf(r->err, sizeof(r->err), "out of memory");
         return SNAP_ENOMEM;
     }
-    snprintf(tmp, tl, "%s.tmp.%ld", path, (long)getpid());
+    snprintf(tmp, tl, "%s.tmp.%ld", path, platform_getpid());
     struct writer w;
     memset(&w, 0, sizeof(w));
     w.tmp = tmp;
@@ -325,7 +321,7 @@ snapshot_write(const char *path, const struct snapshot_options *o, struct snapsh
         }
     }
     enum snapshot_status st = SNAP_EIO;
-    w.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    w.fd = platform_file_open(tmp, PLATFORM_CREATE);
     if (w.fd < 0) {
         snprintf(r->err, sizeof(r->err), "open %s: %s", tmp, strerror(errno));
         writer_free(&w);
@@ -364,11 +360,11 @@ snapshot_write(const char *path, const struct snapshot_options *o, struct snapsh
         goto fail;
     double t1 = mono_secs();
     r->write_secs = t1 - t0;
-    if (fsync(w.fd) != 0) {
+    if (platform_file_sync(w.fd) != 0) {
         snprintf(w.err, sizeof(w.err), "fsync %s: %s", tmp, strerror(errno));
         goto fail;
     }
-    if (close(w.fd) != 0) {
+    if (platform_file_close(w.fd) != 0) {
         w.fd = -1;
         snprintf(w.err, sizeof(w.err), "close %s: %s", tmp, strerror(errno));
         goto fail;
@@ -388,8 +384,8 @@ fail:
     r->items = w.items;
     r->bytes = w.off;
     if (w.fd >= 0)
-        close(w.fd);
-    unlink(tmp);                    /* the previous snapshot stays */
+        platform_file_close(w.fd);
+    platform_unlink(tmp);                   /* the previous snapshot stays */
 out:
     writer_free(&w);
     free(tmp);
@@ -410,7 +406,7 @@ read_at(int fd, void *buf, size_t n, uint64_t off)
 {
     char *c = buf;
     while (n > 0) {
-        ssize_t k = pread(fd, c, n, (off_t)off);
+        ssize_t k = platform_file_pread(fd, c, n, off);
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -675,31 +671,31 @@ enum snapshot_status
 snapshot_read(const char *path, struct snapshot_result *r)
 {
     memset(r, 0, sizeof(*r));
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = platform_file_open(path, PLATFORM_READ);
     if (fd < 0) {
         snprintf(r->err, sizeof(r->err), "open %s: %s", path, strerror(errno));
         return errno == ENOENT ? SNAP_ENOENT : SNAP_EIO;
     }
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
+    uint64_t fsize;
+    if (platform_file_fsize(fd, &fsize) != 0) {
         snprintf(r->err, sizeof(r->err), "stat %s: %s", path, strerror(errno));
-        close(fd);
+        platform_file_close(fd);
         return SNAP_EIO;
     }
     struct blk *idx = NULL;
     size_t nidx = 0;
     uint64_t maxlen = 0, file_max_cas = 0;
-    enum snapshot_status st = verify(fd, (uint64_t)sb.st_size, &idx, &nidx, &maxlen,
+    enum snapshot_status st = verify(fd, fsize, &idx, &nidx, &maxlen,
                                      &file_max_cas, r);
     if (st != SNAP_OK) {
-        close(fd);
+        platform_file_close(fd);
         return st;
     }
     unsigned char *buf = malloc(maxlen ? maxlen : 1);
     if (buf == NULL) {
         snprintf(r->err, sizeof(r->err), "out of memory for a %" PRIu64 "-byte block", maxlen);
         free(idx);
-        close(fd);
+        platform_file_close(fd);
         return SNAP_ENOMEM;
     }
     /* Pass 2: oldest age bucket first, cold before hot within a bucket,
@@ -726,38 +722,38 @@ snapshot_read(const char *path, struct snapshot_result *r)
         r->items = 0;
     } else {
         item_cas_floor(r->max_cas);
-        r->bytes = (uint64_t)sb.st_size;
+        r->bytes = fsize;
     }
     free(buf);
     free(idx);
-    close(fd);
+    platform_file_close(fd);
     return st;
 }
 
 uint64_t
 snapshot_peek_items(const char *path)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = platform_file_open(path, PLATFORM_READ);
     if (fd < 0)
         return 0;
-    struct stat sb;
+    uint64_t fsize;
     unsigned char t[BLK_HDR + END_PAYLOAD];
     uint64_t n = 0;
-    if (fstat(fd, &sb) == 0 && (uint64_t)sb.st_size >= FILE_HDR + sizeof(t) &&
-        read_at(fd, t, sizeof(t), (uint64_t)sb.st_size - sizeof(t)) == 0 &&
+    if (platform_file_fsize(fd, &fsize) == 0 && fsize >= FILE_HDR + sizeof(t) &&
+        read_at(fd, t, sizeof(t), fsize - sizeof(t)) == 0 &&
         get32(t) == BLK_MAGIC && get16(t + 4) == BLK_END &&
         get32(t + 8) == END_PAYLOAD &&
         XXH3_64bits(t, 24) == get64(t + 24) &&
         XXH3_64bits(t + BLK_HDR, END_PAYLOAD) == get64(t + 16) &&
-        get64(t + BLK_HDR + 24) == (uint64_t)sb.st_size - sizeof(t)) {
+        get64(t + BLK_HDR + 24) == fsize - sizeof(t)) {
         /* Nothing else is verified yet: never claim more records than
          * the file has room for. */
-        uint64_t room = ((uint64_t)sb.st_size - FILE_HDR - sizeof(t)) / REC_MIN;
+        uint64_t room = (fsize - FILE_HDR - sizeof(t)) / REC_MIN;
         n = get64(t + BLK_HDR);
         if (n > room)
             n = room;
     }
-    close(fd);
+    platform_file_close(fd);
     return n;
 }
 
@@ -773,19 +769,18 @@ enum snapshot_status
 snapshot_reseal(const char *path, struct snapshot_result *r)
 {
     memset(r, 0, sizeof(*r));
-    int fd = open(path, O_RDWR | O_CLOEXEC);
+    int fd = platform_file_open(path, PLATFORM_RDWR);
     if (fd < 0) {
         snprintf(r->err, sizeof(r->err), "open %s: %s", path, strerror(errno));
         return errno == ENOENT ? SNAP_ENOENT : SNAP_EIO;
     }
-    struct stat sb;
+    uint64_t size = 0;
     unsigned char *f = NULL;
     enum snapshot_status st = SNAP_EIO;
-    if (fstat(fd, &sb) != 0 || sb.st_size < FILE_HDR) {
+    if (platform_file_fsize(fd, &size) != 0 || size < FILE_HDR) {
         snprintf(r->err, sizeof(r->err), "stat %s: too short or unreadable", path);
         goto out;
     }
-    uint64_t size = (uint64_t)sb.st_size;
     f = malloc(size);
     if (f == NULL) {
         st = SNAP_ENOMEM;
@@ -830,7 +825,7 @@ snapshot_reseal(const char *path, struct snapshot_result *r)
     }
     put64(f + 56, XXH3_64bits(f, 56));
     st = SNAP_EIO;
-    if (pwrite(fd, f, size, 0) != (ssize_t)size || fsync(fd) != 0) {
+    if (platform_file_pwrite(fd, f, size, 0) != (ssize_t)size || platform_file_sync(fd) != 0) {
         snprintf(r->err, sizeof(r->err), "write %s: %s", path, strerror(errno));
         goto out;
     }
@@ -839,7 +834,7 @@ snapshot_reseal(const char *path, struct snapshot_result *r)
     st = SNAP_OK;
 out:
     free(f);
-    close(fd);
+    platform_file_close(fd);
     return st;
 }
 
@@ -896,7 +891,7 @@ remove_stale_temps(const char *path)
     char *copy = strdup(path);
     if (copy == NULL)
         return;
-    char *slash = strrchr(copy, '/');
+    char *slash = platform_last_separator(copy);
     const char *dir = ".", *base = copy;
     if (slash != NULL) {
         *slash = '\0';
@@ -917,11 +912,11 @@ remove_stale_temps(const char *path)
         long pid = strtol(e->d_name + bl + 5, &end, 10);
         if (*end != '\0' || pid <= 0)
             continue;
-        if (pid != (long)getpid() && kill((pid_t)pid, 0) == 0)
+        if (pid != platform_getpid() && platform_process_alive(pid))
             continue;               /* another live process is writing it */
         char full[4096];
         snprintf(full, sizeof(full), "%s/%s", dir, e->d_name);
-        if (unlink(full) == 0)
+        if (platform_unlink(full) == 0)
             log_notice("snapshot: removed %s, left by an interrupted snapshot", full);
     }
     closedir(d);

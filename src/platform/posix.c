@@ -11,6 +11,9 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <libgen.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -24,7 +27,10 @@
 #include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <unistd.h>
+
+#include <event2/thread.h>
 
 /* Write end of the pipe the waiting parent reads (-d); -1 when not
  * daemonizing or once the parent has been released. */
@@ -204,29 +210,6 @@ platform_lock_memory(char *err, size_t errlen)
     return 0;
 }
 
-int
-platform_write_pidfile(const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "w");
-    if (f == NULL) {
-        snprintf(err, errlen, "could not open the pid file %s for writing: %s", path, strerror(errno));
-        return -1;
-    }
-    fprintf(f, "%ld\n", (long)getpid());
-    if (fclose(f) != 0) {
-        snprintf(err, errlen, "could not write the pid file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-void
-platform_remove_pidfile(const char *path)
-{
-    if (path != NULL)
-        unlink(path);
-}
-
 void
 platform_notify(const char *state)
 {
@@ -297,6 +280,23 @@ platform_background_thread(void)
 #endif
 }
 
+/* fd made non-blocking and close-on-exec, unless failed (a step before
+ * this one failed, errno set) or that fails: then fd is closed and -1
+ * returned with errno kept. */
+static int
+nonblock_cloexec_or_close(int fd, int failed)
+{
+    int fl;
+    if (failed || (fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
+        fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
 int
 platform_accept(int lfd)
 {
@@ -304,17 +304,7 @@ platform_accept(int lfd)
     return accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 #else
     int fd = accept(lfd, NULL, NULL);
-    if (fd >= 0) {
-        int fl = fcntl(fd, F_GETFL);
-        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 ||
-            fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
-            int e = errno;
-            close(fd);
-            errno = e;
-            return -1;
-        }
-    }
-    return fd;
+    return fd >= 0 ? nonblock_cloexec_or_close(fd, 0) : -1;
 #endif
 }
 
@@ -337,6 +327,20 @@ platform_send(int fd, const void *buf, size_t len)
     return send(fd, buf, len, MSG_NOSIGNAL);
 #else
     return send(fd, buf, len, 0);   /* SIGPIPE is ignored (platform_ignore_sigpipe) */
+#endif
+}
+
+ssize_t
+platform_sendv(int fd, const struct iovec *iov, int iovcnt)
+{
+    struct msghdr msg;
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = (struct iovec *)iov;
+    msg.msg_iovlen = (size_t)iovcnt;
+#ifdef MSG_NOSIGNAL
+    return sendmsg(fd, &msg, MSG_NOSIGNAL);
+#else
+    return sendmsg(fd, &msg, 0);    /* SIGPIPE is ignored (platform_ignore_sigpipe) */
 #endif
 }
 
@@ -430,16 +434,6 @@ platform_unreserve(void *p, size_t len)
 }
 
 int
-platform_file_size(const char *path, uint64_t *size)
-{
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return -1;
-    *size = (uint64_t)st.st_size;
-    return 0;
-}
-
-int
 platform_fs_space(const char *path, uint64_t *avail, uint64_t *total)
 {
     struct statvfs v;
@@ -448,4 +442,226 @@ platform_fs_space(const char *path, uint64_t *avail, uint64_t *total)
     *avail = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
     *total = (uint64_t)v.f_blocks * (uint64_t)v.f_frsize;
     return 0;
+}
+
+void
+platform_discard(void *p, size_t len)
+{
+#ifdef MADV_DONTNEED
+    madvise(p, len, MADV_DONTNEED);
+#else
+    (void)p; (void)len;             /* the memory stays; contents are kept */
+#endif
+}
+
+/* ---- files ---- */
+
+int
+platform_file_open(const char *path, enum platform_open mode)
+{
+    switch (mode) {
+    case PLATFORM_READ:   return open(path, O_RDONLY | O_CLOEXEC);
+    case PLATFORM_RDWR:   return open(path, O_RDWR | O_CLOEXEC);
+    case PLATFORM_CREATE: return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    case PLATFORM_APPEND: return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    }
+    errno = EINVAL;
+    return -1;
+}
+
+ssize_t platform_file_write(int fd, const void *buf, size_t len) { return write(fd, buf, len); }
+
+ssize_t
+platform_file_pread(int fd, void *buf, size_t len, uint64_t off)
+{
+    return pread(fd, buf, len, (off_t)off);
+}
+
+ssize_t
+platform_file_pwrite(int fd, const void *buf, size_t len, uint64_t off)
+{
+    return pwrite(fd, buf, len, (off_t)off);
+}
+
+int platform_file_sync(int fd) { return fsync(fd); }
+int platform_file_close(int fd) { return close(fd); }
+int platform_unlink(const char *path) { return unlink(path); }
+
+int
+platform_file_fsize(int fd, uint64_t *size)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return -1;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+char *
+platform_last_separator(char *path)
+{
+    return strrchr(path, '/');
+}
+
+/* ---- system log ---- */
+
+void
+platform_syslog_open(const char *ident)
+{
+    openlog(ident, LOG_PID, LOG_DAEMON);
+}
+
+void
+platform_syslog(int level, const char *line)
+{
+    /* log.h's scale: -2 error, -1 warning, 0 notice, 1 info, 2+ debug */
+    int pri = level <= -2 ? LOG_ERR : level == -1 ? LOG_WARNING
+            : level == 0 ? LOG_NOTICE : level == 1 ? LOG_INFO : LOG_DEBUG;
+    syslog(pri, "%s", line);
+}
+
+void platform_syslog_close(void) { closelog(); }
+
+/* ---- process ---- */
+
+long platform_getpid(void) { return (long)getpid(); }
+
+bool
+platform_process_alive(long pid)
+{
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+void
+platform_cpu_times(double *user, double *sys)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    *user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+    *sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+uint64_t
+platform_physical_memory(void)
+{
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && psize > 0)
+        return (uint64_t)pages * (uint64_t)psize;
+#endif
+    return 0;
+}
+
+void platform_yield(void) { sched_yield(); }
+
+/* ---- wake-up channels ---- */
+
+int
+platform_wake_open(int fds[2], char *err, size_t errlen)
+{
+    if (pipe(fds) != 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    (void)fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    (void)fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    (void)fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+    return 0;
+}
+
+void
+platform_wake(int wfd, char c)
+{
+    ssize_t n;
+    do {
+        n = write(wfd, &c, 1);
+    } while (n < 0 && errno == EINTR);
+}
+
+ssize_t platform_wake_read(int rfd, char *buf, size_t len) { return read(rfd, buf, len); }
+
+void
+platform_wake_close(int rfd, int wfd)
+{
+    close(rfd);
+    close(wfd);
+}
+
+void platform_on_stop(void (*fn)(void)) { (void)fn; }
+
+void platform_event_threads(void) { evthread_use_pthreads(); }
+
+bool
+platform_service(int argc, char **argv, int (*run)(int, char **), int *rc)
+{
+    (void)run;
+    if (argc < 2 || strcmp(argv[1], "--service") != 0)
+        return false;
+    fprintf(stderr, "--service is for Windows; on this system run memcached under systemd "
+            "or launchd (see doc/service.md)\n");
+    *rc = 64;
+    return true;
+}
+
+/* ---- sockets ---- */
+
+int
+platform_bind(int family, const struct sockaddr *addr, socklen_t addrlen, int backlog,
+              bool *no_family)
+{
+    *no_family = false;
+    int fd = socket(family, backlog >= 0 ? SOCK_STREAM : SOCK_DGRAM, 0);
+    if (fd < 0) {
+        *no_family = errno == EAFNOSUPPORT || errno == EPROTONOSUPPORT;
+        return -1;
+    }
+    int one = 1;
+    /* not for UDP: there it would let a second process bind the same
+     * port and take part of the datagrams */
+    if (backlog >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    int rc = bind(fd, addr, addrlen) != 0 || (backlog >= 0 && listen(fd, backlog) != 0);
+    return nonblock_cloexec_or_close(fd, rc);
+}
+
+int
+platform_listen_unix(const char *path, int mode, int backlog, char *err, size_t errlen)
+{
+    struct sockaddr_un sa;
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        snprintf(err, errlen, "unix socket path too long: %s", path);
+        return -1;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket(AF_UNIX): %s", strerror(errno));
+        return -1;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    /* a stale socket file from an earlier run would make bind fail */
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);
+    mode_t old = umask((mode_t)(~mode & 0777));
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (rc != 0 || listen(fd, backlog) != 0) {
+        snprintf(err, errlen, "bind to unix socket %s failed: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    (void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
+}
+
+void
+platform_tcp_nodelay(int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }

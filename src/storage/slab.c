@@ -21,8 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
-#include <sys/mman.h>
 
 #include "log.h"
 #include "platform.h"
@@ -228,9 +226,7 @@ static void
 pool_put(struct page *p)
 {
     atomic_store(&p->cls, 0);
-#ifdef MADV_DONTNEED
-    madvise(p->base, PAGE_SIZE, MADV_DONTNEED);
-#endif
+    platform_discard(p->base, PAGE_SIZE);
     pthread_mutex_lock(&pool.lock);
     p->next = pool.free;
     pool.free = p;
@@ -903,7 +899,7 @@ page_drain_locked(struct slab_class *c, struct page *p)
             pthread_mutex_unlock(&c->lock);
             release_all(d, nd);
             if (busy > 0 && i == c->perpage)
-                sched_yield();          /* let the holder finish */
+                platform_yield();          /* let the holder finish */
             pthread_mutex_lock(&c->lock);
         }
         empty = busy == 0 && work == 0;
@@ -1772,7 +1768,7 @@ slab_walk_step(uint64_t *cursor, item_walk_fn fn, void *arg)
             pthread_mutex_unlock(&c->lock);
             looked += n;
             if (busy > 0 && nb == 0) {
-                sched_yield();
+                platform_yield();
                 continue;
             }
             if (nb == 0 && looked < WALK_LOOK_MAX)

@@ -4,15 +4,14 @@
 #include "log.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
-#include <syslog.h>
 #include <time.h>
-#include <unistd.h>
+
+#include "platform.h"
 
 static _Atomic int level;                 /* current verbosity */
 static pthread_mutex_t dest_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -44,24 +43,24 @@ log_open(const char *path)
     pthread_mutex_lock(&dest_lock);
     bool was_syslog = use_syslog;
     if (path == NULL || path[0] == '\0') {
-        if (log_fd > 2) close(log_fd);
+        if (log_fd > 2) platform_file_close(log_fd);
         log_fd = 2; use_syslog = false; log_path[0] = '\0';
     } else if (strcmp(path, "syslog") == 0) {
-        if (log_fd > 2) close(log_fd);
+        if (log_fd > 2) platform_file_close(log_fd);
         log_fd = 2; use_syslog = true; log_path[0] = '\0';
-        openlog("memcached", LOG_PID, LOG_DAEMON);
+        platform_syslog_open("memcached");
     } else {
-        int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        int fd = platform_file_open(path, PLATFORM_APPEND);
         if (fd < 0) {
             rc = -1;
         } else {
-            if (log_fd > 2) close(log_fd);
+            if (log_fd > 2) platform_file_close(log_fd);
             log_fd = fd; use_syslog = false;
             snprintf(log_path, sizeof(log_path), "%s", path);
         }
     }
     if (was_syslog && !use_syslog)
-        closelog();
+        platform_syslog_close();
     pthread_mutex_unlock(&dest_lock);
     return rc;
 }
@@ -94,7 +93,8 @@ log_vwrite(int l, const char *fmt, va_list ap)
     struct timeval tv;
     struct tm tm;
     gettimeofday(&tv, NULL);
-    localtime_r(&tv.tv_sec, &tm);
+    time_t secs = tv.tv_sec;        /* a long in Windows' struct timeval */
+    localtime_r(&secs, &tm);
     pthread_mutex_lock(&dest_lock);
     bool sys = use_syslog;
     int fd = log_fd;
@@ -109,13 +109,10 @@ log_vwrite(int l, const char *fmt, va_list ap)
     if (n > (int)sizeof(line) - 2) n = (int)sizeof(line) - 2;
     if (sys) {
         line[n] = '\0';
-        int pri = l <= LOG_LVL_ERROR ? LOG_ERR : l == LOG_LVL_WARN ? LOG_WARNING
-                : l == LOG_LVL_NOTICE ? LOG_NOTICE : l == LOG_LVL_INFO ? LOG_INFO : LOG_DEBUG;
-        syslog(pri, "%s", line);
+        platform_syslog(l, line);
     } else {
         line[n++] = '\n';
-        ssize_t w = write(fd, line, (size_t)n);
-        (void)w;
+        (void)platform_file_write(fd, line, (size_t)n);
     }
     pthread_mutex_unlock(&dest_lock);
 }

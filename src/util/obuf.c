@@ -11,16 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "item.h"
+#include "platform.h"
 
 #define OBLOCK_SIZE 16384
-#ifdef MSG_NOSIGNAL
-#define SEND_FLAGS MSG_NOSIGNAL     /* a dead client must not raise SIGPIPE */
-#else
-#define SEND_FLAGS 0
-#endif
 #ifndef IOV_MAX
 #define IOV_MAX 1024
 #endif
@@ -280,11 +275,7 @@ obuf_flush(struct obuf *o, int fd)
         int cnt = o->niov - o->iov_done;
         if (cnt > IOV_MAX)
             cnt = IOV_MAX;
-        struct msghdr msg;
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = o->iov + o->iov_done;
-        msg.msg_iovlen = (size_t)cnt;
-        ssize_t n = sendmsg(fd, &msg, SEND_FLAGS);
+        ssize_t n = platform_sendv(fd, o->iov + o->iov_done, cnt);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

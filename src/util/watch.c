@@ -143,7 +143,7 @@ watch_set_cfd(int fd)
 /* Put one formatted line (without its gid prefix) into this thread's
  * ring, under flag.  The line gets "ts=... gid=... " in front here. */
 static void
-emit(unsigned flag, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+emit(unsigned flag, const char *fmt, ...) MC_PRINTF(2, 3);
 static void
 emit(unsigned flag, const char *fmt, ...)
 {
