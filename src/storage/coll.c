@@ -636,7 +636,8 @@ elem_make(const struct coll_op *op, enum coll_type t)
     e->next = e->prev = NULL;
     e->nfield = (uint8_t)nf;
     e->nbytes = op->ndata;
-    memcpy(e->data, op->field, nf);
+    if (nf > 0)
+        memcpy(e->data, op->field, nf);
     memcpy(e->data + nf, op->data, op->ndata);
     e->hash = t == COLL_MAP ? elem_hash(op->field, nf) :
               t == COLL_SET ? elem_hash(op->data, op->ndata) : 0;
