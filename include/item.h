@@ -56,6 +56,8 @@ enum item_status {
     ITEM_ENOMEM,                    /* no memory even after eviction (or -M) */
     ITEM_EOVERSIZED,                /* larger than item_size_max */
     ITEM_ENONNUMERIC,               /* incr/decr on a value that is not a decimal u64 */
+    ITEM_ETYPE,                     /* the key holds a collection (or a
+                                     * collection meets a plain value) */
 };
 
 enum item_store_op {
@@ -276,6 +278,140 @@ struct item_marith {
 enum item_status item_marith(const char *key, size_t nkey, const struct item_marith *m,
                              uint64_t *value, uint64_t *cas_out,
                              rel_time_t *exptime_out, bool *created);
+
+/* --- collections (ARCUS list, set, map; doc/collections.md) ---
+ *
+ * A collection is one cache item to the rest of the engine (one hash
+ * entry, one expiry, evicted and deleted as a whole, `bytes` counting
+ * its elements); its elements live in slab chunks of their own, counted
+ * against the memory limit.  Plain-value calls above see a collection as
+ * a miss (get family, mg) or refuse it with ITEM_ETYPE (stores,
+ * incr/decr, md I/x); item_delete() and item_touch() take it whole.
+ *
+ * Atomicity: coll_exec() runs one command on one collection under that
+ * collection's own lock (a mutex in its head item), so every command is
+ * atomic and no reader sees a half-made change.  The lock is taken with
+ * no storage lock held and before any (order in src/storage/storage.h).
+ * Work under it is what the command asks for: element lookups are
+ * O(log n) (set, map: a hash tree of 16-way nodes), list positions are
+ * reached from the nearer end (ARCUS's doubly linked list), and freeing
+ * a large collection is left to the maintenance thread.
+ */
+#define COLL_MAXCOUNT_DEFAULT 4000  /* ARCUS ch03: maxcount 0 or omitted */
+#define COLL_MAXCOUNT_MAX     50000 /* ARCUS ch01/ch03: hard limit */
+#define COLL_ELEM_MAX         16382 /* element bytes: 16 KB with "\r\n" (ch01) */
+#define COLL_FIELD_MAX        250   /* map field bytes */
+#define COLL_SOP_GET_MAX      1000  /* sop get count (ch06) */
+
+enum coll_type { COLL_KV = 0, COLL_LIST, COLL_SET, COLL_MAP, COLL_BTREE };
+enum coll_ovfl {
+    COLL_OVFL_DEFAULT = 0,          /* the type's: list tail_trim, set/map error */
+    COLL_OVFL_ERROR, COLL_OVFL_HEAD_TRIM, COLL_OVFL_TAIL_TRIM,
+    COLL_OVFL_SMALLEST_TRIM, COLL_OVFL_LARGEST_TRIM,
+    COLL_OVFL_SMALLEST_SILENT_TRIM, COLL_OVFL_LARGEST_SILENT_TRIM,
+};
+
+enum coll_status {
+    COLL_OK,                        /* done (STORED, DELETED, UPDATED, OK, ...) */
+    COLL_CREATED,                   /* done, and the collection was created */
+    COLL_REPLACED,                  /* upsert: an element was replaced */
+    COLL_DROPPED,                   /* deleted, and the empty collection dropped */
+    COLL_NOT_FOUND,                 /* no such key */
+    COLL_ETYPE,                     /* the key holds another type */
+    COLL_EXISTS,                    /* create: the key exists */
+    COLL_ELEM_EXISTS,               /* set value / map field already there */
+    COLL_NO_ELEM,                   /* no element matched */
+    COLL_OVERFLOWED,                /* maxcount reached, overflowaction error */
+    COLL_OUT_OF_RANGE,              /* list index beyond the list */
+    COLL_UNREADABLE,                /* readable=off */
+    COLL_ENOMEM,
+    COLL_ATTR_NOT_FOUND,            /* getattr/setattr: name not for this type */
+    COLL_ATTR_BAD_VALUE,            /* setattr: value not allowed */
+    COLL_EXIST,                     /* sop exist: yes (COLL_OK never) */
+    COLL_NOT_EXIST,                 /* sop exist: no */
+};
+
+enum coll_opcode {
+    COP_CREATE,                     /* type, attrs */
+    COP_LIST_INSERT,                /* index, data; create -> attrs */
+    COP_LIST_DELETE,                /* from..to, drop */
+    COP_LIST_GET,                   /* from..to, del, drop */
+    COP_SET_INSERT,                 /* data; create */
+    COP_SET_DELETE,                 /* data, drop */
+    COP_SET_EXIST,                  /* data */
+    COP_SET_GET,                    /* count (0 = all), del, drop */
+    COP_MAP_INSERT, COP_MAP_UPSERT, /* field, data; create */
+    COP_MAP_UPDATE,                 /* field, data */
+    COP_MAP_DELETE,                 /* fields (none = all), drop */
+    COP_MAP_GET,                    /* fields (none = all), del, drop */
+    COP_GETATTR,                    /* -> info (any item type) */
+    COP_SETATTR,                    /* set: the attributes to change */
+};
+
+/* Attributes of a collection (ARCUS ch03). */
+struct coll_attrs {
+    uint32_t       flags;           /* client flags */
+    rel_time_t     exptime;         /* server-relative, 0 = never */
+    bool           sticky;          /* exptime -1: never expires (reported -1) */
+    uint32_t       maxcount;        /* 0 = COLL_MAXCOUNT_DEFAULT; <= _MAX */
+    enum coll_ovfl ovfl;
+    bool           readable;
+};
+
+/* What getattr reports. */
+struct coll_info {
+    enum coll_type type;
+    uint32_t       flags;
+    rel_time_t     exptime;         /* server-relative, 0 = never */
+    bool           sticky;
+    uint32_t       count, maxcount;
+    enum coll_ovfl ovfl;            /* resolved (never _DEFAULT) */
+    bool           readable;
+};
+
+/* setattr: which attributes to change (COLL_SET_*) and their values. */
+#define COLL_SET_EXPTIME  0x01u
+#define COLL_SET_MAXCOUNT 0x02u
+#define COLL_SET_OVFL     0x04u
+#define COLL_SET_READABLE 0x08u
+
+/* One command.  Pointers are the caller's and read during the call. */
+struct coll_op {
+    enum coll_opcode code;
+    enum coll_type   type;          /* COP_CREATE and create-on-insert */
+    const char      *key;
+    size_t           nkey;
+    const void      *data;          /* element value */
+    uint32_t         ndata;         /* <= COLL_ELEM_MAX */
+    const char      *field;         /* map field */
+    uint8_t          nfield;
+    int32_t          from, to;      /* list index (insert: from) or range */
+    uint32_t         count;         /* sop get */
+    const char      *fields;        /* map delete/get: space or comma separated */
+    size_t           nfields_len;   /* 0 = every element */
+    bool             create;        /* insert: create it when missing, with attrs */
+    struct coll_attrs attrs;        /* create; setattr values */
+    unsigned         set_mask;      /* setattr: COLL_SET_* */
+    bool             del, drop;     /* get: delete what is returned; drop an emptied one */
+};
+
+/* How a reading command hands out what it found: begin() once with the
+ * collection's flags and the number of elements, then elem() for each
+ * (field NULL but for maps).  Called with the collection's lock held:
+ * they must not call into item.h. */
+struct coll_out {
+    void (*begin)(void *arg, uint32_t flags, uint32_t count);
+    void (*elem)(void *arg, const char *field, size_t nfield,
+                 const void *data, size_t ndata);
+    void *arg;
+};
+
+/* Run op.  out: for the get commands (may be NULL otherwise); info: for
+ * COP_GETATTR.  Returns the status the reply is made from; a get that
+ * found elements returns COLL_OK (or COLL_DROPPED after del+drop emptied
+ * it) after calling out. */
+enum coll_status coll_exec(const struct coll_op *op, const struct coll_out *out,
+                           struct coll_info *info);
 
 /* --- observers (watch: fetchers, evictions; src/util/watch.c) ---
  * Storage knows nothing about who watches: the daemon installs callbacks

@@ -52,6 +52,7 @@ enum req_cmd {
     CMD_MN, CMD_MG, CMD_MS, CMD_MD, CMD_MA, CMD_ME,
     CMD_REFRESH_CERTS, CMD_WATCH,
     CMD_NOOP, CMD_SASL_LIST, CMD_SASL_AUTH, CMD_SASL_STEP,     /* binary only */
+    CMD_COLL,                       /* ARCUS collection command (r->coll) */
 };
 
 /* What an admin command (stats, slabs, lru_crawler) asks for, as
@@ -60,6 +61,7 @@ enum req_sub {
     SUB_NONE = 0,
     SUB_STATS_GENERAL, SUB_STATS_RESET, SUB_STATS_SETTINGS, SUB_STATS_ITEMS,
     SUB_STATS_SLABS, SUB_STATS_SIZES, SUB_STATS_CONNS, SUB_STATS_SNAPSHOT,
+    SUB_STATS_COLLECTIONS,          /* ours: the ARCUS command counters */
     SUB_STATS_DETAIL_SET,           /* "stats detail on|off" */
     SUB_STATS_DETAIL_DUMP,
     SUB_STATS_HOTKEYS,              /* admin.level: N, the keys to list */
@@ -113,6 +115,31 @@ struct meta_req {
     char         keybuf[ITEM_KEY_MAX_DECODED]; /* b: the decoded key */
 };
 
+/* getattr names (ARCUS ch10), in the order "getattr <key>" lists them. */
+enum coll_attr_name {
+    CATTR_FLAGS, CATTR_EXPIRETIME, CATTR_TYPE, CATTR_COUNT, CATTR_MAXCOUNT,
+    CATTR_OVERFLOWACTION, CATTR_READABLE, CATTR_NAMES
+};
+#define COLL_PIPE_MAX 500           /* commands in one pipe (ARCUS ch09) */
+
+/* An ARCUS collection command (proto/coll.c parses it into this). */
+struct coll_req {
+    struct coll_op op;              /* what storage runs (item.h) */
+    enum req_cmd_coll {
+        CC_LOP_CREATE, CC_LOP_INSERT, CC_LOP_DELETE, CC_LOP_GET,
+        CC_SOP_CREATE, CC_SOP_INSERT, CC_SOP_DELETE, CC_SOP_EXIST, CC_SOP_GET,
+        CC_MOP_CREATE, CC_MOP_INSERT, CC_MOP_UPSERT, CC_MOP_UPDATE,
+        CC_MOP_DELETE, CC_MOP_GET, CC_GETATTR, CC_SETATTR, CC_NCMDS
+    } cc;
+    bool    pipe;                   /* "pipe": the reply joins a RESPONSE */
+    int64_t dlen;                   /* data block after the line (-1: none);
+                                     * the element value or the field list */
+    bool    fields_block;           /* the block is the field list */
+    uint32_t numfields;             /* mop delete/get: fields it must hold */
+    uint8_t names[CATTR_NAMES + 8]; /* getattr: the names asked, in order */
+    uint8_t nnames;                 /* 0: all of the type's */
+};
+
 /* One parsed request line.  Pointers point into the caller's line (or
  * into meta.keybuf for a base64 key). */
 struct request {
@@ -142,6 +169,7 @@ struct request {
                                      * (metadump classes, shutdown mode) */
     } admin;                        /* stats slabs lru_crawler shutdown */
     struct meta_req meta;           /* mg ms md ma me */
+    struct coll_req coll;           /* CMD_COLL */
     struct bin_req  bin;            /* binary protocol packets */
 };
 
@@ -155,6 +183,10 @@ void text_parse(const char *line, size_t len, struct request *r);
 /* A meta line whose command word text_parse() recognised: flags into
  * r->meta, the key (base64-decoded with b) into r->key (proto/meta.c). */
 void meta_parse(enum req_cmd cmd, const char *line, size_t len, struct request *r);
+/* An ARCUS collection line (lop, sop, mop, getattr, setattr; its command
+ * word is tokens[0]): r->cmd = CMD_COLL and r->coll, or r->error
+ * (proto/coll.c).  False if the word is not one of them. */
+bool coll_parse(struct request *r);
 /* Base64 of in[0..n) into out (4 * ((n + 2) / 3) bytes); returns the length. */
 size_t meta_b64_encode(const char *in, size_t n, char *out);
 
@@ -166,6 +198,11 @@ size_t meta_b64_encode(const char *in, size_t n, char *out);
  * (src/monitor/), so the two can never disagree.  SUB_STATS_CONNS calls
  * a hook that walks the workers' connection lists. */
 void proto_stats_lines(struct obuf *o, enum req_sub sub);
+
+/* memcached's number rules (safe_strtoull, safe_strtol into 32 bits),
+ * for every dialect's parser. */
+bool text_u64(const struct token *t, uint64_t *out);
+bool text_i32(const struct token *t, int32_t *out);
 
 /* Keys: 1..250 bytes; we also refuse control characters (protocol.txt). */
 bool text_key_valid(const char *k, size_t n);
@@ -285,6 +322,17 @@ struct proto_conn {
     unsigned             watch_flags; /* PROTO_WATCH: what it watches */
     uint8_t              close_reason; /* PROTO_CLOSE: enum watch_reason
                                         * (quit: normal; 0 = error) */
+    /* ARCUS collections (proto/coll_exec.c) */
+    struct coll_req     *creq;      /* a command waiting for its data block
+                                     * (its key and field copied below) */
+    char                *cbuf;      /* the data block */
+    size_t               cbuf_cap;
+    char                 ckey[ITEM_KEY_MAX];
+    char                 cfield[COLL_FIELD_MAX];
+    char                *pipe_buf;  /* "pipe": status lines held for RESPONSE */
+    size_t               pipe_len, pipe_cap;
+    uint32_t             pipe_n;    /* statuses held */
+    bool                 pipe_drop; /* a pipe failed: skip to its end */
 };
 
 void proto_conn_init(struct proto_conn *pc, struct obuf *out,

@@ -45,7 +45,16 @@
     X(write_timeouts)         \
     X(out_of_memory)          \
     X(auth_cmds)              \
-    X(auth_errors)
+    X(auth_errors)            \
+    COLL_STATS(X)
+
+/* ARCUS collection commands ("stats collections"). */
+#define COLL_STATS(X) \
+    X(cmd_lop_create) X(cmd_lop_insert) X(cmd_lop_delete) X(cmd_lop_get) \
+    X(cmd_sop_create) X(cmd_sop_insert) X(cmd_sop_delete) X(cmd_sop_exist) \
+    X(cmd_sop_get) X(cmd_mop_create) X(cmd_mop_insert) X(cmd_mop_upsert) \
+    X(cmd_mop_update) X(cmd_mop_delete) X(cmd_mop_get) X(cmd_getattr) \
+    X(cmd_setattr)
 
 /* Per slab class, for "stats slabs". */
 #define CLASS_STATS(X) \

@@ -190,6 +190,7 @@ bin_delta(struct proto_conn *pc, const struct request *r)
         bin_error(pc, BIN_DELTA_BADVAL);
         return;
     case ITEM_NOT_STORED:
+    case ITEM_ETYPE:                /* a collection (doc/collections.md) */
         bin_error(pc, BIN_NOT_STORED);
         return;
     default:

@@ -76,6 +76,20 @@ void meta_run_silently(struct proto_conn *pc, const struct request *r);
 /* The value of a pending ms arrived intact: store it and reply. */
 void meta_store_done(struct proto_conn *pc, struct item *it);
 
+/* coll.c: the ARCUS dialect's reply strings (one table) */
+const char *coll_reply(enum req_cmd_coll cc, enum coll_status st);
+const char *coll_get_end(const struct coll_op *op, enum coll_status st);
+const char *coll_type_name(enum coll_type t);
+const char *coll_ovfl_name(enum coll_ovfl o);
+const char *coll_attr_name(enum coll_attr_name a);
+/* coll_exec.c: run a CMD_COLL line (errors included); the data block of
+ * a PROTO_READ_VALUE arrived (pc->scmd == CMD_COLL); a plain command
+ * ends any pipe; free the connection's collection buffers. */
+enum proto_action coll_line(struct proto_conn *pc, struct request *r);
+void coll_value_done(struct proto_conn *pc, bool term_ok);
+void coll_pipe_end(struct proto_conn *pc);
+void coll_conn_deinit(struct proto_conn *pc);
+
 /* binary.c: response writers; they answer the packet recorded in pc->bin
  * (opcode, opaque) by bin_set_context(). */
 void bin_set_context(struct proto_conn *pc, const struct request *r);

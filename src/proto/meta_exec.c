@@ -427,6 +427,7 @@ meta_arith(struct proto_conn *pc, const struct request *r)
         code = "NF";
         break;
     case ITEM_NOT_STORED:
+    case ITEM_ETYPE:                /* a collection (doc/collections.md) */
         code = "NS";
         break;
     case ITEM_EXISTS:

@@ -62,6 +62,7 @@ void
 proto_conn_deinit(struct proto_conn *pc)
 {
     drop_pending(pc);
+    coll_conn_deinit(pc);
     sasl_conn_free(pc);
 }
 
@@ -583,6 +584,10 @@ proto_value_done(struct proto_conn *pc, bool term_ok)
         auth_value_done(pc, term_ok);
         return;
     }
+    if (pc->scmd == CMD_COLL) {
+        coll_value_done(pc, term_ok);
+        return;
+    }
     if (it == NULL)
         return;
     unsigned cls = item_class(it);
@@ -643,6 +648,9 @@ proto_value_done(struct proto_conn *pc, bool term_ok)
         STAT_INC(ts, store_too_large);
         proto_reply(pc, noreply, "SERVER_ERROR object too large for cache");
         break;
+    case ITEM_ETYPE:                /* a collection (ARCUS ch04) */
+        proto_reply(pc, noreply, "TYPE_MISMATCH");
+        break;
     default:
         proto_reply(pc, noreply, "NOT_STORED");
         break;
@@ -697,6 +705,9 @@ do_delta(struct proto_conn *pc, const struct request *r)
         break;
     case ITEM_ENONNUMERIC:
         proto_reply(pc, r->noreply, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+        break;
+    case ITEM_ETYPE:                /* a collection (ARCUS ch04) */
+        proto_reply(pc, r->noreply, "TYPE_MISMATCH");
         break;
     default:
         STAT_INC(ts, out_of_memory);
@@ -906,6 +917,10 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
     text_parse(line, len, &r);
     log_debug("<%d %.*s", pc->id, (int)(len > 300 ? 300 : len), line);
 
+    if (r.cmd == CMD_COLL)
+        return coll_line(pc, &r);
+    if (__builtin_expect(pc->pipe_n != 0 || pc->pipe_drop, 0))
+        coll_pipe_end(pc);
     if (r.error != NULL)
         return parse_error(pc, &r);
     switch (r.cmd) {
@@ -1031,7 +1046,7 @@ proto_line(struct proto_conn *pc, const char *line, size_t len)
         STAT_INC(pc->stats, cmd_meta);  /* the one meta command 1.6.18 counts */
         meta_debug(pc, &r);
         break;
-    case CMD_NOOP: case CMD_SASL_LIST: case CMD_SASL_AUTH: case CMD_SASL_STEP:
+    case CMD_NOOP: case CMD_SASL_LIST: case CMD_SASL_AUTH: case CMD_SASL_STEP: case CMD_COLL:
     case CMD_UNKNOWN:               /* (the first four: binary only) */
         proto_reply(pc, false, "ERROR");
         break;

@@ -284,6 +284,14 @@ void
 proto_stats_lines(struct obuf *o, enum req_sub sub)
 {
     switch (sub) {
+    case SUB_STATS_COLLECTIONS: {
+        struct stats_sum ts;
+        stats_aggregate(&ts);
+#define X(n) stat_u64(o, #n, ts.n);
+        COLL_STATS(X)
+#undef X
+        break;
+    }
     case SUB_STATS_SNAPSHOT:
         if (proto_env.stats_snapshot != NULL)
             proto_env.stats_snapshot(o);

@@ -103,6 +103,10 @@ tok_i32(const struct token *t, int32_t *out)
     return true;
 }
 
+/* The number parsers for the other dialects' parsers (proto.h). */
+bool text_u64(const struct token *t, uint64_t *out) { return tok_u64(t, out); }
+bool text_i32(const struct token *t, int32_t *out) { return tok_i32(t, out); }
+
 /* memcached's safe_strtod. */
 static bool
 tok_double(const struct token *t)
@@ -274,7 +278,7 @@ parse_stats(struct request *r)
         { "reset", SUB_STATS_RESET }, { "settings", SUB_STATS_SETTINGS },
         { "items", SUB_STATS_ITEMS }, { "slabs", SUB_STATS_SLABS },
         { "sizes", SUB_STATS_SIZES }, { "conns", SUB_STATS_CONNS },
-        { "snapshot", SUB_STATS_SNAPSHOT },
+        { "snapshot", SUB_STATS_SNAPSHOT }, { "collections", SUB_STATS_COLLECTIONS },
     };
     const struct token *t = r->tokens;
     if (r->ntokens == 1) {
@@ -455,6 +459,8 @@ parse_line(const char *line, size_t len, struct request *r)
         return;
     }
     r->cmd = lookup(&r->tokens[0]);
+    if (r->cmd == CMD_UNKNOWN && coll_parse(r))
+        return;
     struct token *t = r->tokens;
     int32_t i32;
 
@@ -586,6 +592,7 @@ parse_line(const char *line, size_t len, struct request *r)
         meta_parse(r->cmd, line, len, r);
         return;
     case CMD_NOOP: case CMD_SASL_LIST: case CMD_SASL_AUTH: case CMD_SASL_STEP:
+    case CMD_COLL:
     case CMD_UNKNOWN:               /* (binary only) */
         break;
     }

@@ -102,6 +102,8 @@ item_hv(const struct item *it)
 size_t
 item_total_size(const struct item *it)
 {
+    if (__builtin_expect(is_coll(it), 0))
+        return sconf.hdr + it->nkey + (it->nbytes & ~NB_COLL) + coll_acct_bytes(it);
     return sconf.hdr + it->nkey + (size_t)it->nbytes;
 }
 
@@ -135,7 +137,7 @@ item_cas(const struct item *it)
 const char *item_key(const struct item *it) { return key_of(it); }
 uint8_t  item_nkey(const struct item *it) { return it->nkey; }
 uint32_t item_flags(const struct item *it) { return it->flags; }
-uint32_t item_nbytes(const struct item *it) { return it->nbytes; }
+uint32_t item_nbytes(const struct item *it) { return it->nbytes & ~NB_COLL; }
 unsigned item_class(const struct item *it) { return slab_class_of(it); }
 
 bool
@@ -231,7 +233,12 @@ static void
 item_free(struct item *it)
 {
     assert(!(atomic_load(&it->iflags) & IF_LINKED));
-    if (atomic_load(&it->iflags) & IF_CHAINED) {
+    if (is_coll(it)) {
+        /* its elements first (the same rule as data chunks); a large
+         * one is queued for coll_reap(), off any lock of the caller */
+        if (!coll_free_elems(it))
+            return;
+    } else if (atomic_load(&it->iflags) & IF_CHAINED) {
         /* Data chunks go first: while one is in use its owner is intact
          * (the slab sweep relies on that). */
         struct item **tbl = chunk_table(it);
@@ -659,6 +666,7 @@ item_teardown(void)
         pthread_join(maint, NULL);
         maint_running = false;
     }
+    coll_reap(UINT32_MAX);
     ghost_teardown();
     hash_teardown();
     slab_teardown();
@@ -701,6 +709,7 @@ maint_main(void *arg)
         if (sconf.o.crawler && (second || woken))
             crawl_tick();
         if (second) {
+            coll_reap(UINT32_MAX);
             slab_automove_tick(atomic_load(&automove_mode));
             due.tv_sec = tv.tv_sec + 1;
             due.tv_nsec = tv.tv_usec * 1000;
@@ -774,7 +783,7 @@ alloc_item_q(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
      * which cannot see probation in the head's class: no probation. */
     if (chained && q == SQ_SMALL)
         q = SQ_MAIN;
-    struct item *it = slab_alloc(id, hv, q);
+    struct item *it = slab_alloc_reap(id, hv, q);
     if (it == NULL) {
         *st = ITEM_ENOMEM;
         return NULL;
@@ -794,7 +803,7 @@ alloc_item_q(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
         uint32_t left = nbytes;
         for (uint32_t i = 0; i < nd; i++) {
             uint32_t len = left < data_cap ? left : data_cap;
-            struct item *d = slab_alloc(slab_class_for(DATA_HDR + (size_t)len), 0, SQ_NONE);
+            struct item *d = slab_alloc_reap(slab_class_for(DATA_HDR + (size_t)len), 0, SQ_NONE);
             if (d == NULL) {
                 atomic_store(&it->refcount, 0);
                 item_free(it);
@@ -884,17 +893,24 @@ value_copy(struct item *dst, size_t doff, struct item *src, size_t soff, size_t 
 
 /* ---------- the API ---------- */
 
-struct item *
-item_get(const char *key, size_t nkey)
+/* A lookup that counts as a hit; a collection is a miss unless any. */
+static struct item *
+get_hit(const char *key, size_t nkey, bool any)
 {
     uint64_t hv = hash_key(key, nkey);
     rel_time_t now = clock_now();
     hash_lock(hv);
     struct item *it = find_live_locked(key, nkey, hv, now, true, true);
     if (it != NULL)
-        it = hit_locked(it, now);
+        it = is_coll(it) && !any ? NULL : hit_locked(it, now);
     hash_unlock(hv);
     return it;
+}
+
+struct item *
+item_get(const char *key, size_t nkey)
+{
+    return get_hit(key, nkey, false);
 }
 
 /* Hash n keys into hv[] and prefetch their locks and buckets, then the
@@ -929,7 +945,7 @@ item_get_many(const char *const *keys, const size_t *nkeys, int n, struct item *
         hash_lock(hv[i]);
         struct item *it = find_live_locked(keys[i], nkeys[i], hv[i], now, true, true);
         if (it != NULL)
-            it = hit_locked(it, now);
+            it = is_coll(it) ? NULL : hit_locked(it, now);
         hash_unlock(hv[i]);
         out[i] = it;
     }
@@ -943,7 +959,7 @@ item_get_touch(const char *key, size_t nkey, rel_time_t exptime)
     hash_lock(hv);
     struct item *it = find_live_locked(key, nkey, hv, now, true, true);
     if (it != NULL) {
-        it = hit_locked(it, now);
+        it = is_coll(it) ? NULL : hit_locked(it, now);
         if (it != NULL)
             set_exptime_locked(it, exptime);
     }
@@ -966,6 +982,10 @@ item_mget(const char *key, size_t nkey, struct item_mget *m)
 retry:;
     /* (a lookup again after making the N item is not a second fetch) */
     struct item *it = find_live_locked(key, nkey, hv, now, true, ni == NULL);
+    if (it != NULL && is_coll(it)) {
+        it = NULL;                  /* a collection: a miss, never vivified over */
+        goto out;
+    }
     if (it == NULL) {
         if (!m->vivify)
             goto out;
@@ -1036,8 +1056,8 @@ item_mdelete(const char *key, size_t nkey, const struct item_mdel *m)
     }
     hash_lock(hv);
     struct item *it = find_live_locked(key, nkey, hv, clock_now(), false, true);
-    if (it == NULL) {
-        st = ITEM_NOT_FOUND;
+    if (it == NULL || (is_coll(it) && (m->empty || m->invalidate))) {
+        st = it == NULL ? ITEM_NOT_FOUND : ITEM_ETYPE;
         goto out;
     }
     if (m->compare && item_cas(it) != m->cas_in) {
@@ -1170,6 +1190,10 @@ item_mstore(struct item *it, struct item_mset *m, uint64_t *cas_out)
     hash_lock(hv);
     struct item *old = find_live_locked(key_of(it), it->nkey, hv, clock_now(), false, true);
     bool concat = m->op == ITEM_APPEND || m->op == ITEM_PREPEND;
+    if (old != NULL && is_coll(old) != is_coll(it)) {
+        st = ITEM_ETYPE;            /* a collection is not a value, nor the reverse */
+        goto out;
+    }
     m->nbytes_out = it->nbytes;
     /* (append with N on a missing key creates it whatever C says) */
     if (m->compare && !(old == NULL && concat && m->vivify)) {
@@ -1284,6 +1308,10 @@ item_marith(const char *key, size_t nkey, const struct item_marith *m,
 retry:;
     /* (a lookup again after allocating is not a second fetch) */
     struct item *it = find_live_locked(key, nkey, hv, clock_now(), false, ni == NULL);
+    if (it != NULL && is_coll(it)) {
+        st = ITEM_ETYPE;
+        goto out;
+    }
     if (it == NULL) {
         if (!m->vivify) {
             st = ITEM_NOT_FOUND;
@@ -1530,6 +1558,8 @@ item_copy_image(struct item *it, struct item_image *img, void *buf, size_t cap,
     uint64_t hv = item_hv(it);
     uint8_t f = atomic_load(&it->iflags);
     rel_time_t now = clock_now();
+    if (is_coll(it))
+        return 0;                   /* collections are not in snapshots (yet) */
     /* Fast path: a linked chained item is never rewritten in place
      * (item_delta refuses them) and its CAS changes only by replacement,
      * so its bytes are stable under our reference: copy it without the
@@ -1550,7 +1580,7 @@ item_copy_image(struct item *it, struct item_image *img, void *buf, size_t cap,
     struct item *t = it;
     if (!(atomic_load(&it->iflags) & IF_LINKED))
         t = hash_find_locked(key_of(it), it->nkey, hv);
-    if (t != NULL && item_is_live(t, now)) {
+    if (t != NULL && item_is_live(t, now) && !is_coll(t)) {
         *need = (size_t)t->nkey + t->nbytes;
         if (*need > cap) {
             rc = -1;
@@ -1621,4 +1651,72 @@ item_restore(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
     hash_unlock(hv);
     item_release(it);
     return ITEM_OK;
+}
+
+/* ---------- collections (src/storage/coll.c) ----------
+ * The few item-level steps coll.c needs; each takes the stripe lock
+ * itself (after any collection lock: storage.h). */
+
+struct item *
+item_alloc_coll(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
+                uint32_t nbytes, enum item_status *st)
+{
+    /* Main, not probation: its element chunks are evicted by their
+     * classes' main hands (as a chained item's data chunks). */
+    struct item *it = alloc_item_q(key, nkey, flags, exptime, nbytes, SQ_MAIN, st);
+    if (it != NULL)
+        it->nbytes |= NB_COLL;
+    return it;
+}
+
+struct item *
+item_get_any(const char *key, size_t nkey)
+{
+    return get_hit(key, nkey, true);
+}
+
+bool
+item_is_linked(const struct item *it)
+{
+    return (atomic_load(&((struct item *)it)->iflags) & IF_LINKED) != 0;
+}
+
+bool
+item_unlink_this(struct item *it)
+{
+    uint64_t hv = item_hv(it);
+    bool done = false;
+    hash_lock(hv);
+    if (atomic_load(&it->iflags) & IF_LINKED) {
+        unlink_release_locked(it, hv);
+        done = true;
+    }
+    hash_unlock(hv);
+    return done;
+}
+
+void
+item_account(struct item *it, int64_t delta, _Atomic uint64_t *acct)
+{
+    uint64_t hv = item_hv(it);
+    hash_lock(hv);
+    atomic_store_explicit(acct, (uint64_t)((int64_t)atomic_load_explicit(acct,
+                          memory_order_relaxed) + delta), memory_order_relaxed);
+    if (atomic_load(&it->iflags) & IF_LINKED) {
+        if (delta >= 0)
+            atomic_fetch_add_explicit(&total_bytes, (uint64_t)delta, memory_order_relaxed);
+        else
+            atomic_fetch_sub_explicit(&total_bytes, (uint64_t)-delta, memory_order_relaxed);
+        slab_count_bytes(slab_class_of(it), delta);
+    }
+    hash_unlock(hv);
+}
+
+void
+item_set_exptime(struct item *it, rel_time_t exptime)
+{
+    uint64_t hv = item_hv(it);
+    hash_lock(hv);
+    set_exptime_locked(it, exptime);
+    hash_unlock(hv);
 }

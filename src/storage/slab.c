@@ -1179,6 +1179,16 @@ slab_count_link(unsigned id, int64_t bytes, int dir)
 }
 
 void
+slab_count_bytes(unsigned id, int64_t bytes)
+{
+    struct slab_class *c = &classes[id];
+    if (bytes >= 0)
+        atomic_fetch_add_explicit(&c->requested, (uint64_t)bytes, memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(&c->requested, (uint64_t)-bytes, memory_order_relaxed);
+}
+
+void
 slab_note_atime(unsigned id, rel_time_t atime)
 {
     if (id < 1 || id > nclasses)

@@ -208,6 +208,8 @@ void slab_count_evict(unsigned id, int reason, uint8_t iflags, rel_time_t exptim
 bool slab_lock_held(const void *chunk);
 /* Linked-item accounting of class id (dir +1 link, -1 unlink). */
 void slab_count_link(unsigned id, int64_t bytes, int dir);
+/* A linked collection of class id grew (shrank) by bytes of elements. */
+void slab_count_bytes(unsigned id, int64_t bytes);
 /* An item of class id was linked with an old atime (snapshot restore):
  * lower the class's oldest-atime estimate (the `age` stat) to it. */
 void slab_note_atime(unsigned id, rel_time_t atime);
@@ -342,6 +344,37 @@ uint64_t item_hv(const struct item *it);
 size_t item_total_size(const struct item *it);
 /* Bytes of header + key for a non-chained item (tests). */
 static inline size_t item_overhead(size_t nkey) { return sconf.hdr + nkey; }
+
+/* ---- collections (coll.c; doc/collections.md "Design") ----
+ * A collection is one item (its head) whose nbytes carries NB_COLL; its
+ * value holds struct coll (coll.c), 8-aligned.  Elements and internal
+ * nodes are IF_DATA chunks whose h_next is the head, so the sweeps and
+ * page moves evict the whole collection through any of its chunks. */
+#define NB_COLL 0x80000000u
+static inline bool is_coll(const struct item *it) { return (it->nbytes & NB_COLL) != 0; }
+/* Element bytes of collection `it` counted in the stats while linked
+ * (changed only under its stripe lock, by item_account()). */
+size_t coll_acct_bytes(const struct item *it);
+/* item_free() of a collection head: free its elements and return true
+ * (the caller frees the head), or queue it for coll_reap() when freeing
+ * would take long and return false. */
+bool coll_free_elems(struct item *it);
+/* Free queued collections, up to max elements' worth (no lock held). */
+void coll_reap(uint32_t max);
+/* slab_alloc(), and when it finds no memory while evicted collections
+ * wait in coll_reap()'s queue, free them and try once more (no lock
+ * held but, in coll.c, the collection's own). */
+struct item *slab_alloc_reap(unsigned id, uint64_t hv, enum slab_q q);
+/* item.c helpers for coll.c (each takes the stripe lock itself): */
+struct item *item_alloc_coll(const char *key, size_t nkey, uint32_t flags,
+                             rel_time_t exptime, uint32_t nbytes, enum item_status *st);
+struct item *item_get_any(const char *key, size_t nkey);   /* a hit, any type */
+bool item_is_linked(const struct item *it);
+/* Unlink it if it is still linked (true). */
+bool item_unlink_this(struct item *it);
+/* *acct += delta, and the stats too while it is linked. */
+void item_account(struct item *it, int64_t delta, _Atomic uint64_t *acct);
+void item_set_exptime(struct item *it, rel_time_t exptime);
 /* Tests: run one crawler pass now; returns items reclaimed. */
 uint64_t storage_crawl_once(void);
 /* Tests (crawler thread off): run one tick of the paced crawler now, as

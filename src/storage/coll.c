@@ -1,0 +1,1047 @@
+/*
+ * coll.c -- collections (ARCUS list, set, map): the storage side of
+ * coll_exec() (contract in include/item.h, design in doc/collections.md).
+ *
+ * A collection is a head item (item.c: nbytes carries NB_COLL) whose
+ * value holds struct coll, 8-aligned after the key:
+ *
+ *   head item  [hdr | key | pad | struct coll: lock, counts, root/head/tail]
+ *                                        |
+ *   element    [32-byte chunk hdr: h_next = head, iflags IF_DATA | struct celem | field | value]
+ *   hash node  [32-byte chunk hdr: h_next = head, iflags IF_DATA | struct hnode ]
+ *
+ * Elements and hash nodes are slab chunks (counted against -m) marked as
+ * data chunks of the head, so a CLOCK sweep or a page move that meets one
+ * evicts the collection whole, exactly as for a chained value's chunks,
+ * and item_free() frees them before the head.
+ *
+ * Structures:
+ *   list: doubly linked (ARCUS's); a position is reached from the nearer end.
+ *   set, map: a hash tree.  A node has 16 slots, each a chain of elements
+ *     or a child node (tagged pointer, low bit); slot i of a node at depth
+ *     d takes hash bits [4d, 4d+4).  A chain longer than HT_SPLIT (8) is
+ *     split into a child (bounded work: 9 elements), so a lookup is
+ *     O(depth + 8) with depth <= 8, and growing never rehashes the whole
+ *     set.  Each slot counts the elements below it, so the n-th element
+ *     (sop get's random start) is found in O(16 * depth).
+ *
+ * LOCKS: struct coll.lock (a mutex in the head) serialises commands on one
+ * collection; it is taken with a reference held and no storage lock held,
+ * and before any storage lock (stripe, class, pool; storage.h).  Under it
+ * we allocate chunks (slab_alloc: class lock, only TRIES stripe locks) and
+ * take the head's stripe lock for accounting (item_account) or a drop.
+ * Nothing takes a collection lock while holding a storage lock: the sweeps
+ * skip a collection somebody references, and the last reference frees it
+ * with the lock unused.  reap_lock (the queue of large collections to
+ * free) is a leaf.
+ */
+#include <assert.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage.h"
+
+#define HT_FAN      16
+#define HT_BITS     4
+#define HT_SPLIT    8               /* a longer chain becomes a child node */
+#define HT_DEPTH    8               /* 32 hash bits / 4 */
+#define FREE_INLINE 256             /* larger collections are freed by coll_reap() */
+
+struct celem {
+    struct celem *next;             /* list: next; set/map: hash chain */
+    struct celem *prev;             /* list: previous */
+    uint32_t      hash;             /* set/map: of the value / field */
+    uint32_t      nbytes;           /* value length */
+    uint8_t       nfield;           /* map: field length */
+    char          data[];           /* field, then value */
+};
+
+struct hnode {
+    uintptr_t slot[HT_FAN];         /* struct celem * chain, or child | 1 */
+    uint16_t  cnt[HT_FAN];          /* elements below each slot (<= 50,000) */
+};
+
+struct coll {
+    pthread_mutex_t  lock;          /* commands on this collection */
+    _Atomic uint64_t acct;          /* element + node bytes in the stats
+                                     * (stripe lock; item_account()) */
+    uint8_t          type;          /* enum coll_type */
+    uint8_t          ovfl;          /* enum coll_ovfl, resolved */
+    bool             readable;
+    bool             sticky;
+    uint32_t         count;         /* elements */
+    uint32_t         maxcount;
+    uint32_t         nodes;         /* hash nodes */
+    union {
+        struct { struct celem *head, *tail; } l;
+        struct hnode *root;         /* set, map */
+    } u;
+};
+
+/* A command in progress: the collection and its byte delta. */
+struct ctx {
+    struct item *it;
+    struct coll *co;
+    int64_t      delta;             /* chunk bytes added (removed) */
+};
+
+static inline size_t
+coll_off(uint8_t nkey)
+{
+    return (sconf.hdr + nkey + 7) & ~(size_t)7;
+}
+
+static inline struct coll *
+coll_of(const struct item *it)
+{
+    return (struct coll *)((char *)it + coll_off(it->nkey));
+}
+
+size_t
+coll_acct_bytes(const struct item *it)
+{
+    return atomic_load_explicit(&coll_of(it)->acct, memory_order_relaxed);
+}
+
+static inline struct item *
+chunk_of(const void *p)
+{
+    return (struct item *)((char *)p - DATA_HDR);
+}
+
+/* ---------- chunks ---------- */
+
+/* A chunk of at least size bytes past DATA_HDR, not yet owned: refcount
+ * 1, iflags 0 (the sweeps skip it) until chunk_attach(). */
+static void *
+chunk_new(size_t size)
+{
+    unsigned id = slab_class_for(DATA_HDR + size);
+    if (id == 0)
+        return NULL;
+    struct item *c = slab_alloc_reap(id, 0, SQ_NONE);
+    return c == NULL ? NULL : (char *)c + DATA_HDR;
+}
+
+static void
+chunk_attach(struct ctx *x, void *p)
+{
+    struct item *c = chunk_of(p);
+    c->h_next = x->it;
+    atomic_store(&c->refcount, 0);
+    atomic_store(&c->iflags, IF_DATA);   /* after h_next: the sweep reads it */
+    x->delta += slab_chunk_size(slab_class_of(c));
+}
+
+/* Free a chunk, attached (x counts it) or not (x NULL). */
+static void
+chunk_free(struct ctx *x, void *p)
+{
+    struct item *c = chunk_of(p);
+    if (x != NULL)
+        x->delta -= slab_chunk_size(slab_class_of(c));
+    atomic_store(&c->refcount, 0);
+    slab_free(c);
+}
+
+static uint32_t
+elem_hash(const char *k, size_t n)
+{
+    uint64_t h = hash_key(k, n);
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+/* The element's identity: a map's field, a set's value. */
+static inline const char *
+ekey(const struct coll *co, const struct celem *e, size_t *n)
+{
+    *n = co->type == COLL_MAP ? e->nfield : e->nbytes;
+    return e->data;
+}
+
+/* ---------- hash tree (set, map) ---------- */
+
+static inline unsigned
+slot_at(uint32_t hash, unsigned depth)
+{
+    return (hash >> (HT_BITS * depth)) & (HT_FAN - 1);
+}
+
+static struct hnode *
+node_new(struct ctx *x)
+{
+    struct hnode *n = chunk_new(sizeof(*n));
+    if (n == NULL)
+        return NULL;
+    memset(n, 0, sizeof(*n));
+    chunk_attach(x, n);
+    x->co->nodes++;
+    return n;
+}
+
+/* Where ht_find() found an element: the pointer that points at it (for
+ * unlinking or replacing), and the nodes and slots from the root. */
+struct ht_pos {
+    struct celem **link;
+    struct hnode  *path[HT_DEPTH];
+    unsigned       idx[HT_DEPTH];
+    unsigned       depth;
+};
+
+/* Find the element with key k (its position into *pos), or NULL. */
+static struct celem *
+ht_find(const struct coll *co, const char *k, size_t n, uint32_t hash, struct ht_pos *pos)
+{
+    struct hnode **path = pos->path;
+    unsigned *idx = pos->idx;
+    struct hnode *node = co->u.root;
+    unsigned d = 0;
+    for (;;) {
+        unsigned i = slot_at(hash, d);
+        path[d] = node;
+        idx[d] = i;
+        d++;
+        if (node->slot[i] & 1) {
+            node = (struct hnode *)(node->slot[i] & ~(uintptr_t)1);
+            continue;
+        }
+        pos->depth = d;
+        struct celem **pp = (struct celem **)&node->slot[i];
+        for (struct celem *e = *pp; e != NULL; pp = &e->next, e = e->next) {
+            size_t en;
+            const char *ek = ekey(co, e, &en);
+            if (e->hash == hash && en == n && memcmp(ek, k, n) == 0) {
+                pos->link = pp;
+                return e;
+            }
+        }
+        return NULL;
+    }
+}
+
+/* Add e (absent: the caller looked). */
+static void
+ht_insert(struct ctx *x, struct celem *e)
+{
+    struct hnode *node = x->co->u.root;
+    for (unsigned d = 0;; d++) {
+        unsigned i = slot_at(e->hash, d);
+        node->cnt[i]++;
+        if (node->slot[i] & 1) {
+            node = (struct hnode *)(node->slot[i] & ~(uintptr_t)1);
+            continue;
+        }
+        e->next = (struct celem *)node->slot[i];
+        node->slot[i] = (uintptr_t)e;
+        if (node->cnt[i] > HT_SPLIT && d + 1 < HT_DEPTH) {
+            struct hnode *ch = node_new(x);       /* no memory: stays a chain */
+            if (ch != NULL) {
+                struct celem *c = (struct celem *)node->slot[i];
+                while (c != NULL) {
+                    struct celem *nx = c->next;
+                    unsigned j = slot_at(c->hash, d + 1);
+                    c->next = (struct celem *)ch->slot[j];
+                    ch->slot[j] = (uintptr_t)c;
+                    ch->cnt[j]++;
+                    c = nx;
+                }
+                node->slot[i] = (uintptr_t)ch | 1;
+            }
+        }
+        return;
+    }
+}
+
+/* Free an emptied subtree's nodes. */
+static void
+nodes_free(struct ctx *x, struct hnode *n)
+{
+    for (unsigned i = 0; i < HT_FAN; i++)
+        if (n->slot[i] & 1)
+            nodes_free(x, (struct hnode *)(n->slot[i] & ~(uintptr_t)1));
+    x->co->nodes--;
+    chunk_free(x, n);
+}
+
+/* Unlink e, found by ht_find() at pos, and free it. */
+static void
+ht_remove(struct ctx *x, struct celem *e, const struct ht_pos *pos)
+{
+    *pos->link = e->next;
+    x->co->count--;
+    for (unsigned d = 0; d < pos->depth; d++) {
+        struct hnode *n = pos->path[d];
+        unsigned i = pos->idx[d];
+        n->cnt[i]--;
+        if (n->cnt[i] == 0 && (n->slot[i] & 1)) {
+            nodes_free(x, (struct hnode *)(n->slot[i] & ~(uintptr_t)1));
+            n->slot[i] = 0;
+            break;
+        }
+    }
+    chunk_free(x, e);
+}
+
+/* Collect elements in tree order: skip *skip of them, then up to want
+ * into out[got..]; returns the new got. */
+static uint32_t
+ht_collect(const struct hnode *n, uint32_t *skip, uint32_t want,
+           struct celem **out, uint32_t got)
+{
+    for (unsigned i = 0; i < HT_FAN && got < want; i++) {
+        if (n->cnt[i] == 0)
+            continue;
+        if (*skip >= n->cnt[i]) {
+            *skip -= n->cnt[i];
+            continue;
+        }
+        if (n->slot[i] & 1) {
+            got = ht_collect((const struct hnode *)(n->slot[i] & ~(uintptr_t)1),
+                             skip, want, out, got);
+            continue;
+        }
+        for (struct celem *e = (struct celem *)n->slot[i]; e != NULL && got < want;
+             e = e->next) {
+            if (*skip > 0) {
+                (*skip)--;
+                continue;
+            }
+            out[got++] = e;
+        }
+    }
+    return got;
+}
+
+/* Remove element e of a set/map (looked up again for its path). */
+static void
+ht_delete_elem(struct ctx *x, struct celem *e)
+{
+    struct ht_pos pos;
+    size_t n;
+    const char *k = ekey(x->co, e, &n);
+    struct celem *f = ht_find(x->co, k, n, e->hash, &pos);
+    assert(f == e);
+    (void)f;
+    ht_remove(x, e, &pos);
+}
+
+/* Add *ne (its key absent), unless the collection is full. */
+static enum coll_status
+ht_add(struct ctx *x, struct celem **ne)
+{
+    if (x->co->count >= x->co->maxcount)
+        return COLL_OVERFLOWED;
+    chunk_attach(x, *ne);
+    ht_insert(x, *ne);
+    x->co->count++;
+    *ne = NULL;
+    return COLL_OK;
+}
+
+/* ---------- list ---------- */
+
+/* The element at position pos (0 <= pos < count), from the nearer end. */
+static struct celem *
+list_at(const struct coll *co, uint32_t pos)
+{
+    struct celem *e;
+    if (pos < co->count / 2) {
+        e = co->u.l.head;
+        while (pos-- > 0)
+            e = e->next;
+    } else {
+        e = co->u.l.tail;
+        for (uint32_t k = co->count - 1; k > pos; k--)
+            e = e->prev;
+    }
+    return e;
+}
+
+/* Insert e so that it is at position pos (0 <= pos <= count). */
+static void
+list_insert_at(struct coll *co, struct celem *e, uint32_t pos)
+{
+    struct celem *after = pos == co->count ? NULL : list_at(co, pos);
+    struct celem *before = after != NULL ? after->prev : co->u.l.tail;
+    e->prev = before;
+    e->next = after;
+    if (before != NULL)
+        before->next = e;
+    else
+        co->u.l.head = e;
+    if (after != NULL)
+        after->prev = e;
+    else
+        co->u.l.tail = e;
+    co->count++;
+}
+
+static void
+list_unlink(struct ctx *x, struct celem *e)
+{
+    struct coll *co = x->co;
+    if (e->prev != NULL)
+        e->prev->next = e->next;
+    else
+        co->u.l.head = e->next;
+    if (e->next != NULL)
+        e->next->prev = e->prev;
+    else
+        co->u.l.tail = e->prev;
+    co->count--;
+    chunk_free(x, e);
+}
+
+/* An ARCUS index (negative: from the end, -1 = last) as a position;
+ * false if it is outside 0..count-1 (or 0..count with insert). */
+static bool
+list_pos(const struct coll *co, int32_t index, bool insert, uint32_t *pos)
+{
+    int64_t n = (int64_t)co->count + (insert ? 1 : 0);
+    int64_t p = index < 0 ? n + index : index;
+    if (p < 0 || p >= n)
+        return false;
+    *pos = (uint32_t)p;
+    return true;
+}
+
+/* A range from..to clipped to the list as ARCUS does: positions p1, p2
+ * (p1 > p2: backward).  False when nothing is in range. */
+static bool
+list_range(const struct coll *co, int32_t from, int32_t to, uint32_t *p1, uint32_t *p2)
+{
+    int64_t n = co->count;
+    if (n == 0)
+        return false;
+    int64_t a = from < 0 ? n + from : from;
+    int64_t b = to < 0 ? n + to : to;
+    if (a <= b) {
+        if (b < 0 || a >= n)
+            return false;
+        if (a < 0) a = 0;
+        if (b >= n) b = n - 1;
+    } else {
+        if (a < 0 || b >= n)
+            return false;
+        if (a >= n) a = n - 1;
+        if (b < 0) b = 0;
+    }
+    *p1 = (uint32_t)a;
+    *p2 = (uint32_t)b;
+    return true;
+}
+
+/* ---------- creating, freeing ---------- */
+
+static enum coll_ovfl
+ovfl_default(enum coll_type t)
+{
+    switch (t) {
+    case COLL_LIST:  return COLL_OVFL_TAIL_TRIM;
+    case COLL_BTREE: return COLL_OVFL_SMALLEST_TRIM;
+    default:         return COLL_OVFL_ERROR;
+    }
+}
+
+static bool
+ovfl_allowed(enum coll_type t, enum coll_ovfl o)
+{
+    switch (o) {
+    case COLL_OVFL_ERROR:
+        return true;
+    case COLL_OVFL_HEAD_TRIM: case COLL_OVFL_TAIL_TRIM:
+        return t == COLL_LIST;
+    case COLL_OVFL_SMALLEST_TRIM: case COLL_OVFL_LARGEST_TRIM:
+    case COLL_OVFL_SMALLEST_SILENT_TRIM: case COLL_OVFL_LARGEST_SILENT_TRIM:
+        return t == COLL_BTREE;
+    default:
+        return false;
+    }
+}
+
+static uint32_t
+maxcount_of(uint32_t m)
+{
+    return m == 0 ? COLL_MAXCOUNT_DEFAULT : m > COLL_MAXCOUNT_MAX ? COLL_MAXCOUNT_MAX : m;
+}
+
+/* A new, unlinked, empty collection (one reference), or NULL with *st. */
+static struct item *
+coll_new(const struct coll_op *op, enum coll_status *st)
+{
+    enum item_status ist;
+    size_t pad = coll_off((uint8_t)op->nkey) - (sconf.hdr + op->nkey);
+    if (op->nkey > ITEM_KEY_MAX) {
+        *st = COLL_ENOMEM;
+        return NULL;
+    }
+    struct item *it = item_alloc_coll(op->key, op->nkey, op->attrs.flags, op->attrs.exptime,
+                                      (uint32_t)(pad + sizeof(struct coll)), &ist);
+    if (it == NULL) {
+        *st = COLL_ENOMEM;
+        return NULL;
+    }
+    struct coll *co = coll_of(it);
+    memset(co, 0, sizeof(*co));
+    pthread_mutex_init(&co->lock, NULL);
+    co->type = (uint8_t)op->type;
+    co->ovfl = (uint8_t)(op->attrs.ovfl == COLL_OVFL_DEFAULT ? ovfl_default(op->type)
+                                                              : op->attrs.ovfl);
+    co->readable = op->attrs.readable;
+    co->sticky = op->attrs.sticky;
+    co->maxcount = maxcount_of(op->attrs.maxcount);
+    if (op->type == COLL_SET || op->type == COLL_MAP) {
+        struct ctx x = { .it = it, .co = co };
+        co->u.root = node_new(&x);
+        if (co->u.root == NULL) {
+            item_release(it);
+            *st = COLL_ENOMEM;
+            return NULL;
+        }
+        item_account(it, x.delta, &co->acct);  /* unlinked: the field only */
+    }
+    return it;
+}
+
+/* Free every element and node of co (nobody references it). */
+static void
+free_all(struct coll *co)
+{
+    struct ctx x = { .co = co };
+    if (co->type == COLL_LIST) {
+        struct celem *e = co->u.l.head;
+        while (e != NULL) {
+            struct celem *nx = e->next;
+            chunk_free(NULL, e);
+            e = nx;
+        }
+        co->u.l.head = co->u.l.tail = NULL;
+    } else if (co->u.root != NULL) {
+        /* chains first, then the nodes */
+        struct hnode *stack[HT_DEPTH * HT_FAN + 32];
+        unsigned sp = 0;
+        stack[sp++] = co->u.root;
+        while (sp > 0) {
+            struct hnode *n = stack[--sp];
+            for (unsigned i = 0; i < HT_FAN; i++) {
+                if (n->slot[i] & 1) {
+                    stack[sp++] = (struct hnode *)(n->slot[i] & ~(uintptr_t)1);
+                    n->slot[i] = 0;
+                } else {
+                    struct celem *e = (struct celem *)n->slot[i];
+                    while (e != NULL) {
+                        struct celem *nx = e->next;
+                        chunk_free(NULL, e);
+                        e = nx;
+                    }
+                    n->slot[i] = 0;
+                }
+            }
+            chunk_free(&x, n);
+        }
+        co->u.root = NULL;
+    }
+    co->count = 0;
+    pthread_mutex_destroy(&co->lock);
+}
+
+static pthread_mutex_t reap_lock = PTHREAD_MUTEX_INITIALIZER; /* reap_list; leaf */
+static struct item *reap_list;      /* heads to free, linked by h_next */
+static _Atomic bool reap_pending;
+
+bool
+coll_free_elems(struct item *it)
+{
+    struct coll *co = coll_of(it);
+    if (co->count + co->nodes <= FREE_INLINE) {
+        free_all(co);
+        return true;
+    }
+    pthread_mutex_lock(&reap_lock);
+    it->h_next = reap_list;
+    reap_list = it;
+    atomic_store(&reap_pending, true);
+    pthread_mutex_unlock(&reap_lock);
+    return false;
+}
+
+struct item *
+slab_alloc_reap(unsigned id, uint64_t hv, enum slab_q q)
+{
+    struct item *c = slab_alloc(id, hv, q);
+    if (c == NULL && atomic_load(&reap_pending)) {
+        /* evicted collections wait to be freed: free them, once more */
+        coll_reap(UINT32_MAX);
+        c = slab_alloc(id, hv, q);
+    }
+    return c;
+}
+
+void
+coll_reap(uint32_t max)
+{
+    uint32_t done = 0;
+    while (done < max && atomic_load_explicit(&reap_pending, memory_order_relaxed)) {
+        pthread_mutex_lock(&reap_lock);
+        struct item *it = reap_list;
+        if (it != NULL)
+            reap_list = it->h_next;
+        if (reap_list == NULL)
+            atomic_store(&reap_pending, false);
+        pthread_mutex_unlock(&reap_lock);
+        if (it == NULL)
+            break;
+        struct coll *co = coll_of(it);
+        done += co->count + co->nodes;
+        free_all(co);
+        slab_free(it);
+    }
+}
+
+/* ---------- commands ---------- */
+
+/* Is op an element insert that may create the collection? */
+static bool
+is_insert(enum coll_opcode c)
+{
+    return c == COP_LIST_INSERT || c == COP_SET_INSERT || c == COP_MAP_INSERT ||
+           c == COP_MAP_UPSERT;
+}
+
+static enum coll_type
+type_of(enum coll_opcode c)
+{
+    switch (c) {
+    case COP_LIST_INSERT: case COP_LIST_DELETE: case COP_LIST_GET:
+        return COLL_LIST;
+    case COP_SET_INSERT: case COP_SET_DELETE: case COP_SET_EXIST: case COP_SET_GET:
+        return COLL_SET;
+    case COP_MAP_INSERT: case COP_MAP_UPSERT: case COP_MAP_UPDATE:
+    case COP_MAP_DELETE: case COP_MAP_GET:
+        return COLL_MAP;
+    default:
+        return COLL_KV;
+    }
+}
+
+/* A new element holding op's field and value (unattached), or NULL. */
+static struct celem *
+elem_make(const struct coll_op *op, enum coll_type t)
+{
+    size_t nf = t == COLL_MAP ? op->nfield : 0;
+    struct celem *e = chunk_new(sizeof(*e) + nf + op->ndata);
+    if (e == NULL)
+        return NULL;
+    e->next = e->prev = NULL;
+    e->nfield = (uint8_t)nf;
+    e->nbytes = op->ndata;
+    if (nf > 0)
+        memcpy(e->data, op->field, nf);
+    memcpy(e->data + nf, op->data, op->ndata);
+    e->hash = t == COLL_MAP ? elem_hash(op->field, nf) :
+              t == COLL_SET ? elem_hash(op->data, op->ndata) : 0;
+    return e;
+}
+
+static uint32_t xorshift_state(void);
+
+static enum coll_status
+list_insert(struct ctx *x, const struct coll_op *op, struct celem **ne)
+{
+    struct coll *co = x->co;
+    uint32_t pos;
+    if (!list_pos(co, op->from, true, &pos))
+        return COLL_OUT_OF_RANGE;
+    if (co->count >= co->maxcount) {
+        if (co->ovfl == COLL_OVFL_HEAD_TRIM) {
+            list_unlink(x, co->u.l.head);
+            pos = pos > 0 ? pos - 1 : 0;
+        } else if (co->ovfl == COLL_OVFL_TAIL_TRIM) {
+            list_unlink(x, co->u.l.tail);
+            if (pos > co->count)
+                pos = co->count;
+        } else {
+            return COLL_OVERFLOWED;
+        }
+    }
+    chunk_attach(x, *ne);
+    list_insert_at(co, *ne, pos);
+    *ne = NULL;
+    return COLL_OK;
+}
+
+/* Elements of a get, collected under the lock before any is removed. */
+struct picked {
+    struct celem **v;
+    uint32_t       n;
+};
+
+static void
+emit(const struct ctx *x, const struct coll_out *out, const struct picked *p)
+{
+    if (out == NULL)
+        return;
+    out->begin(out->arg, x->it->flags, p->n);
+    for (uint32_t i = 0; i < p->n; i++) {
+        const struct celem *e = p->v[i];
+        out->elem(out->arg, x->co->type == COLL_MAP ? e->data : NULL, e->nfield,
+                  e->data + e->nfield, e->nbytes);
+    }
+}
+
+static enum coll_status
+list_get_delete(struct ctx *x, const struct coll_op *op, const struct coll_out *out,
+                bool get, struct picked *p)
+{
+    struct coll *co = x->co;
+    uint32_t a, b;
+    if (!list_range(co, op->from, op->to, &a, &b))
+        return COLL_NO_ELEM;
+    uint32_t n = (a <= b ? b - a : a - b) + 1;
+    p->v = malloc((size_t)n * sizeof(*p->v));
+    if (p->v == NULL)
+        return COLL_ENOMEM;
+    struct celem *e = list_at(co, a);
+    for (uint32_t i = 0; i < n; i++) {
+        p->v[p->n++] = e;
+        e = a <= b ? e->next : e->prev;
+    }
+    if (get)
+        emit(x, out, p);
+    if (!get || op->del)
+        for (uint32_t i = 0; i < p->n; i++)
+            list_unlink(x, p->v[i]);
+    return COLL_OK;
+}
+
+static enum coll_status
+set_op(struct ctx *x, const struct coll_op *op, struct celem **ne)
+{
+    struct ht_pos pos;
+    uint32_t h = elem_hash(op->data, op->ndata);
+    struct celem *e = ht_find(x->co, op->data, op->ndata, h, &pos);
+    switch (op->code) {
+    case COP_SET_INSERT:
+        return e != NULL ? COLL_ELEM_EXISTS : ht_add(x, ne);
+    case COP_SET_DELETE:
+        if (e == NULL)
+            return COLL_NO_ELEM;
+        ht_remove(x, e, &pos);
+        return COLL_OK;
+    default:                        /* COP_SET_EXIST */
+        return e != NULL ? COLL_EXIST : COLL_NOT_EXIST;
+    }
+}
+
+static enum coll_status
+set_get(struct ctx *x, const struct coll_op *op, const struct coll_out *out,
+        struct picked *p)
+{
+    struct coll *co = x->co;
+    if (co->count == 0)
+        return COLL_NO_ELEM;
+    uint32_t want = op->count == 0 || op->count > co->count ? co->count : op->count;
+    p->v = malloc((size_t)want * sizeof(*p->v));
+    if (p->v == NULL)
+        return COLL_ENOMEM;
+    /* a random start, then on in tree order (wrapping): a random-looking
+     * pick at the cost of what is returned */
+    uint32_t skip = want < co->count ? xorshift_state() % co->count : 0;
+    p->n = ht_collect(co->u.root, &skip, want, p->v, 0);
+    if (p->n < want) {
+        skip = 0;
+        p->n = ht_collect(co->u.root, &skip, want, p->v, p->n);
+    }
+    emit(x, out, p);
+    if (op->del)
+        for (uint32_t i = 0; i < p->n; i++)
+            ht_delete_elem(x, p->v[i]);
+    return COLL_OK;
+}
+
+/* Next field of a space (or comma) separated list; false at the end. */
+static bool
+next_field(const char **s, const char *end, const char **f, size_t *n)
+{
+    const char *p = *s;
+    while (p < end && (*p == ' ' || *p == ','))
+        p++;
+    if (p == end)
+        return false;
+    const char *b = p;
+    while (p < end && *p != ' ' && *p != ',')
+        p++;
+    *f = b;
+    *n = (size_t)(p - b);
+    *s = p;
+    return true;
+}
+
+static enum coll_status
+map_put(struct ctx *x, const struct coll_op *op, struct celem **ne)
+{
+    struct ht_pos pos;
+    struct celem *e = ht_find(x->co, op->field, op->nfield, (*ne)->hash, &pos);
+    if (e != NULL) {
+        if (op->code == COP_MAP_INSERT)
+            return COLL_ELEM_EXISTS;
+        /* upsert, update: the new element takes the old one's place */
+        chunk_attach(x, *ne);
+        (*ne)->next = e->next;
+        *pos.link = *ne;
+        *ne = NULL;
+        chunk_free(x, e);
+        return op->code == COP_MAP_UPSERT ? COLL_REPLACED : COLL_OK;
+    }
+    return op->code == COP_MAP_UPDATE ? COLL_NO_ELEM : ht_add(x, ne);
+}
+
+static enum coll_status
+map_get_delete(struct ctx *x, const struct coll_op *op, const struct coll_out *out,
+               bool get, struct picked *p)
+{
+    struct coll *co = x->co;
+    if (co->count == 0)
+        return COLL_NO_ELEM;
+    if (op->nfields_len == 0) {
+        p->v = malloc((size_t)co->count * sizeof(*p->v));
+        if (p->v == NULL)
+            return COLL_ENOMEM;
+        uint32_t skip = 0;
+        p->n = ht_collect(co->u.root, &skip, co->count, p->v, 0);
+    } else {
+        /* at most one pick per field named */
+        uint32_t cap = 0;
+        const char *s = op->fields, *end = op->fields + op->nfields_len, *f;
+        size_t fn;
+        while (next_field(&s, end, &f, &fn))
+            cap++;
+        p->v = malloc((size_t)(cap ? cap : 1) * sizeof(*p->v));
+        if (p->v == NULL)
+            return COLL_ENOMEM;
+        s = op->fields;
+        while (next_field(&s, end, &f, &fn)) {
+            struct ht_pos pos;
+            struct celem *e = ht_find(co, f, fn, elem_hash(f, fn), &pos);
+            if (e == NULL)
+                continue;
+            bool dup = false;           /* a field named twice counts once */
+            for (uint32_t i = 0; i < p->n && !dup; i++)
+                dup = p->v[i] == e;
+            if (!dup)
+                p->v[p->n++] = e;
+        }
+    }
+    if (p->n == 0)
+        return COLL_NO_ELEM;
+    if (get)
+        emit(x, out, p);
+    if (!get || op->del)
+        for (uint32_t i = 0; i < p->n; i++)
+            ht_delete_elem(x, p->v[i]);
+    return COLL_OK;
+}
+
+static _Thread_local uint32_t rnd;
+
+static uint32_t
+xorshift_state(void)
+{
+    uint32_t s = rnd;
+    if (s == 0)
+        s = (uint32_t)(uintptr_t)&rnd ^ 0x9e3779b9u;
+    s ^= s << 13;
+    s ^= s >> 17;
+    s ^= s << 5;
+    rnd = s;
+    return s;
+}
+
+/* getattr / setattr on any item. */
+static enum coll_status
+attr_op(const struct coll_op *op, struct coll_info *info)
+{
+    struct item *it = item_get_any(op->key, op->nkey);
+    if (it == NULL)
+        return COLL_NOT_FOUND;
+    enum coll_status st = COLL_OK;
+    if (!is_coll(it)) {
+        if (op->code == COP_GETATTR) {
+            memset(info, 0, sizeof(*info));
+            info->type = COLL_KV;
+            info->flags = item_flags(it);
+            info->exptime = item_exptime(it);
+        } else if (op->set_mask & ~COLL_SET_EXPTIME) {
+            st = COLL_ATTR_NOT_FOUND;
+        } else {
+            item_set_exptime(it, op->attrs.exptime);
+        }
+        item_release(it);
+        return st;
+    }
+    struct coll *co = coll_of(it);
+    pthread_mutex_lock(&co->lock);
+    if (op->code == COP_GETATTR) {
+        info->type = (enum coll_type)co->type;
+        info->flags = it->flags;
+        info->exptime = item_exptime(it);
+        info->sticky = co->sticky;
+        info->count = co->count;
+        info->maxcount = co->maxcount;
+        info->ovfl = (enum coll_ovfl)co->ovfl;
+        info->readable = co->readable;
+    } else {
+        /* check everything, then change: all or nothing */
+        uint32_t mc = maxcount_of(op->attrs.maxcount);
+        if ((op->set_mask & COLL_SET_OVFL) &&
+            !ovfl_allowed((enum coll_type)co->type, op->attrs.ovfl))
+            st = COLL_ATTR_BAD_VALUE;
+        if ((op->set_mask & COLL_SET_MAXCOUNT) && mc < co->count)
+            st = COLL_ATTR_BAD_VALUE;
+        if (st == COLL_OK) {
+            if (op->set_mask & COLL_SET_MAXCOUNT)
+                co->maxcount = mc;
+            if (op->set_mask & COLL_SET_OVFL)
+                co->ovfl = (uint8_t)op->attrs.ovfl;
+            if (op->set_mask & COLL_SET_READABLE)
+                co->readable = op->attrs.readable;
+            if (op->set_mask & COLL_SET_EXPTIME) {
+                co->sticky = op->attrs.sticky;
+                item_set_exptime(it, op->attrs.exptime);
+            }
+        }
+    }
+    pthread_mutex_unlock(&co->lock);
+    item_release(it);
+    return st;
+}
+
+static enum coll_status
+create(const struct coll_op *op)
+{
+    enum coll_status st;
+    struct item *it = coll_new(op, &st);
+    if (it == NULL)
+        return st;
+    enum item_status ist = item_store(it, ITEM_ADD, 0, NULL);
+    item_release(it);
+    return ist == ITEM_OK ? COLL_CREATED : ist == ITEM_ENOMEM ? COLL_ENOMEM : COLL_EXISTS;
+}
+
+static bool
+is_read(enum coll_opcode c)
+{
+    return c == COP_LIST_GET || c == COP_SET_GET || c == COP_SET_EXIST || c == COP_MAP_GET;
+}
+
+/* Run op on the locked collection x. */
+static enum coll_status
+run_locked(struct ctx *x, const struct coll_op *op, const struct coll_out *out,
+           struct celem **ne, struct picked *p)
+{
+    if (is_read(op->code) && !x->co->readable)
+        return COLL_UNREADABLE;
+    switch (op->code) {
+    case COP_LIST_INSERT:
+        return list_insert(x, op, ne);
+    case COP_LIST_DELETE:
+        return list_get_delete(x, op, out, false, p);
+    case COP_LIST_GET:
+        return list_get_delete(x, op, out, true, p);
+    case COP_SET_INSERT: case COP_SET_DELETE: case COP_SET_EXIST:
+        return set_op(x, op, ne);
+    case COP_SET_GET:
+        return set_get(x, op, out, p);
+    case COP_MAP_INSERT: case COP_MAP_UPSERT: case COP_MAP_UPDATE:
+        return map_put(x, op, ne);
+    case COP_MAP_DELETE:
+        return map_get_delete(x, op, out, false, p);
+    case COP_MAP_GET:
+        return map_get_delete(x, op, out, true, p);
+    default:
+        return COLL_NOT_FOUND;
+    }
+}
+
+enum coll_status
+coll_exec(const struct coll_op *op, const struct coll_out *out, struct coll_info *info)
+{
+    /* big collections freed lately: a bounded share, before any lock */
+    coll_reap(4096);
+    if (op->code == COP_CREATE)
+        return create(op);
+    if (op->code == COP_GETATTR || op->code == COP_SETATTR)
+        return attr_op(op, info);
+    enum coll_type t = type_of(op->code);
+    bool needs_elem = is_insert(op->code) || op->code == COP_MAP_UPDATE;
+    struct celem *ne = NULL;
+    if (needs_elem) {
+        ne = elem_make(op, t);
+        if (ne == NULL)
+            return COLL_ENOMEM;
+    }
+    enum coll_status st;
+    struct item *it = item_get_any(op->key, op->nkey);
+    if (it == NULL) {
+        if (!(op->create && is_insert(op->code))) {
+            st = COLL_NOT_FOUND;
+            goto out;
+        }
+        /* build it with its element, unlinked, then publish both at once */
+        struct coll_op cop = *op;
+        cop.type = t;
+        it = coll_new(&cop, &st);
+        if (it == NULL)
+            goto out;
+        struct ctx x = { .it = it, .co = coll_of(it) };
+        struct picked p = { 0 };
+        st = run_locked(&x, op, NULL, &ne, &p);
+        item_account(it, x.delta, &x.co->acct);
+        if (st == COLL_OK || st == COLL_REPLACED) {
+            enum item_status ist = item_store(it, ITEM_ADD, 0, NULL);
+            if (ist == ITEM_OK) {
+                st = COLL_CREATED;
+            } else if (ist == ITEM_ENOMEM) {
+                st = COLL_ENOMEM;
+            } else {
+                /* created (or set) by someone else meanwhile: once more,
+                 * into theirs */
+                item_release(it);
+                struct coll_op again = *op;
+                again.create = false;
+                return coll_exec(&again, out, info);
+            }
+        }
+        item_release(it);
+        goto out;
+    }
+    if (!is_coll(it) || coll_of(it)->type != t) {
+        item_release(it);
+        st = COLL_ETYPE;
+        goto out;
+    }
+    struct ctx x = { .it = it, .co = coll_of(it) };
+    struct picked p = { 0 };
+    pthread_mutex_lock(&x.co->lock);
+    if (!item_is_linked(it)) {
+        st = COLL_NOT_FOUND;        /* deleted, expired or evicted meanwhile */
+    } else {
+        st = run_locked(&x, op, out, &ne, &p);
+        if (x.delta != 0)
+            item_account(it, x.delta, &x.co->acct);
+        if (st == COLL_OK && op->drop && x.co->count == 0 &&
+            (op->code == COP_LIST_DELETE || op->code == COP_SET_DELETE ||
+             op->code == COP_MAP_DELETE || op->del)) {
+            item_unlink_this(it);
+            st = COLL_DROPPED;
+        }
+    }
+    pthread_mutex_unlock(&x.co->lock);
+    free(p.v);
+    item_release(it);
+out:
+    if (ne != NULL)
+        chunk_free(NULL, ne);
+    return st;
+}
