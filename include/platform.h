@@ -128,12 +128,14 @@ void    platform_wake(int wfd, char c);
 ssize_t platform_wake_read(int rfd, char *buf, size_t len);
 void    platform_wake_close(int rfd, int wfd);
 
-/* Stop requests that arrive outside the event loop's signals: on Windows
- * Ctrl+C, Ctrl+Break, the console closing and the service's stop call fn
- * (from another thread: fn must be async-safe, as the server's
- * request_stop is).  No-op on POSIX, where SIGTERM/SIGINT arrive as
- * libevent signal events. */
-void platform_on_stop(void (*fn)(void));
+/* Stop and reload requests that arrive outside the event loop's signals:
+ * on Windows Ctrl+C, Ctrl+Break, the console closing and the service's
+ * stop call stop(), the service's PARAMCHANGE (sc.exe control memcached
+ * paramchange: SIGHUP's equivalent) calls reload().  Both run on another
+ * thread and must only hand the work to the main loop, as the server's
+ * request_stop/request_reload do.  No-op on POSIX, where
+ * SIGTERM/SIGINT/SIGHUP arrive as libevent signal events. */
+void platform_on_control(void (*stop)(void), void (*reload)(void));
 
 /* Service mode, before anything else in main(): when argv[1] is
  * "--service", carry out the service command (Windows: install, uninstall,

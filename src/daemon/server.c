@@ -135,6 +135,14 @@ reset_conn_stats(void)
     atomic_store(&net_counters.listen_disabled_num, 0);
 }
 
+/* From any thread (Windows service PARAMCHANGE): SIGHUP's reload, run
+ * on the main thread like the signal. */
+static void
+request_reload(void)
+{
+    platform_wake(wake_fds[1], 'r');
+}
+
 static void
 request_stop(void)
 {
@@ -204,9 +212,13 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 {
     (void)what; (void)arg;
     char buf[16];
-    (void)platform_wake_read(fd, buf, sizeof(buf));
-    if (atomic_load(&stop_requested))
+    ssize_t n = platform_wake_read(fd, buf, sizeof(buf));
+    if (atomic_load(&stop_requested)) {
         begin_stop();
+        return;
+    }
+    if (n > 0 && memchr(buf, 'r', (size_t)n) != NULL)
+        server_reload();
 }
 
 static void
@@ -549,7 +561,8 @@ server_main(struct settings *s, int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    platform_on_stop(request_stop);  /* Windows: Ctrl+C, Ctrl+Break, service stop */
+    /* Windows: Ctrl+C, Ctrl+Break, service stop and PARAMCHANGE */
+    platform_on_control(request_stop, request_reload);
     struct timeval sec = { 1, 0 };
     tick_ev = event_new(main_base, -1, EV_PERSIST, on_tick, NULL);
     event_add(tick_ev, &sec);

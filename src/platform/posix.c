@@ -587,7 +587,7 @@ platform_wake_close(int rfd, int wfd)
     close(wfd);
 }
 
-void platform_on_stop(void (*fn)(void)) { (void)fn; }
+void platform_on_control(void (*stop)(void), void (*reload)(void)) { (void)stop; (void)reload; }
 
 void platform_event_threads(void) { evthread_use_pthreads(); }
 

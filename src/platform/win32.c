@@ -11,7 +11,7 @@
  *   - no users to switch to (-u), no core limit (-r), no mlockall (-k):
  *     refused with a sentence saying what to do instead;
  *   - Ctrl+C, Ctrl+Break, console close and service stop all call the
- *     server's stop function (platform_on_stop);
+ *     server's stop function (platform_on_control; PARAMCHANGE reloads as SIGHUP);
  *   - the durable rename is MoveFileEx(REPLACE_EXISTING | WRITE_THROUGH)
  *     after FlushFileBuffers on the file;
  *   - logfile=syslog writes to the Application event log.
@@ -188,7 +188,7 @@ svc_report(DWORD state, DWORD exit_code)
     svc_status.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
     svc_status.dwCurrentState = state;
     svc_status.dwControlsAccepted = state == SERVICE_RUNNING ?
-        SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN : 0;
+        SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN | SERVICE_ACCEPT_PARAMCHANGE : 0;
     svc_status.dwWin32ExitCode = exit_code == 0 ? NO_ERROR : ERROR_SERVICE_SPECIFIC_ERROR;
     svc_status.dwServiceSpecificExitCode = exit_code;
     svc_status.dwWaitHint = state == SERVICE_RUNNING || state == SERVICE_STOPPED ? 0 : 30000;
@@ -479,7 +479,7 @@ platform_wake_close(int rfd, int wfd)
 
 /* ---- stop requests: console control events and the service ---- */
 
-static void (*stop_fn)(void);
+static void (*stop_fn)(void), (*reload_fn)(void);
 
 static BOOL WINAPI
 on_console(DWORD ev)
@@ -502,9 +502,10 @@ on_console(DWORD ev)
 }
 
 void
-platform_on_stop(void (*fn)(void))
+platform_on_control(void (*stop)(void), void (*reload)(void))
 {
-    stop_fn = fn;
+    stop_fn = stop;
+    reload_fn = reload;
     SetConsoleCtrlHandler(on_console, TRUE);
 }
 
@@ -715,6 +716,10 @@ svc_control(DWORD ctl, DWORD type, void *data, void *ctx)
         if (stop_fn != NULL)
             stop_fn();              /* graceful: flush clients, final snapshot */
         return NO_ERROR;
+    case SERVICE_CONTROL_PARAMCHANGE:  /* SIGHUP's reload */
+        if (reload_fn != NULL)
+            reload_fn();
+        return NO_ERROR;
     case SERVICE_CONTROL_INTERROGATE:
         return NO_ERROR;
     default:
@@ -732,8 +737,16 @@ svc_main(DWORD argc, char **argv)
     svc_report(SERVICE_START_PENDING, 0);
     /* a service has no console: stderr (startup errors, and the log when
      * no logfile is configured) goes to %ProgramData%\memcached\service.log */
-    if (freopen(svc_log, "a", stderr) != NULL)
+    int fd = _open(svc_log, _O_WRONLY | _O_APPEND | _O_CREAT | _O_BINARY | _O_NOINHERIT,
+                   _S_IREAD | _S_IWRITE);
+    if (fd >= 0) {
+        if (fd != 2) {
+            _dup2(fd, 2);           /* the C runtime's stderr writes to fd 2 */
+            _close(fd);
+        }
+        SetStdHandle(STD_ERROR_HANDLE, (HANDLE)_get_osfhandle(2));
         setvbuf(stderr, NULL, _IONBF, 0);
+    }
     int rc = svc_run(svc_argc, svc_argv);
     svc_report(SERVICE_STOPPED, (DWORD)rc);
 }

@@ -28,6 +28,9 @@ MC_BIN = os.environ.get("MC_BIN") or os.path.join(os.getcwd(), "memcached")
 HOST = "127.0.0.1"
 # Sanitizer builds are slower; scale every timeout by this factor.
 TIME_SCALE = float(os.environ.get("MC_TIME_SCALE", "1"))
+# The signal that stops a server gracefully: SIGTERM, or SIGINT for
+# memcached.exe under Wine (it becomes Ctrl+C there; SIGTERM kills).
+STOP_SIGNAL = getattr(signal, os.environ.get("MC_STOP_SIGNAL", "SIGTERM"))
 IO_TIMEOUT = 5.0 * TIME_SCALE
 
 _live = []
@@ -156,14 +159,14 @@ class Server:
         if self.proc is None:
             return None
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(STOP_SIGNAL)
         return self.wait_exit(timeout)
 
     def kill(self):
         if self.proc is not None and self.proc.poll() is None and self.name == "ours":
             # Graceful stop first so LeakSanitizer gets to run at exit.
             try:
-                self.proc.send_signal(signal.SIGTERM)
+                self.proc.send_signal(STOP_SIGNAL)
                 self.proc.wait(timeout=3 * TIME_SCALE)
             except (OSError, subprocess.TimeoutExpired):
                 pass
