@@ -628,7 +628,9 @@ void item_sizes(void (*fn)(uint32_t size, uint64_t count, void *arg), void *arg)
 #define ITEM_MARK_BINKEY  0x10u     /* key came base64 (b): any bytes, returned base64 */
 #define ITEM_MARK_PROBATION 0x20u   /* on probation (policy s3fifo); without
                                      * it an item is restored into main */
-#define ITEM_MARKS_ALL    0x3fu
+#define ITEM_MARK_COLL    0x40u     /* a collection: the value is its image
+                                     * (coll.c; item_coll_image_valid) */
+#define ITEM_MARKS_ALL    0x7fu
 
 /* A consistent picture of one item's metadata (see item_copy_image). */
 struct item_image {
@@ -667,6 +669,11 @@ enum item_status item_restore(const char *key, size_t nkey, uint32_t flags,
                               rel_time_t exptime, uint64_t cas,
                               rel_time_t atime, unsigned marks,
                               const void *value, uint32_t nbytes);
+
+/* Is img[0..n) a well-formed collection image (ITEM_MARK_COLL value)?
+ * Checks every length and attribute, so a restore cannot fail on it but
+ * for memory. */
+bool item_coll_image_valid(const void *img, size_t n);
 
 /* Make every CAS handed out from now on larger than floor (no-op if the
  * counter is already there). */

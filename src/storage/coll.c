@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "storage.h"
 
 #define HT_FAN      16
@@ -1778,4 +1779,258 @@ out:
     if (ne != NULL)
         chunk_free(NULL, ne);
     return st;
+}
+
+/* ---------- snapshot images ----------
+ *
+ * A collection is saved as one snapshot record whose value is its image
+ * (ITEM_MARK_COLL), all integers little-endian:
+ *
+ *   0  u8 version (1) | u8 type | u8 ovfl | u8 readable | u8 sticky |
+ *   5  u8 bktype | u8 trimmed | u8 maxbkeyrange len | u8 its bin |
+ *   9  31 bytes maxbkeyrange | 40 u32 maxcount | 44 u32 count    (48 bytes)
+ *   then count elements, in list / hash tree / bkey order:
+ *     list, set: u32 nbytes | value
+ *     map:       u8 nfield | u32 nbytes | field | value
+ *     b+tree:    u8 nbkey | u8 neflag | u32 nbytes | bkey | eflag | value
+ */
+#define IMG_VERSION 1
+#define IMG_HDR     48
+
+struct img_w {
+    uint8_t *p;
+    size_t   len, cap;              /* bytes the image takes; written while
+                                     * they fit in cap */
+};
+
+static void
+img_put(struct img_w *w, const void *s, size_t n)
+{
+    if (w->len + n <= w->cap && n > 0)
+        memcpy(w->p + w->len, s, n);
+    w->len += n;
+}
+
+static void
+img_u32(struct img_w *w, uint32_t v)
+{
+    uint8_t b[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
+    img_put(w, b, 4);
+}
+
+static uint32_t
+img_get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void
+img_celem(const struct coll *co, const struct celem *e, struct img_w *w)
+{
+    if (co->type == COLL_MAP)
+        img_put(w, &e->nfield, 1);
+    img_u32(w, e->nbytes);
+    img_put(w, e->data, (size_t)e->nfield + e->nbytes);
+}
+
+static void
+img_hnode(const struct coll *co, const struct hnode *n, struct img_w *w)
+{
+    for (unsigned i = 0; i < HT_FAN; i++) {
+        if (n->slot[i] & 1) {
+            img_hnode(co, (const struct hnode *)(n->slot[i] & ~(uintptr_t)1), w);
+            continue;
+        }
+        for (const struct celem *e = (const struct celem *)n->slot[i]; e != NULL; e = e->next)
+            img_celem(co, e, w);
+    }
+}
+
+static void
+img_btree(const struct belem *t, struct img_w *w)
+{
+    if (t == NULL)
+        return;
+    img_btree(t->l, w);
+    uint8_t h[2] = { t->nbkey, t->neflag };
+    img_put(w, h, 2);
+    img_u32(w, t->nbytes);
+    img_put(w, t->data, (size_t)t->nbkey + t->neflag + t->nbytes);
+    img_btree(t->r, w);
+}
+
+static void
+img_write(const struct coll *co, struct img_w *w)
+{
+    uint8_t h[40] = { IMG_VERSION, co->type, co->ovfl, co->readable, co->sticky, co->bktype,
+                      co->trimmed, co->maxbkeyrange.len, co->maxbkeyrange.bin };
+    memcpy(h + 9, co->maxbkeyrange.b, COLL_BKEY_MAX);
+    img_put(w, h, sizeof(h));
+    img_u32(w, co->maxcount);
+    img_u32(w, co->count);
+    if (co->type == COLL_LIST) {
+        for (const struct celem *e = co->u.l.head; e != NULL; e = e->next)
+            img_celem(co, e, w);
+    } else if (co->type == COLL_BTREE) {
+        img_btree(co->u.broot, w);
+    } else {
+        img_hnode(co, co->u.root, w);
+    }
+}
+
+int
+coll_copy_image(struct item *it, struct item_image *img, void *buf, size_t cap, size_t *need)
+{
+    struct coll *co = coll_of(it);
+    int rc = 0;
+    pthread_mutex_lock(&co->lock);
+    if (item_is_linked(it) && item_is_live(it, clock_now())) {
+        struct img_w w = { (uint8_t *)buf + it->nkey, 0, cap > it->nkey ? cap - it->nkey : 0 };
+        img_write(co, &w);
+        *need = it->nkey + w.len;
+        if (*need > cap) {
+            rc = -1;
+        } else {
+            item_image_meta(it, img);
+            img->marks = (uint8_t)((img->marks & ~ITEM_MARK_PROBATION) | ITEM_MARK_COLL);
+            img->nbytes = (uint32_t)w.len;
+            memcpy(buf, item_key(it), it->nkey);
+            rc = 1;
+        }
+    }
+    pthread_mutex_unlock(&co->lock);
+    return rc;
+}
+
+/* Walk an image's elements: each one's fields into *e (pointers into the
+ * image); false on the first malformed one. */
+struct img_elem {
+    uint8_t        nfield, nbkey, neflag;
+    uint32_t       nbytes;
+    const uint8_t *data;            /* field or bkey, eflag, then value */
+};
+
+static bool
+img_next(uint8_t type, const uint8_t **p, const uint8_t *end, struct img_elem *e)
+{
+    size_t h = type == COLL_MAP ? 5 : type == COLL_BTREE ? 6 : 4;
+    if ((size_t)(end - *p) < h)
+        return false;
+    const uint8_t *q = *p;
+    e->nfield = type == COLL_MAP ? q[0] : 0;
+    e->nbkey = type == COLL_BTREE ? q[0] : 0;
+    e->neflag = type == COLL_BTREE ? q[1] : 0;
+    e->nbytes = img_get32(q + h - 4);
+    e->data = q + h;
+    size_t n = (size_t)e->nfield + e->nbkey + e->neflag + e->nbytes;
+    if (e->nbytes > COLL_ELEM_MAX || e->nfield > COLL_FIELD_MAX ||
+        (type == COLL_MAP && e->nfield == 0) || e->nbkey > COLL_BKEY_MAX ||
+        e->neflag > COLL_BKEY_MAX || (type == COLL_BTREE && e->nbkey == 0) ||
+        (size_t)(end - e->data) < n)
+        return false;
+    *p = e->data + n;
+    return true;
+}
+
+bool
+item_coll_image_valid(const void *img, size_t n)
+{
+    const uint8_t *p = img, *end = p + n;
+    if (n < IMG_HDR)
+        return false;
+    uint8_t type = p[1], bktype = p[5];
+    uint32_t maxcount = img_get32(p + 40), count = img_get32(p + 44);
+    if (p[0] != IMG_VERSION || type < COLL_LIST || type > COLL_BTREE ||
+        !ovfl_allowed((enum coll_type)type, (enum coll_ovfl)p[2]) || p[3] > 1 || p[4] > 1 ||
+        bktype > BK_BIN || p[6] > TRIM_LARGE || p[7] > COLL_BKEY_MAX || p[8] > 1 ||
+        maxcount == 0 || maxcount > COLL_MAXCOUNT_MAX || count > maxcount ||
+        (type == COLL_BTREE && (bktype == BK_NONE) != (count == 0)))
+        return false;
+    const uint8_t *q = p + IMG_HDR;
+    struct img_elem e, prev = { 0 };
+    for (uint32_t i = 0; i < count; i++) {
+        if (!img_next(type, &q, end, &e))
+            return false;
+        /* b+tree: bkeys of the tree's type, strictly ascending */
+        if (type == COLL_BTREE &&
+            ((bktype == BK_INT && e.nbkey != 8) ||
+             (i > 0 && bkcmp(prev.data, prev.nbkey, e.data, e.nbkey) >= 0)))
+            return false;
+        prev = e;
+    }
+    return q == end;
+}
+
+struct item *
+coll_restore(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
+             const void *img, uint32_t n, enum item_status *st)
+{
+    const uint8_t *p = img, *end = p + n;
+    if (!item_coll_image_valid(img, n)) {
+        *st = ITEM_ETYPE;
+        return NULL;
+    }
+    struct coll_op op;
+    memset(&op, 0, sizeof(op));
+    op.key = key;
+    op.nkey = nkey;
+    op.type = (enum coll_type)p[1];
+    op.attrs = (struct coll_attrs){ .flags = flags, .exptime = exptime, .sticky = p[4],
+                                    .maxcount = img_get32(p + 40),
+                                    .ovfl = (enum coll_ovfl)p[2], .readable = p[3] };
+    op.attrs.maxbkeyrange.len = p[7];
+    op.attrs.maxbkeyrange.bin = p[8];
+    memcpy(op.attrs.maxbkeyrange.b, p + 9, COLL_BKEY_MAX);
+    enum coll_status cst;
+    struct item *it = coll_new(&op, &cst);
+    if (it == NULL) {
+        *st = ITEM_ENOMEM;
+        return NULL;
+    }
+    struct ctx x = { .it = it, .co = coll_of(it) };
+    struct coll *co = x.co;
+    co->bktype = p[5];
+    co->trimmed = p[6];
+    uint32_t count = img_get32(p + 44);
+    const uint8_t *q = p + IMG_HDR;
+    struct img_elem e;
+    for (uint32_t i = 0; i < count && img_next(co->type, &q, end, &e); i++) {
+        if (co->type == COLL_BTREE) {
+            struct belem *b = bel_new(e.data, e.nbkey, e.data + e.nbkey, e.neflag,
+                                      e.data + e.nbkey + e.neflag, e.nbytes);
+            if (b == NULL)
+                goto nomem;
+            chunk_attach(&x, b);
+            co->u.broot = bt_insert(co->u.broot, b);
+            co->count++;
+            continue;
+        }
+        struct coll_op eop = { .field = (const char *)e.data, .nfield = e.nfield,
+                               .data = e.data + e.nfield, .ndata = e.nbytes };
+        struct celem *c = elem_make(&eop, (enum coll_type)co->type);
+        if (c == NULL)
+            goto nomem;
+        if (co->type == COLL_LIST) {
+            chunk_attach(&x, c);
+            list_insert_at(co, c, co->count);
+            continue;
+        }
+        struct ht_pos pos;
+        size_t kn;
+        const char *k = ekey(co, c, &kn);
+        if (ht_find(co, k, kn, c->hash, &pos) != NULL) {
+            chunk_free(NULL, c);    /* (a repeated value or field: once) */
+            continue;
+        }
+        chunk_attach(&x, c);
+        ht_insert(&x, c);
+        co->count++;
+    }
+    item_account(it, x.delta, &co->acct);
+    return it;
+nomem:
+    item_account(it, x.delta, &co->acct);
+    item_release(it);
+    *st = ITEM_ENOMEM;
+    return NULL;
 }
