@@ -471,6 +471,10 @@ struct coll_op {
     uint32_t         offset;        /* bop get: matching elements skipped */
     bool             decr, has_initial;
     uint64_t         delta, initial;
+    uint64_t         reply_max;     /* gets: more reply bytes than this (an
+                                     * estimate: values, keys, line overhead)
+                                     * is COLL_ENOMEM, nothing deleted;
+                                     * 0: no limit */
 };
 
 /* How a reading command hands out what it found: begin() once with the
@@ -494,6 +498,11 @@ struct coll_out {
  * it) after calling out. */
 enum coll_status coll_exec(const struct coll_op *op, const struct coll_out *out,
                            struct coll_info *info);
+
+/* Collections in memory by type (index enum coll_type; [COLL_KV] 0):
+ * created and not yet freed (so one unlinked and waiting to be freed
+ * still counts, for at most a maintenance tick). */
+void coll_type_counts(uint64_t out[COLL_BTREE + 1]);
 
 /* --- observers (watch: fetchers, evictions; src/util/watch.c) ---
  * Storage knows nothing about who watches: the daemon installs callbacks

@@ -124,6 +124,11 @@ enum coll_attr_name {
 };
 #define CATTR_COLL_NAMES (CATTR_READABLE + 1) /* a list, set or map has these */
 #define COLL_PIPE_MAX 500           /* commands in one pipe (ARCUS ch09) */
+/* A collection get's reply is built whole under the collection's lock (so
+ * it is one consistent picture); a larger one is refused with "SERVER_ERROR
+ * out of memory [writing get response]" and deletes nothing (ours; ARCUS
+ * ch05-ch08 list the reply).  16 MB, as -o read_buf_max's default. */
+#define COLL_REPLY_MAX (16u << 20)
 
 /* An ARCUS collection command (proto/coll.c parses it into this). */
 struct coll_req {

@@ -304,6 +304,7 @@ run(struct proto_conn *pc, struct coll_req *c, bool noreply)
     bool get = c->cc == CC_LOP_GET || c->cc == CC_SOP_GET || c->cc == CC_MOP_GET ||
                c->cc == CC_BOP_GET || c->cc == CC_BOP_GBP || c->cc == CC_BOP_PWG;
     bool bop = c->op.type == COLL_BTREE;
+    c->op.reply_max = COLL_REPLY_MAX;
     enum coll_status st = coll_exec(&c->op, get || bop ? &out : NULL, &info);
     if (c->cc == CC_GETATTR && st == COLL_OK) {
         getattr_reply(pc, c, &info);
@@ -475,6 +476,7 @@ bop_mget(struct proto_conn *pc, struct coll_req *c)
         struct coll_op op = c->op;
         op.key = keys[i].s;
         op.nkey = keys[i].n;
+        op.reply_max = COLL_REPLY_MAX / c->numfields;     /* the whole reply */
         enum coll_status st = coll_exec(&op, &out, &info);
         if (st != COLL_OK) {
             obuf_add(pc->out, "VALUE ", 6);
@@ -631,6 +633,7 @@ bop_smget(struct proto_conn *pc, struct coll_req *c)
         struct coll_op op = c->op;
         op.key = keys[i].s;
         op.nkey = keys[i].n;
+        op.reply_max = COLL_REPLY_MAX;  /* (count <= 2000 elements in all) */
         s.key = i;
         enum coll_status st = coll_exec(&op, &out, &info);
         switch (st) {

@@ -87,6 +87,8 @@ struct coll {
     } u;
 };
 
+static _Atomic uint64_t type_count[COLL_BTREE + 1];    /* coll_type_counts() */
+
 /* A command in progress: the collection and its byte delta. */
 struct ctx {
     struct item *it;
@@ -499,6 +501,7 @@ coll_new(const struct coll_op *op, enum coll_status *st)
     co->readable = op->attrs.readable;
     co->sticky = op->attrs.sticky;
     co->maxcount = maxcount_of(op->attrs.maxcount);
+    atomic_fetch_add_explicit(&type_count[op->type], 1, memory_order_relaxed);
     if (op->type == COLL_BTREE)
         co->maxbkeyrange = op->attrs.maxbkeyrange;
     if (op->type == COLL_SET || op->type == COLL_MAP) {
@@ -516,10 +519,18 @@ coll_new(const struct coll_op *op, enum coll_status *st)
 
 static void bt_free_all(struct coll *co);
 
+void
+coll_type_counts(uint64_t out[COLL_BTREE + 1])
+{
+    for (int t = 0; t <= COLL_BTREE; t++)
+        out[t] = atomic_load_explicit(&type_count[t], memory_order_relaxed);
+}
+
 /* Free every element and node of co (nobody references it). */
 static void
 free_all(struct coll *co)
 {
+    atomic_fetch_sub_explicit(&type_count[co->type], 1, memory_order_relaxed);
     struct ctx x = { .co = co };
     if (co->type == COLL_BTREE) {
         bt_free_all(co);
@@ -695,6 +706,19 @@ struct picked {
     uint32_t       n;
 };
 
+/* Reply bytes an element takes, about: its bytes and a line's overhead. */
+#define REPLY_LINE 32
+
+/* Would p's elements make a reply within op->reply_max? */
+static bool
+reply_fits(const struct coll_op *op, const struct picked *p)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < p->n && op->reply_max != 0; i++)
+        n += (uint64_t)p->v[i]->nbytes + 2u * p->v[i]->nfield + REPLY_LINE;
+    return op->reply_max == 0 || n <= op->reply_max;
+}
+
 static void
 emit(const struct ctx *x, const struct coll_out *out, const struct picked *p)
 {
@@ -725,6 +749,8 @@ list_get_delete(struct ctx *x, const struct coll_op *op, const struct coll_out *
         p->v[p->n++] = e;
         e = a <= b ? e->next : e->prev;
     }
+    if (get && !reply_fits(op, p))
+        return COLL_ENOMEM;         /* nothing deleted */
     if (get)
         emit(x, out, p);
     if (!get || op->del)
@@ -771,6 +797,8 @@ set_get(struct ctx *x, const struct coll_op *op, const struct coll_out *out,
         skip = 0;
         p->n = ht_collect(co->u.root, &skip, want, p->v, p->n);
     }
+    if (!reply_fits(op, p))
+        return COLL_ENOMEM;
     emit(x, out, p);
     if (op->del)
         for (uint32_t i = 0; i < p->n; i++)
@@ -853,6 +881,8 @@ map_get_delete(struct ctx *x, const struct coll_op *op, const struct coll_out *o
     }
     if (p->n == 0)
         return COLL_NO_ELEM;
+    if (get && !reply_fits(op, p))
+        return COLL_ENOMEM;
     if (get)
         emit(x, out, p);
     if (!get || op->del)
@@ -1470,6 +1500,13 @@ bt_get(struct ctx *x, const struct coll_op *op, const struct coll_out *out,
         } else {
             info->trimmed = !op->del && (tstart || (tend && !stopped));
         }
+        uint64_t bytes = 0;
+        for (uint32_t i = 0; i < n && op->reply_max != 0; i++) {
+            const struct belem *e = (const struct belem *)(void *)p->v[i];
+            bytes += (uint64_t)e->nbytes + 2u * (e->nbkey + e->neflag) + REPLY_LINE;
+        }
+        if (op->reply_max != 0 && bytes > op->reply_max)
+            return COLL_ENOMEM;     /* nothing deleted */
         if (out != NULL) {
             out->begin(out->arg, x->it->flags, n);
             for (uint32_t i = 0; i < n; i++)
@@ -1498,6 +1535,14 @@ bt_pos(struct ctx *x, const struct coll_op *op, const struct coll_out *out,
         if (b >= cnt)
             b = cnt - 1;
         uint32_t n = (a <= b ? b - a : a - b) + 1;
+        uint64_t bytes = 0;
+        for (uint32_t k = 0; k < n && op->reply_max != 0; k++) {
+            uint32_t i = a <= b ? a + k : a - k;
+            const struct belem *e = bt_at(co->u.broot, op->desc ? cnt - 1 - i : i);
+            bytes += (uint64_t)e->nbytes + 2u * (e->nbkey + e->neflag) + REPLY_LINE;
+        }
+        if (op->reply_max != 0 && bytes > op->reply_max)
+            return COLL_ENOMEM;
         out->begin(out->arg, x->it->flags, n);
         for (uint32_t k = 0; k < n; k++) {
             uint32_t i = a <= b ? a + k : a - k;

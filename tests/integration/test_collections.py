@@ -566,3 +566,30 @@ def test_bop_pipe_and_stats(srv):
                                         "get", "count", "incr", "decr", "mget", "smget",
                                         "position", "gbp", "pwg")],
            ["1", "3", "2", "2", "2", "1", "1", "2", "1", "1", "1", "1", "1", "1"])
+
+
+def test_large_get_refused_and_type_counts(srv):
+    """A get whose reply would pass 16 MB is refused whole (ours: the
+    reply is built under the collection's lock): nothing is deleted, a
+    smaller range still works.  stats collections counts each type."""
+    big = b"v" * 16000
+    with srv[0].connect() as c:
+        eq(transact(c, b"lop create big 0 0 2000\r\n"), b"CREATED\r\n")
+        for i in range(0, 1100, 100):
+            transact(c, b"".join(b"lop insert big -1 16000 noreply\r\n" + big + b"\r\n"
+                                 for _ in range(100)))
+        eq(transact(c, b"getattr big count\r\n"), b"ATTR count=1100\r\nEND\r\n")
+        eq(transact(c, b"lop get big 0..-1 delete\r\n"),
+           b"SERVER_ERROR out of memory [writing get response]\r\n")
+        eq(transact(c, b"getattr big count\r\n"), b"ATTR count=1100\r\nEND\r\n")
+        r = transact(c, b"lop get big 0..9\r\n")
+        check(r.startswith(b"VALUE 0 10\r\n16000 v") and r.endswith(b"\r\nEND\r\n"), r[:40])
+        transact(c, b"sop create s 0 0 0\r\nmop create m 0 0 0\r\nbop create b 0 0 0\r\n"
+                    b"bop create b2 0 0 0\r\n")
+        st = stats(c, b"collections")[0]
+        eq([st[k] for k in ("curr_lists", "curr_sets", "curr_maps", "curr_btrees")],
+           ["1", "1", "1", "2"])
+        transact(c, b"delete b2\r\ndelete s\r\n")
+        st = stats(c, b"collections")[0]
+        eq([st[k] for k in ("curr_lists", "curr_sets", "curr_maps", "curr_btrees")],
+           ["1", "0", "1", "1"])

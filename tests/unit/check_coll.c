@@ -645,6 +645,62 @@ START_TEST(test_btree_overflow_and_filter)
 }
 END_TEST
 
+
+/* reply_max: a get whose reply would pass it is refused, nothing deleted;
+ * coll_type_counts() follows creates and frees. */
+START_TEST(test_reply_max_and_counts)
+{
+    uint64_t before[COLL_BTREE + 1], after[COLL_BTREE + 1];
+    coll_type_counts(before);
+    ck_assert_int_eq(create("R", COLL_LIST, 100, COLL_OVFL_DEFAULT), COLL_CREATED);
+    ck_assert_int_eq(create("RB", COLL_BTREE, 100, COLL_OVFL_DEFAULT), COLL_CREATED);
+    for (int i = 0; i < 10; i++) {
+        ck_assert_int_eq(lins("R", -1, "0123456789"), COLL_OK);
+        ck_assert_int_eq(bput(COP_BOP_INSERT, "RB", (uint64_t)i, "0123456789", false, NULL),
+                         COLL_OK);
+    }
+    coll_type_counts(after);
+    ck_assert(after[COLL_LIST] == before[COLL_LIST] + 1 &&
+              after[COLL_BTREE] == before[COLL_BTREE] + 1);
+    struct got *g = malloc(sizeof(*g));
+    struct coll_op op = op_of(COP_LIST_GET, "R");
+    op.from = 0;
+    op.to = -1;
+    op.del = true;
+    op.reply_max = 10 * (10 + 32) - 1;   /* one byte short of the estimate */
+    struct coll_out out = { g_begin, g_elem, g, NULL };
+    memset(g, 0, sizeof(*g));
+    ck_assert_int_eq(coll_exec(&op, &out, NULL), COLL_ENOMEM);
+    ck_assert_uint_eq(g->n, 0);
+    ck_assert_uint_eq(info_of("R").count, 10);
+    op.reply_max += 1;
+    ck_assert_int_eq(coll_exec(&op, &out, NULL), COLL_OK);
+    ck_assert_uint_eq(g->n, 10);
+    struct bgot *bg = malloc(sizeof(*bg));
+    struct coll_info in;
+    op = op_of(COP_BOP_GET, "RB");
+    op.bkey = ikey(0);
+    op.bkey_to = ikey(9);
+    op.reply_max = 100;
+    struct coll_out bout = { b_begin, g_elem, bg, b_elem };
+    memset(&in, 0, sizeof(in));
+    ck_assert_int_eq(coll_exec(&op, &bout, &in), COLL_ENOMEM);
+    op.code = COP_BOP_GBP;
+    op.from = 0;
+    op.to = 9;
+    ck_assert_int_eq(coll_exec(&op, &bout, &in), COLL_ENOMEM);
+    op.reply_max = 0;
+    memset(bg, 0, sizeof(*bg));
+    ck_assert_int_eq(coll_exec(&op, &bout, &in), COLL_OK);
+    ck_assert_uint_eq(bg->n, 10);
+    ck_assert(item_delete("RB", 2) == ITEM_OK);
+    coll_type_counts(after);
+    ck_assert(after[COLL_BTREE] == before[COLL_BTREE]);
+    free(g);
+    free(bg);
+}
+END_TEST
+
 /* Threads inserting into and deleting from one b+tree: atomic commands,
  * and the count agrees with what was left. */
 static void *
@@ -696,6 +752,7 @@ coll_suite(void)
     tcase_add_test(tc, test_types_and_kv);
     tcase_add_test(tc, test_btree_order_positions);
     tcase_add_test(tc, test_btree_overflow_and_filter);
+    tcase_add_test(tc, test_reply_max_and_counts);
     suite_add_tcase(s, tc);
     tc = tcase_create("memory");
     tcase_set_timeout(tc, 60);
