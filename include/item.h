@@ -279,7 +279,7 @@ enum item_status item_marith(const char *key, size_t nkey, const struct item_mar
                              uint64_t *value, uint64_t *cas_out,
                              rel_time_t *exptime_out, bool *created);
 
-/* --- collections (ARCUS list, set, map; doc/collections.md) ---
+/* --- collections (ARCUS list, set, map, b+tree; doc/collections.md) ---
  *
  * A collection is one cache item to the rest of the engine (one hash
  * entry, one expiry, evicted and deleted as a whole, `bytes` counting
@@ -293,7 +293,8 @@ enum item_status item_marith(const char *key, size_t nkey, const struct item_mar
  * atomic and no reader sees a half-made change.  The lock is taken with
  * no storage lock held and before any (order in src/storage/storage.h).
  * Work under it is what the command asks for: element lookups are
- * O(log n) (set, map: a hash tree of 16-way nodes), list positions are
+ * O(log n) (set, map: a hash tree of 16-way nodes; b+tree: a treap with
+ * subtree counts, so positions too), list positions are
  * reached from the nearer end (ARCUS's doubly linked list), and freeing
  * a large collection is left to the maintenance thread.
  */
@@ -302,6 +303,13 @@ enum item_status item_marith(const char *key, size_t nkey, const struct item_mar
 #define COLL_ELEM_MAX         16382 /* element bytes: 16 KB with "\r\n" (ch01) */
 #define COLL_FIELD_MAX        250   /* map field bytes */
 #define COLL_SOP_GET_MAX      1000  /* sop get count (ch06) */
+#define COLL_BKEY_MAX         31    /* binary bkey, eflag bytes (ch02) */
+#define COLL_EFLAG_IN_MAX     100   /* EQ/NE value lists (ch02) */
+#define COLL_MGET_KEYS_MAX    200   /* bop mget (ch08) */
+#define COLL_MGET_COUNT_MAX   50
+#define COLL_SMGET_KEYS_MAX   10000 /* bop smget (ch08) */
+#define COLL_SMGET_COUNT_MAX  2000
+#define COLL_PWG_COUNT_MAX    100   /* bop pwg (ch08) */
 
 enum coll_type { COLL_KV = 0, COLL_LIST, COLL_SET, COLL_MAP, COLL_BTREE };
 enum coll_ovfl {
@@ -329,6 +337,10 @@ enum coll_status {
     COLL_ATTR_BAD_VALUE,            /* setattr: value not allowed */
     COLL_EXIST,                     /* sop exist: yes (COLL_OK never) */
     COLL_NOT_EXIST,                 /* sop exist: no */
+    COLL_BKEY_MISMATCH,             /* bkey type differs from the b+tree's */
+    COLL_EFLAG_MISMATCH,            /* bop update: eflag part not there */
+    COLL_NOTHING_TO_UPDATE,         /* bop update: neither eflag nor data */
+    COLL_ENONNUMERIC,               /* bop incr/decr: value not a number */
 };
 
 enum coll_opcode {
@@ -344,8 +356,52 @@ enum coll_opcode {
     COP_MAP_UPDATE,                 /* field, data */
     COP_MAP_DELETE,                 /* fields (none = all), drop */
     COP_MAP_GET,                    /* fields (none = all), del, drop */
+    COP_BOP_INSERT, COP_BOP_UPSERT, /* bkey, eflag, data; create; getrim */
+    COP_BOP_UPDATE,                 /* bkey, eupd, data (has_data) */
+    COP_BOP_DELETE,                 /* bkey..bkey_to, filter, count, drop */
+    COP_BOP_GET,                    /* bkey..bkey_to, filter, offset, count,
+                                     * del, drop -> out, info->trimmed */
+    COP_BOP_COUNT,                  /* bkey..bkey_to, filter -> info->number */
+    COP_BOP_INCR,                   /* bkey, delta, decr; initial, eflag
+                                     * -> info->number */
+    COP_BOP_POSITION,               /* bkey, desc -> info->number */
+    COP_BOP_GBP,                    /* from..to (positions), desc -> out */
+    COP_BOP_PWG,                    /* bkey, desc, count -> out, info */
     COP_GETATTR,                    /* -> info (any item type) */
     COP_SETATTR,                    /* set: the attributes to change */
+};
+
+/* A bkey (or eflag, maxbkeyrange): an 8-byte unsigned integer, stored
+ * big-endian in b[0..8) so that memcmp orders it, or 1..31 bytes of a
+ * "0x" hex string (bin).  Bkeys compare bytewise, then shorter first. */
+struct coll_bkey {
+    uint8_t len;                    /* 0: none */
+    bool    bin;                    /* hex form (else integer, len 8) */
+    uint8_t b[COLL_BKEY_MAX];
+};
+
+/* An eflag filter (ch02): <offset> [<bitwop> <bitwvalue>] <compop> <compvalue>. */
+enum coll_compop { CMP_EQ, CMP_NE, CMP_LT, CMP_LE, CMP_GT, CMP_GE };
+struct coll_eflag_filter {
+    bool    on;
+    uint8_t offset;                 /* bytes into the eflag */
+    char    bitwop;                 /* 0, '&', '|', '^' */
+    uint8_t compop;                 /* enum coll_compop */
+    uint8_t len;                    /* operand bytes (each value's) */
+    uint8_t nvals;                  /* > 1: IN (EQ) / NOT IN (NE) */
+    uint8_t bitw[COLL_BKEY_MAX];
+    uint8_t vals[COLL_EFLAG_IN_MAX][COLL_BKEY_MAX];
+};
+
+/* An eflag update (ch02): [<offset> <bitwop>] <value>; value "0" with no
+ * offset removes the eflag (len 0). */
+struct coll_eflag_update {
+    bool    on;
+    bool    partial;                /* offset + bitwop given */
+    uint8_t offset;
+    char    bitwop;
+    uint8_t len;
+    uint8_t v[COLL_BKEY_MAX];
 };
 
 /* Attributes of a collection (ARCUS ch03). */
@@ -356,9 +412,10 @@ struct coll_attrs {
     uint32_t       maxcount;        /* 0 = COLL_MAXCOUNT_DEFAULT; <= _MAX */
     enum coll_ovfl ovfl;
     bool           readable;
+    struct coll_bkey maxbkeyrange;  /* b+tree: len 0 = unlimited */
 };
 
-/* What getattr reports. */
+/* What getattr reports (and the numbers bop commands answer). */
 struct coll_info {
     enum coll_type type;
     uint32_t       flags;
@@ -367,6 +424,12 @@ struct coll_info {
     uint32_t       count, maxcount;
     enum coll_ovfl ovfl;            /* resolved (never _DEFAULT) */
     bool           readable;
+    struct coll_bkey maxbkeyrange, minbkey, maxbkey; /* b+tree (len 0: none) */
+    bool           trimmed;         /* b+tree: getattr; bop get: TRIMMED */
+    uint64_t       number;          /* bop count, position, incr/decr */
+    uint32_t       position, index; /* bop pwg: VALUE line */
+    struct coll_bkey edge;          /* bop get (smget): the last bkey before
+                                     * the trimmed area, when trimmed */
 };
 
 /* setattr: which attributes to change (COLL_SET_*) and their values. */
@@ -374,6 +437,7 @@ struct coll_info {
 #define COLL_SET_MAXCOUNT 0x02u
 #define COLL_SET_OVFL     0x04u
 #define COLL_SET_READABLE 0x08u
+#define COLL_SET_MAXBKEYRANGE 0x10u
 
 /* One command.  Pointers are the caller's and read during the call. */
 struct coll_op {
@@ -393,6 +457,24 @@ struct coll_op {
     struct coll_attrs attrs;        /* create; setattr values */
     unsigned         set_mask;      /* setattr: COLL_SET_* */
     bool             del, drop;     /* get: delete what is returned; drop an emptied one */
+    /* b+tree (bop) */
+    struct coll_bkey bkey, bkey_to; /* a bkey, or the range bkey..bkey_to
+                                     * (descending when bkey > bkey_to) */
+    struct coll_bkey eflag;         /* insert, incr initial (len 0: none) */
+    struct coll_eflag_filter filter;
+    struct coll_eflag_update eupd;
+    bool             has_data;      /* bop update: bytes != -1 */
+    bool             getrim;        /* bop insert: hand out a trimmed element */
+    bool             desc;          /* position, gbp, pwg: desc order */
+    bool             smget;         /* bop get for smget: a trimmed start is
+                                     * OUT_OF_RANGE */
+    uint32_t         offset;        /* bop get: matching elements skipped */
+    bool             decr, has_initial;
+    uint64_t         delta, initial;
+    uint64_t         reply_max;     /* gets: more reply bytes than this (an
+                                     * estimate: values, keys, line overhead)
+                                     * is COLL_ENOMEM, nothing deleted;
+                                     * 0: no limit */
 };
 
 /* How a reading command hands out what it found: begin() once with the
@@ -404,6 +486,10 @@ struct coll_out {
     void (*elem)(void *arg, const char *field, size_t nfield,
                  const void *data, size_t ndata);
     void *arg;
+    /* b+tree elements (bkey, eflag) instead of elem(); begin() is called
+     * after info (trimmed, position, index) is filled in */
+    void (*belem)(void *arg, const struct coll_bkey *bkey, const struct coll_bkey *eflag,
+                  const void *data, size_t ndata);
 };
 
 /* Run op.  out: for the get commands (may be NULL otherwise); info: for
@@ -412,6 +498,11 @@ struct coll_out {
  * it) after calling out. */
 enum coll_status coll_exec(const struct coll_op *op, const struct coll_out *out,
                            struct coll_info *info);
+
+/* Collections in memory by type (index enum coll_type; [COLL_KV] 0):
+ * created and not yet freed (so one unlinked and waiting to be freed
+ * still counts, for at most a maintenance tick). */
+void coll_type_counts(uint64_t out[COLL_BTREE + 1]);
 
 /* --- observers (watch: fetchers, evictions; src/util/watch.c) ---
  * Storage knows nothing about who watches: the daemon installs callbacks
@@ -546,7 +637,9 @@ void item_sizes(void (*fn)(uint32_t size, uint64_t count, void *arg), void *arg)
 #define ITEM_MARK_BINKEY  0x10u     /* key came base64 (b): any bytes, returned base64 */
 #define ITEM_MARK_PROBATION 0x20u   /* on probation (policy s3fifo); without
                                      * it an item is restored into main */
-#define ITEM_MARKS_ALL    0x3fu
+#define ITEM_MARK_COLL    0x40u     /* a collection: the value is its image
+                                     * (coll.c; item_coll_image_valid) */
+#define ITEM_MARKS_ALL    0x7fu
 
 /* A consistent picture of one item's metadata (see item_copy_image). */
 struct item_image {
@@ -585,6 +678,11 @@ enum item_status item_restore(const char *key, size_t nkey, uint32_t flags,
                               rel_time_t exptime, uint64_t cas,
                               rel_time_t atime, unsigned marks,
                               const void *value, uint32_t nbytes);
+
+/* Is img[0..n) a well-formed collection image (ITEM_MARK_COLL value)?
+ * Checks every length and attribute, so a restore cannot fail on it but
+ * for memory. */
+bool item_coll_image_valid(const void *img, size_t n);
 
 /* Make every CAS handed out from now on larger than floor (no-op if the
  * counter is already there). */

@@ -118,9 +118,17 @@ struct meta_req {
 /* getattr names (ARCUS ch10), in the order "getattr <key>" lists them. */
 enum coll_attr_name {
     CATTR_FLAGS, CATTR_EXPIRETIME, CATTR_TYPE, CATTR_COUNT, CATTR_MAXCOUNT,
-    CATTR_OVERFLOWACTION, CATTR_READABLE, CATTR_NAMES
+    CATTR_OVERFLOWACTION, CATTR_READABLE,
+    CATTR_MAXBKEYRANGE, CATTR_MINBKEY, CATTR_MAXBKEY, CATTR_TRIMMED, /* b+tree only */
+    CATTR_NAMES
 };
+#define CATTR_COLL_NAMES (CATTR_READABLE + 1) /* a list, set or map has these */
 #define COLL_PIPE_MAX 500           /* commands in one pipe (ARCUS ch09) */
+/* A collection get's reply is built whole under the collection's lock (so
+ * it is one consistent picture); a larger one is refused with "SERVER_ERROR
+ * out of memory [writing get response]" and deletes nothing (ours; ARCUS
+ * ch05-ch08 list the reply).  16 MB, as -o read_buf_max's default. */
+#define COLL_REPLY_MAX (16u << 20)
 
 /* An ARCUS collection command (proto/coll.c parses it into this). */
 struct coll_req {
@@ -129,13 +137,18 @@ struct coll_req {
         CC_LOP_CREATE, CC_LOP_INSERT, CC_LOP_DELETE, CC_LOP_GET,
         CC_SOP_CREATE, CC_SOP_INSERT, CC_SOP_DELETE, CC_SOP_EXIST, CC_SOP_GET,
         CC_MOP_CREATE, CC_MOP_INSERT, CC_MOP_UPSERT, CC_MOP_UPDATE,
-        CC_MOP_DELETE, CC_MOP_GET, CC_GETATTR, CC_SETATTR, CC_NCMDS
+        CC_MOP_DELETE, CC_MOP_GET, CC_GETATTR, CC_SETATTR,
+        CC_BOP_CREATE, CC_BOP_INSERT, CC_BOP_UPSERT, CC_BOP_UPDATE, CC_BOP_DELETE,
+        CC_BOP_GET, CC_BOP_COUNT, CC_BOP_INCR, CC_BOP_DECR, CC_BOP_MGET, CC_BOP_SMGET,
+        CC_BOP_POSITION, CC_BOP_GBP, CC_BOP_PWG, CC_NCMDS
     } cc;
     bool    pipe;                   /* "pipe": the reply joins a RESPONSE */
     int64_t dlen;                   /* data block after the line (-1: none);
                                      * the element value or the field list */
     bool    fields_block;           /* the block is the field list */
-    uint32_t numfields;             /* mop delete/get: fields it must hold */
+    uint32_t numfields;             /* mop delete/get: fields it must hold;
+                                     * bop mget/smget: keys */
+    bool    unique;                 /* bop smget: unique (else duplicate) */
     uint8_t names[CATTR_NAMES + 8]; /* getattr: the names asked, in order */
     uint8_t nnames;                 /* 0: all of the type's */
 };

@@ -54,7 +54,10 @@
     X(cmd_sop_create) X(cmd_sop_insert) X(cmd_sop_delete) X(cmd_sop_exist) \
     X(cmd_sop_get) X(cmd_mop_create) X(cmd_mop_insert) X(cmd_mop_upsert) \
     X(cmd_mop_update) X(cmd_mop_delete) X(cmd_mop_get) X(cmd_getattr) \
-    X(cmd_setattr)
+    X(cmd_setattr) X(cmd_bop_create) X(cmd_bop_insert) X(cmd_bop_upsert) \
+    X(cmd_bop_update) X(cmd_bop_delete) X(cmd_bop_get) X(cmd_bop_count) \
+    X(cmd_bop_incr) X(cmd_bop_decr) X(cmd_bop_mget) X(cmd_bop_smget) \
+    X(cmd_bop_position) X(cmd_bop_gbp) X(cmd_bop_pwg)
 
 /* Per slab class, for "stats slabs". */
 #define CLASS_STATS(X) \

@@ -16,7 +16,9 @@
  *   +-------------------+  hash, offset of the end block; then EOF
  *
  *   record: nkey u8 | rflags u8 (ITEM_MARK_*: 1 hot, 2 fetched, 4 stale,
- *           8 won, 16 binary key) | 0 u16 | flags u32 |
+ *           8 won, 16 binary key, 32 probation, 64 collection: the value
+ *           is its image, written under its lock; storage/coll.c) |
+ *           0 u16 | flags u32 |
  *           nbytes u32 | 0 u32 | exptime i64 (unix, 0 never) |
  *           atime i64 (unix) | cas u64 | key | value          (40 + n bytes)
  *
@@ -468,6 +470,9 @@ check_records(const unsigned char *p, uint32_t len, uint32_t count, bool file_ca
             return "record key has a space or control character";
         if ((q[1] & ~ITEM_MARKS_ALL) != 0 || get16(q + 2) != 0 || get32(q + 12) != 0)
             return "record has unknown flags or non-zero reserved fields";
+        if ((q[1] & ITEM_MARK_COLL) &&
+            !item_coll_image_valid(q + REC_HDR + nkey, get32(q + 8)))
+            return "record holds a malformed collection image";
         if ((int64_t)get64(q + 16) < 0)
             return "record expiry is negative";
         if ((int64_t)get64(q + 24) < 0)

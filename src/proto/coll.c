@@ -1,5 +1,5 @@
 /*
- * coll.c -- the ARCUS dialect: collection command lines (lop, sop, mop,
+ * coll.c -- the ARCUS dialect: collection command lines (lop, sop, mop, bop,
  * getattr, setattr) into struct request (r->coll), and the one table of
  * ARCUS reply strings (coll_reply).  No side effects; the executor is
  * proto/coll_exec.c, storage is item.h's coll_exec().
@@ -65,6 +65,7 @@ ovfl_parse(const struct token *t, enum coll_ovfl *o)
 
 static const char *const attr_names[CATTR_NAMES] = {
     "flags", "expiretime", "type", "count", "maxcount", "overflowaction", "readable",
+    "maxbkeyrange", "minbkey", "maxbkey", "trimmed",
 };
 
 const char *
@@ -84,19 +85,21 @@ set_exptime(struct coll_attrs *a, int32_t e)
 /* <flags> <exptime> <maxcount> [<ovflaction>] [unreadable] from t[0..n):
  * how many tokens it took, or -1. */
 static int
-parse_attrs(const struct token *t, int n, struct coll_attrs *a)
+parse_attrs(const struct token *t, int n, struct coll_attrs *a, bool maxcount_opt)
 {
-    uint64_t flags, maxcount;
+    uint64_t flags, maxcount = 0;
     int32_t exptime;
-    if (n < 3 || !text_u64(&t[0], &flags) || flags > UINT32_MAX ||
-        !text_i32(&t[1], &exptime) || !text_u64(&t[2], &maxcount))
+    int i = 3;
+    if (maxcount_opt && n >= 2 && (n == 2 || !text_u64(&t[2], &maxcount)))
+        i = 2;                      /* b+tree (ch08): <maxcount> may be left out */
+    if (n < i || !text_u64(&t[0], &flags) || flags > UINT32_MAX ||
+        !text_i32(&t[1], &exptime) || (i == 3 && !text_u64(&t[2], &maxcount)))
         return -1;
     a->flags = (uint32_t)flags;
     set_exptime(a, exptime);
     a->maxcount = maxcount > COLL_MAXCOUNT_MAX ? COLL_MAXCOUNT_MAX : (uint32_t)maxcount;
     a->ovfl = COLL_OVFL_DEFAULT;
     a->readable = true;
-    int i = 3;
     if (i < n && ovfl_parse(&t[i], &a->ovfl))
         i++;
     if (i < n && token_is(&t[i], "unreadable")) {
@@ -145,7 +148,7 @@ parse_len(const struct token *t, struct request *r, bool *large)
 /* The optional tail of a line, from t[i]: "create <attributes>" when
  * create_ok, then words out of `allow` ("noreply", "pipe", "drop",
  * "delete"); one of each at most.  False on anything else. */
-enum { T_NOREPLY = 1, T_PIPE = 2, T_DROP = 4, T_DELETE = 8 };
+enum { T_NOREPLY = 1, T_PIPE = 2, T_DROP = 4, T_DELETE = 8, T_GETRIM = 16 };
 static bool
 parse_tail(struct request *r, int i, bool create_ok, unsigned allow)
 {
@@ -153,7 +156,8 @@ parse_tail(struct request *r, int i, bool create_ok, unsigned allow)
     int n = r->ntokens;
     unsigned seen = 0;
     if (create_ok && i < n && token_is(&t[i], "create")) {
-        int k = parse_attrs(&t[i + 1], n - i - 1, &r->coll.op.attrs);
+        int k = parse_attrs(&t[i + 1], n - i - 1, &r->coll.op.attrs,
+                            r->coll.op.type == COLL_BTREE);
         if (k < 0)
             return false;
         r->coll.op.create = true;
@@ -161,21 +165,336 @@ parse_tail(struct request *r, int i, bool create_ok, unsigned allow)
     }
     for (; i < n; i++) {
         unsigned w = token_is(&t[i], "noreply") ? T_NOREPLY : token_is(&t[i], "pipe") ? T_PIPE :
-                     token_is(&t[i], "drop") ? T_DROP : token_is(&t[i], "delete") ? T_DELETE : 0;
+                     token_is(&t[i], "drop") ? T_DROP : token_is(&t[i], "delete") ? T_DELETE :
+                     token_is(&t[i], "getrim") ? T_GETRIM : 0;
         if (w == 0 || !(allow & w) || (seen & w))
             return false;
         seen |= w;
     }
     /* noreply|pipe and delete|drop are alternatives, and come last */
-    if ((seen & (T_NOREPLY | T_PIPE)) == (T_NOREPLY | T_PIPE) ||
+    unsigned rp = seen & (T_NOREPLY | T_PIPE | T_GETRIM);
+    if ((rp & (rp - 1)) != 0 ||
         (seen & (T_DROP | T_DELETE)) == (T_DROP | T_DELETE))
         return false;
     r->noreply = (seen & T_NOREPLY) != 0;
     r->coll.pipe = (seen & T_PIPE) != 0;
+    r->coll.op.getrim = (seen & T_GETRIM) != 0;
     r->coll.op.drop = (seen & T_DROP) != 0;
     r->coll.op.del = (seen & (T_DELETE | T_DROP)) != 0 &&
                      (r->coll.op.code == COP_LIST_GET || r->coll.op.code == COP_SET_GET ||
-                      r->coll.op.code == COP_MAP_GET);
+                      r->coll.op.code == COP_MAP_GET || r->coll.op.code == COP_BOP_GET);
+    return true;
+}
+
+/* ---- b+tree (bop, ch08) ---- */
+
+static int
+hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+           c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* "0x" and 2..62 hex digits (an even count) into k (bin). */
+static bool
+parse_hex(const char *s, size_t n, struct coll_bkey *k)
+{
+    if (n < 4 || s[0] != '0' || (s[1] != 'x' && s[1] != 'X') || (n & 1) ||
+        (n - 2) / 2 > COLL_BKEY_MAX)
+        return false;
+    k->len = (uint8_t)((n - 2) / 2);
+    k->bin = true;
+    for (size_t i = 0; i < k->len; i++) {
+        int h = hexval(s[2 + 2 * i]), l = hexval(s[3 + 2 * i]);
+        if (h < 0 || l < 0)
+            return false;
+        k->b[i] = (uint8_t)(h << 4 | l);
+    }
+    return true;
+}
+
+/* A bkey: an unsigned 64-bit integer (8 bytes, big-endian) or hex. */
+static bool
+parse_bkey(const char *s, size_t n, struct coll_bkey *k)
+{
+    if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        return parse_hex(s, n, k);
+    uint64_t v;
+    struct token t = { s, n };
+    if (!text_u64(&t, &v))
+        return false;
+    k->len = 8;
+    k->bin = false;
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        k->b[i] = (uint8_t)v;
+    return true;
+}
+
+/* A bkey or "bkey1..bkey2" (both of one type). */
+static bool
+parse_bkey_range(const struct token *t, struct coll_bkey *a, struct coll_bkey *b)
+{
+    for (size_t i = 0; i + 1 < t->n; i++)
+        if (t->s[i] == '.' && t->s[i + 1] == '.')
+            return parse_bkey(t->s, i, a) && parse_bkey(t->s + i + 2, t->n - i - 2, b) &&
+                   a->bin == b->bin;
+    if (!parse_bkey(t->s, t->n, a))
+        return false;
+    *b = *a;
+    return true;
+}
+
+static int
+compop_of(const struct token *t)
+{
+    static const char *const ops[] = { "EQ", "NE", "LT", "LE", "GT", "GE" };
+    for (int i = 0; i < 6; i++)
+        if (token_is(t, ops[i]))
+            return i;
+    return -1;
+}
+
+static char
+bitwop_of(const struct token *t)
+{
+    return t->n == 1 && (t->s[0] == '&' || t->s[0] == '|' || t->s[0] == '^') ? t->s[0] : 0;
+}
+
+/* An eflag filter at t[i] when there is one: tokens taken (0: none), or
+ * -1 when it is malformed. */
+static int
+parse_filter(const struct token *t, int i, int n, struct coll_eflag_filter *f)
+{
+    uint64_t off;
+    if (i + 2 >= n || !text_u64(&t[i], &off) ||
+        (bitwop_of(&t[i + 1]) == 0 && compop_of(&t[i + 1]) < 0))
+        return 0;
+    int k = i + 1;
+    struct coll_bkey v;
+    f->on = true;
+    if ((f->bitwop = bitwop_of(&t[k])) != 0) {
+        if (k + 3 >= n || !parse_hex(t[k + 1].s, t[k + 1].n, &v))
+            return -1;
+        memcpy(f->bitw, v.b, v.len);
+        f->len = v.len;
+        k += 2;
+    }
+    int op = compop_of(&t[k]);
+    if (op < 0 || k + 1 >= n)
+        return -1;
+    f->compop = (uint8_t)op;
+    /* EQ/NE take a comma separated list (IN, NOT IN) */
+    const char *s = t[k + 1].s, *end = s + t[k + 1].n;
+    f->nvals = 0;
+    while (s <= end) {
+        const char *c = memchr(s, ',', (size_t)(end - s));
+        const char *e = c != NULL ? c : end;
+        if (f->nvals == COLL_EFLAG_IN_MAX || !parse_hex(s, (size_t)(e - s), &v) ||
+            (f->bitwop != 0 && v.len != f->len) || (f->nvals > 0 && v.len != f->len))
+            return -1;
+        f->len = v.len;
+        memcpy(f->vals[f->nvals++], v.b, v.len);
+        s = e + 1;
+    }
+    if ((f->nvals > 1 && op != CMP_EQ && op != CMP_NE) || off + f->len > COLL_BKEY_MAX)
+        return -1;
+    f->offset = (uint8_t)off;
+    return k + 2 - i;
+}
+
+/* Leading numbers at t[i..]: up to max of them into v; how many. */
+static int
+parse_nums(const struct token *t, int i, int n, uint64_t *v, int max)
+{
+    int k = 0;
+    while (k < max && i + k < n && text_u64(&t[i + k], &v[k]))
+        k++;
+    return k;
+}
+
+static bool
+parse_order(const struct token *t, bool *desc)
+{
+    *desc = token_is(t, "desc");
+    return *desc || token_is(t, "asc");
+}
+
+/* A position or "p1..p2" (into from, to). */
+static bool
+parse_positions(const struct token *t, int32_t *from, int32_t *to)
+{
+    return parse_range(t, from, to) && *from >= 0 && *to >= 0;
+}
+
+/* bop <sub> ...: fills r->coll; false on a syntax error (r->vlen then
+ * says what block to skip). */
+static bool
+parse_bop(struct request *r)
+{
+    const struct token *t = r->tokens;
+    int n = r->ntokens;
+    struct coll_req *c = &r->coll;
+    struct coll_op *op = &c->op;
+    bool large = false;
+    uint64_t v[2];
+    int i, k;
+    switch (c->cc) {
+    case CC_BOP_CREATE:
+        k = parse_attrs(&t[3], n - 3, &op->attrs, true);
+        return k >= 0 && parse_tail(r, 3 + k, false, T_NOREPLY);
+    case CC_BOP_INSERT: case CC_BOP_UPSERT:
+        if (n < 5 || !parse_bkey(t[3].s, t[3].n, &op->bkey))
+            return false;
+        i = 4;
+        if (t[4].n >= 2 && t[4].s[0] == '0' && (t[4].s[1] == 'x' || t[4].s[1] == 'X')) {
+            if (!parse_hex(t[4].s, t[4].n, &op->eflag))
+                return false;
+            i = 5;
+        }
+        if (i >= n || !parse_len(&t[i], r, &large) ||
+            !parse_tail(r, i + 1, true, T_NOREPLY | T_PIPE | T_GETRIM))
+            return false;
+        if (large)
+            r->error = E_LARGE;
+        return true;
+    case CC_BOP_UPDATE: {
+        if (n < 5 || !parse_bkey(t[3].s, t[3].n, &op->bkey))
+            return false;
+        int end = n;
+        if (token_is(&t[n - 1], "noreply") || token_is(&t[n - 1], "pipe"))
+            end--;
+        if (end < 5 || !parse_tail(r, end, false, T_NOREPLY | T_PIPE))
+            return false;
+        struct coll_eflag_update *u = &op->eupd;
+        struct coll_bkey h;
+        if (end - 5 == 1) {
+            u->on = true;
+            if (!token_is(&t[4], "0")) {
+                if (!parse_hex(t[4].s, t[4].n, &h))
+                    return false;
+                u->len = h.len;
+                memcpy(u->v, h.b, h.len);
+            }
+        } else if (end - 5 == 3) {
+            u->on = u->partial = true;
+            if (!text_u64(&t[4], &v[0]) || (u->bitwop = bitwop_of(&t[5])) == 0 ||
+                !parse_hex(t[6].s, t[6].n, &h) || v[0] + h.len > COLL_BKEY_MAX)
+                return false;
+            u->offset = (uint8_t)v[0];
+            u->len = h.len;
+            memcpy(u->v, h.b, h.len);
+        } else if (end != 5) {
+            return false;
+        }
+        if (token_is(&t[end - 1], "-1")) {
+            if (!u->on)
+                r->error = "NOTHING_TO_UPDATE";
+            return true;
+        }
+        if (!parse_len(&t[end - 1], r, &large))
+            return false;
+        op->has_data = true;
+        if (large)
+            r->error = E_LARGE;
+        return true;
+    }
+    case CC_BOP_DELETE: case CC_BOP_GET: case CC_BOP_COUNT:
+        if (n < 4 || !parse_bkey_range(&t[3], &op->bkey, &op->bkey_to))
+            return false;
+        i = 4;
+        if ((k = parse_filter(t, i, n, &op->filter)) < 0)
+            return false;
+        i += k;
+        if (c->cc == CC_BOP_COUNT)
+            return i == n;
+        k = parse_nums(t, i, n, v, c->cc == CC_BOP_GET ? 2 : 1);
+        if (k == 2) {
+            op->offset = v[0] > UINT32_MAX ? UINT32_MAX : (uint32_t)v[0];
+            v[0] = v[1];
+        }
+        if (k > 0)
+            op->count = v[0] > UINT32_MAX ? UINT32_MAX : (uint32_t)v[0];
+        return parse_tail(r, i + k, false, c->cc == CC_BOP_GET ? T_DROP | T_DELETE :
+                                           T_DROP | T_NOREPLY | T_PIPE);
+    case CC_BOP_INCR: case CC_BOP_DECR:
+        op->decr = c->cc == CC_BOP_DECR;
+        if (n < 5 || !parse_bkey(t[3].s, t[3].n, &op->bkey) || !text_u64(&t[4], &op->delta) ||
+            op->delta == 0)
+            return false;
+        i = 5;
+        if (i < n && text_u64(&t[i], &op->initial)) {
+            op->has_initial = true;
+            i++;
+            if (i < n && t[i].n >= 2 && t[i].s[0] == '0' && (t[i].s[1] | 0x20) == 'x') {
+                if (!parse_hex(t[i].s, t[i].n, &op->eflag))
+                    return false;
+                i++;
+            }
+        }
+        return parse_tail(r, i, false, T_NOREPLY | T_PIPE);
+    case CC_BOP_POSITION:
+        return n == 5 && parse_bkey(t[3].s, t[3].n, &op->bkey) && parse_order(&t[4], &op->desc);
+    case CC_BOP_GBP:
+        return n == 5 && parse_order(&t[3], &op->desc) &&
+               parse_positions(&t[4], &op->from, &op->to);
+    case CC_BOP_PWG:
+        if (n < 5 || n > 6 || !parse_bkey(t[3].s, t[3].n, &op->bkey) ||
+            !parse_order(&t[4], &op->desc))
+            return false;
+        if (n == 6 && (!text_u64(&t[5], &v[0]) || v[0] > COLL_PWG_COUNT_MAX))
+            return false;
+        op->count = n == 6 ? (uint32_t)v[0] : 0;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* bop mget|smget <lenkeys> <numkeys> <range> [<filter>] ...: the key list
+ * follows as a block. */
+static bool
+parse_bop_multi(struct request *r)
+{
+    const struct token *t = r->tokens;
+    int n = r->ntokens;
+    struct coll_req *c = &r->coll;
+    struct coll_op *op = &c->op;
+    uint64_t len, num, v[2];
+    if (n < 6 || !text_u64(&t[2], &len) || !text_u64(&t[3], &num) || len == 0 ||
+        len > (uint64_t)COLL_SMGET_KEYS_MAX * (ITEM_KEY_MAX + 1) ||
+        !parse_bkey_range(&t[4], &op->bkey, &op->bkey_to))
+        return false;
+    c->dlen = (int64_t)len;
+    c->fields_block = true;
+    c->numfields = num > UINT32_MAX ? UINT32_MAX : (uint32_t)num;
+    int i = 5, k;
+    if ((k = parse_filter(t, i, n, &op->filter)) < 0)
+        return false;
+    i += k;
+    bool smget = c->cc == CC_BOP_SMGET;
+    k = parse_nums(t, i, n, v, smget ? 1 : 2);
+    if (k == 0)
+        return false;
+    if (k == 2) {
+        op->offset = v[0] > UINT32_MAX ? UINT32_MAX : (uint32_t)v[0];
+        v[0] = v[1];
+    }
+    i += k;
+    if (smget) {
+        if (i + 1 != n || (!token_is(&t[i], "duplicate") && !token_is(&t[i], "unique")))
+            return false;
+        c->unique = token_is(&t[i], "unique");
+    } else if (i != n) {
+        return false;
+    }
+    if (num == 0 || num > (smget ? COLL_SMGET_KEYS_MAX : COLL_MGET_KEYS_MAX) || v[0] == 0 ||
+        v[0] > (smget ? COLL_SMGET_COUNT_MAX : COLL_MGET_COUNT_MAX)) {
+        r->error = "CLIENT_ERROR bad value";
+        r->vlen = c->dlen;
+        return true;
+    }
+    op->count = (uint32_t)v[0];
+    op->smget = smget;
     return true;
 }
 
@@ -201,6 +520,20 @@ static const struct {
     { "mop", "update", CC_MOP_UPDATE, COP_MAP_UPDATE, COLL_MAP },
     { "mop", "delete", CC_MOP_DELETE, COP_MAP_DELETE, COLL_MAP },
     { "mop", "get", CC_MOP_GET, COP_MAP_GET, COLL_MAP },
+    { "bop", "create", CC_BOP_CREATE, COP_CREATE, COLL_BTREE },
+    { "bop", "insert", CC_BOP_INSERT, COP_BOP_INSERT, COLL_BTREE },
+    { "bop", "upsert", CC_BOP_UPSERT, COP_BOP_UPSERT, COLL_BTREE },
+    { "bop", "update", CC_BOP_UPDATE, COP_BOP_UPDATE, COLL_BTREE },
+    { "bop", "delete", CC_BOP_DELETE, COP_BOP_DELETE, COLL_BTREE },
+    { "bop", "get", CC_BOP_GET, COP_BOP_GET, COLL_BTREE },
+    { "bop", "count", CC_BOP_COUNT, COP_BOP_COUNT, COLL_BTREE },
+    { "bop", "incr", CC_BOP_INCR, COP_BOP_INCR, COLL_BTREE },
+    { "bop", "decr", CC_BOP_DECR, COP_BOP_INCR, COLL_BTREE },
+    { "bop", "mget", CC_BOP_MGET, COP_BOP_GET, COLL_BTREE },
+    { "bop", "smget", CC_BOP_SMGET, COP_BOP_GET, COLL_BTREE },
+    { "bop", "position", CC_BOP_POSITION, COP_BOP_POSITION, COLL_BTREE },
+    { "bop", "gbp", CC_BOP_GBP, COP_BOP_GBP, COLL_BTREE },
+    { "bop", "pwg", CC_BOP_PWG, COP_BOP_PWG, COLL_BTREE },
 };
 
 static void
@@ -265,6 +598,18 @@ parse_setattr(struct request *r)
                 return;
             }
             op->set_mask |= COLL_SET_OVFL;
+        } else if (token_is(&name, "maxbkeyrange")) {
+            struct coll_bkey *k = &op->attrs.maxbkeyrange;
+            if (!parse_bkey(val.s, val.n, k)) {
+                fail(r, "ATTR_ERROR bad value");
+                return;
+            }
+            bool zero = true;       /* 0: unlimited */
+            for (unsigned j = 0; j < k->len; j++)
+                zero = zero && k->b[j] == 0;
+            if (zero)
+                k->len = 0;
+            op->set_mask |= COLL_SET_MAXBKEYRANGE;
         } else if (token_is(&name, "readable")) {
             if (!token_is(&val, "on") && !token_is(&val, "off")) {
                 fail(r, "ATTR_ERROR bad value");
@@ -311,22 +656,38 @@ coll_parse(struct request *r)
            !(token_is(&t[0], cmds[k].word) && token_is(&t[1], cmds[k].sub)))
         k++;
     if (k == sizeof(cmds) / sizeof(cmds[0]))
-        return false;               /* "bop ..." too: ERROR, as unknown */
+        return false;               /* unknown: ERROR */
     r->cmd = CMD_COLL;
     c->cc = cmds[k].cc;
     c->op.code = cmds[k].code;
     c->op.type = cmds[k].type;
+    if (c->cc == CC_BOP_MGET || c->cc == CC_BOP_SMGET) {
+        if (!parse_bop_multi(r)) {
+            fail(r, E_FORMAT);
+            r->vlen = c->dlen;
+        }
+        return true;
+    }
     if (n < 3 || !text_key_valid(t[2].s, t[2].n)) {
         fail(r, E_FORMAT);
         return true;
     }
     c->op.key = r->key = t[2].s;
     c->op.nkey = r->nkey = t[2].n;
+    if (c->op.type == COLL_BTREE) {
+        if (!parse_bop(r)) {
+            fail(r, E_FORMAT);
+            r->vlen = c->dlen;
+        } else if (r->error != NULL) {
+            r->vlen = c->dlen;
+        }
+        return true;
+    }
     bool ok = false, large = false;
     uint64_t v;
     switch (c->op.code) {
     case COP_CREATE: {
-        int a = parse_attrs(&t[3], n - 3, &c->op.attrs);
+        int a = parse_attrs(&t[3], n - 3, &c->op.attrs, false);
         ok = a >= 0 && parse_tail(r, 3 + a, false, T_NOREPLY);
         break;
     }
@@ -401,15 +762,17 @@ coll_parse(struct request *r)
 const char *
 coll_reply(enum req_cmd_coll cc, enum coll_status st)
 {
-    bool get = cc == CC_LOP_GET || cc == CC_SOP_GET || cc == CC_MOP_GET;
+    bool get = cc == CC_LOP_GET || cc == CC_SOP_GET || cc == CC_MOP_GET || cc == CC_BOP_GET ||
+               cc == CC_BOP_INCR || cc == CC_BOP_DECR || cc == CC_BOP_MGET ||
+               cc == CC_BOP_SMGET || cc == CC_BOP_GBP || cc == CC_BOP_PWG;
     switch (st) {
     case COLL_OK:
         switch (cc) {
-        case CC_LOP_CREATE: case CC_SOP_CREATE: case CC_MOP_CREATE:
+        case CC_LOP_CREATE: case CC_SOP_CREATE: case CC_MOP_CREATE: case CC_BOP_CREATE:
             return "CREATED";
-        case CC_LOP_DELETE: case CC_SOP_DELETE: case CC_MOP_DELETE:
+        case CC_LOP_DELETE: case CC_SOP_DELETE: case CC_MOP_DELETE: case CC_BOP_DELETE:
             return "DELETED";
-        case CC_MOP_UPDATE:
+        case CC_MOP_UPDATE: case CC_BOP_UPDATE:
             return "UPDATED";
         case CC_SETATTR:
             return "OK";
@@ -419,7 +782,8 @@ coll_reply(enum req_cmd_coll cc, enum coll_status st)
             return "STORED";
         }
     case COLL_CREATED:
-        return cc == CC_LOP_CREATE || cc == CC_SOP_CREATE || cc == CC_MOP_CREATE ?
+        return cc == CC_LOP_CREATE || cc == CC_SOP_CREATE || cc == CC_MOP_CREATE ||
+               cc == CC_BOP_CREATE ?
                "CREATED" : "CREATED_STORED";
     case COLL_REPLACED:       return "REPLACED";
     case COLL_DROPPED:        return "DELETED_DROPPED";
@@ -435,6 +799,11 @@ coll_reply(enum req_cmd_coll cc, enum coll_status st)
     case COLL_ATTR_BAD_VALUE: return "ATTR_ERROR bad value";
     case COLL_EXIST:          return "EXIST";
     case COLL_NOT_EXIST:      return "NOT_EXIST";
+    case COLL_BKEY_MISMATCH:  return "BKEY_MISMATCH";
+    case COLL_EFLAG_MISMATCH: return "EFLAG_MISMATCH";
+    case COLL_NOTHING_TO_UPDATE: return "NOTHING_TO_UPDATE";
+    case COLL_ENONNUMERIC:
+        return "CLIENT_ERROR cannot increment or decrement non-numeric value";
     case COLL_ENOMEM:
         return get ? "SERVER_ERROR out of memory [writing get response]" :
                      "SERVER_ERROR out of memory";
@@ -443,11 +812,33 @@ coll_reply(enum req_cmd_coll cc, enum coll_status st)
 }
 
 /* The end line of a get that found elements: END, DELETED or
- * DELETED_DROPPED. */
+ * DELETED_DROPPED (bop get: TRIMMED when trimmed). */
 const char *
-coll_get_end(const struct coll_op *op, enum coll_status st)
+coll_get_end(const struct coll_op *op, enum coll_status st, bool trimmed)
 {
-    return st == COLL_DROPPED ? "DELETED_DROPPED" : op->del ? "DELETED" : "END";
+    return st == COLL_DROPPED ? "DELETED_DROPPED" : op->del ? "DELETED" :
+           trimmed ? "TRIMMED" : "END";
+}
+
+/* A bkey as ARCUS prints it: decimal, or "0x" and upper-case hex; the
+ * length written (at most 2 + 2 * COLL_BKEY_MAX + 1 with the NUL). */
+size_t
+coll_bkey_str(const struct coll_bkey *k, char *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    if (!k->bin) {
+        uint64_t v = 0;
+        for (unsigned i = 0; i < k->len; i++)
+            v = v << 8 | k->b[i];
+        return proto_u64_dec(v, out);
+    }
+    out[0] = '0';
+    out[1] = 'x';
+    for (unsigned i = 0; i < k->len; i++) {
+        out[2 + 2 * i] = hex[k->b[i] >> 4];
+        out[3 + 2 * i] = hex[k->b[i] & 15];
+    }
+    return 2 + 2 * (size_t)k->len;
 }
 
 /* "type" attribute values. */

@@ -78,7 +78,8 @@ void meta_store_done(struct proto_conn *pc, struct item *it);
 
 /* coll.c: the ARCUS dialect's reply strings (one table) */
 const char *coll_reply(enum req_cmd_coll cc, enum coll_status st);
-const char *coll_get_end(const struct coll_op *op, enum coll_status st);
+const char *coll_get_end(const struct coll_op *op, enum coll_status st, bool trimmed);
+size_t coll_bkey_str(const struct coll_bkey *k, char *out);
 const char *coll_type_name(enum coll_type t);
 const char *coll_ovfl_name(enum coll_ovfl o);
 const char *coll_attr_name(enum coll_attr_name a);

@@ -290,6 +290,12 @@ proto_stats_lines(struct obuf *o, enum req_sub sub)
 #define X(n) stat_u64(o, #n, ts.n);
         COLL_STATS(X)
 #undef X
+        uint64_t by_type[COLL_BTREE + 1];
+        coll_type_counts(by_type);
+        stat_u64(o, "curr_lists", by_type[COLL_LIST]);
+        stat_u64(o, "curr_sets", by_type[COLL_SET]);
+        stat_u64(o, "curr_maps", by_type[COLL_MAP]);
+        stat_u64(o, "curr_btrees", by_type[COLL_BTREE]);
         break;
     }
     case SUB_STATS_SNAPSHOT:

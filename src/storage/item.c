@@ -1518,9 +1518,8 @@ item_stats_reset(void)
  * Additive: the three functions below are the storage side of
  * persistence.  See include/item.h for their contracts. */
 
-/* Copy item t (stripe lock held if lock) into img/buf. */
-static void
-copy_image(struct item *t, struct item_image *img, void *buf)
+void
+item_image_meta(struct item *t, struct item_image *img)
 {
     uint8_t f = atomic_load(&t->iflags);
     img->flags = t->flags;
@@ -1535,6 +1534,14 @@ copy_image(struct item *t, struct item_image *img, void *buf)
     img->exptime = item_exptime(t);
     img->atime = item_atime(t);
     img->cas = item_cas(t);
+}
+
+/* Copy item t (stripe lock held if lock) into img/buf. */
+static void
+copy_image(struct item *t, struct item_image *img, void *buf)
+{
+    uint8_t f = atomic_load(&t->iflags);
+    item_image_meta(t, img);
     memcpy(buf, key_of(t), t->nkey);
     char *dst = (char *)buf + t->nkey;
     if (!(f & IF_CHAINED)) {
@@ -1559,7 +1566,7 @@ item_copy_image(struct item *it, struct item_image *img, void *buf, size_t cap,
     uint8_t f = atomic_load(&it->iflags);
     rel_time_t now = clock_now();
     if (is_coll(it))
-        return 0;                   /* collections are not in snapshots (yet) */
+        return coll_copy_image(it, img, buf, cap, need);   /* under its own lock */
     /* Fast path: a linked chained item is never rewritten in place
      * (item_delta refuses them) and its CAS changes only by replacement,
      * so its bytes are stable under our reference: copy it without the
@@ -1607,20 +1614,28 @@ item_restore(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
              const void *value, uint32_t nbytes)
 {
     enum item_status st;
-    /* Probation or main, as it was saved (a file without the mark: main). */
-    enum slab_q q = (marks & ITEM_MARK_PROBATION) && sconf.o.policy == EVICT_S3FIFO &&
-                    sconf.o.evict ? SQ_SMALL : SQ_MAIN;
-    struct item *it = alloc_item_q(key, nkey, flags, exptime, nbytes, q, &st);
-    if (it == NULL)
-        return st;
-    /* Copy the flat value into the item's segment(s). */
-    int nseg = item_value_segments(it);
-    struct iovec iov[nseg];
-    int n = item_value_iov(it, iov, nseg);
-    const char *src = value;
-    for (int i = 0; i < n; i++) {
-        memcpy(iov[i].iov_base, src, iov[i].iov_len);
-        src += iov[i].iov_len;
+    struct item *it;
+    if (marks & ITEM_MARK_COLL) {
+        /* a collection's image: rebuilt, elements and all, unlinked */
+        it = coll_restore(key, nkey, flags, exptime, value, nbytes, &st);
+        if (it == NULL)
+            return st;
+    } else {
+        /* Probation or main, as it was saved (a file without the mark: main). */
+        enum slab_q q = (marks & ITEM_MARK_PROBATION) && sconf.o.policy == EVICT_S3FIFO &&
+                        sconf.o.evict ? SQ_SMALL : SQ_MAIN;
+        it = alloc_item_q(key, nkey, flags, exptime, nbytes, q, &st);
+        if (it == NULL)
+            return st;
+        /* Copy the flat value into the item's segment(s). */
+        int nseg = item_value_segments(it);
+        struct iovec iov[nseg];
+        int n = item_value_iov(it, iov, nseg);
+        const char *src = value;
+        for (int i = 0; i < n; i++) {
+            memcpy(iov[i].iov_base, src, iov[i].iov_len);
+            src += iov[i].iov_len;
+        }
     }
     uint64_t hv = item_hv(it);
     hash_lock(hv);

@@ -359,6 +359,17 @@ size_t coll_acct_bytes(const struct item *it);
  * (the caller frees the head), or queue it for coll_reap() when freeing
  * would take long and return false. */
 bool coll_free_elems(struct item *it);
+/* Snapshots (item_copy_image, item_restore on ITEM_MARK_COLL): the
+ * collection's image (attributes and elements, format in coll.c) after its
+ * key, taken under the collection's lock (never torn); 1, 0 (gone), or -1
+ * with *need.  coll_restore: an unlinked collection rebuilt from an image
+ * (one reference), or NULL with *st (ITEM_ETYPE: a malformed image). */
+int coll_copy_image(struct item *it, struct item_image *img, void *buf, size_t cap,
+                    size_t *need);
+struct item *coll_restore(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
+                          const void *img, uint32_t n, enum item_status *st);
+/* Fill img with t's metadata (no key, no value). */
+void item_image_meta(struct item *t, struct item_image *img);
 /* Free queued collections, up to max elements' worth (no lock held). */
 void coll_reap(uint32_t max);
 /* slab_alloc(), and when it finds no memory while evicted collections

@@ -7,6 +7,9 @@
 #   binary  binary packets built from the input: opcodes, keys, extras,
 #         values, CAS, headers that disagree (fuzz_binary.c,
 #         corpus tests/fuzz/corpus-binary/)
+#   coll  ARCUS collection requests built from the input: lop sop mop bop
+#         getattr setattr, bkeys, eflag filters, data blocks (fuzz_coll.c,
+#         corpus tests/fuzz/corpus-coll/)
 #
 #   tests/fuzz/build.sh [seconds] [target...]
 # Without targets it runs all of them, the seconds (default 60) split
@@ -29,7 +32,7 @@ for a in "$@"; do
     *)  secs=$a ;;
     esac
 done
-[ -n "$targets" ] || targets="text meta binary"
+[ -n "$targets" ] || targets="text meta binary coll"
 
 out=${FUZZ_BUILD:-build}
 if [ -f "$out/config.h" ]; then
@@ -55,7 +58,8 @@ for t in $targets; do
     clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
         -Wall -Wextra -Iinclude -I"$cfg" $(pkg-config --cflags libevent libxxhash) \
         "tests/fuzz/fuzz_$t.c" tests/fuzz/fuzz_common.c \
-        src/proto/*.c src/storage/*.c src/util/*.c src/stats/*.c src/platform/*.c \
+        src/proto/*.c src/storage/*.c src/util/*.c src/stats/*.c \
+        src/platform/common.c src/platform/posix.c \
         $libs -lpthread -o "$out/fuzz_$t" &
     pids="$pids $!"
 done

@@ -1,8 +1,9 @@
 /*
- * fuzz_common.h -- what the fuzz targets (fuzz_text.c, fuzz_meta.c) share:
- * the storage engine they run against, the client-side reader that checks
- * every reply is framed, the connection loop around feed_run(), and the
- * corpus replay that `make check` runs (built with -DFUZZ_REPLAY).
+ * fuzz_common.h -- what the fuzz targets (fuzz_text.c, fuzz_meta.c,
+ * fuzz_binary.c, fuzz_coll.c) share: the storage engine they run against,
+ * the client-side reader that checks every reply is framed, the connection
+ * loop around feed_run(), and the corpus replay that `make check` runs
+ * (built with -DFUZZ_REPLAY).
  *
  * A target defines LLVMFuzzerTestOneInput() and, for the replay build,
  * calls fuzz_replay_main() from its main().
@@ -36,6 +37,14 @@ pick(struct src *s, unsigned bound)
     return *s->p++ % bound;
 }
 
+/* A choice out of a list of strings. */
+static inline const char *
+pick_str(struct src *s, const char *const *list, size_t n)
+{
+    return list[pick(s, (unsigned)n)];
+}
+#define PICK(s, list) pick_str((s), (list), sizeof(list) / sizeof((list)[0]))
+
 /* Storage engine (8 MB, 64 KB items, no background threads) and
  * proto_env; idempotent. */
 void fuzz_setup(void);
@@ -66,6 +75,14 @@ typedef void (*fuzz_line_fn)(const char *line, size_t n, bool long_line, void *a
  * header with the response magic, then as many bytes as it says. */
 void fuzz_feed(const uint8_t *stream, size_t size, int max_reqs, uint32_t split,
                fuzz_line_fn on_line, void *arg);
+/* A generated stream: written to stderr when print (what a crash file
+ * means), then run by fuzz_feed() with -R and the split seed taken from
+ * the input's first two bytes. */
+void fuzz_run_stream(const struct fuzz_buf *stream, const uint8_t *data, bool print,
+                     fuzz_line_fn on_line, void *arg);
+/* ARCUS collection replies (fuzz_coll.c): a VALUE line heads element
+ * lines, each its own "\r\n" line, not a data block. */
+extern bool fuzz_value_lines;
 
 /* The replay program `make check` runs: every file of the corpus
  * directory (argv[1], else corpus), then `runs` seeded random mutations

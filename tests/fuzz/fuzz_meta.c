@@ -42,15 +42,6 @@
 #include "item.h"
 #include "proto.h"
 
-/* ---- the input, read as choices ------------------------------------------ */
-
-static const char *
-pick_str(struct src *s, const char *const *list, size_t n)
-{
-    return list[pick(s, (unsigned)n)];
-}
-#define PICK(s, list) pick_str((s), (list), sizeof(list) / sizeof((list)[0]))
-
 /* ---- the generator --------------------------------------------------------- */
 
 /* The letters of 1.6.45's meta flags, then letters no command takes. */
@@ -593,13 +584,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             l--;
         check_parse(line.p, l);
     }
-    if (print) {
-        fprintf(stderr, "---- stream (%zu bytes):\n", stream.len);
-        fwrite(stream.p, 1, stream.len, stderr);
-        fputs("\n---- end\n", stderr);
-    }
-    fuzz_feed((const uint8_t *)stream.p, stream.len, 1 + data[0] % 16, data[1],
-              check_reply, NULL);
+    fuzz_run_stream(&stream, data, print, check_reply, NULL);
     fuzz_buf_free(&stream);
     fuzz_buf_free(&line);
     return 0;

@@ -90,7 +90,7 @@ lget(const char *key, int32_t from, int32_t to, bool del, bool drop, struct got 
     op.del = del;
     op.drop = drop;
     memset(g, 0, sizeof(*g));
-    struct coll_out out = { g_begin, g_elem, g };
+    struct coll_out out = { g_begin, g_elem, g, NULL };
     return coll_exec(&op, &out, NULL);
 }
 
@@ -123,7 +123,7 @@ mget(const char *key, const char *fields, bool del, bool drop, struct got *g)
     op.del = del;
     op.drop = drop;
     memset(g, 0, sizeof(*g));
-    struct coll_out out = { g_begin, g_elem, g };
+    struct coll_out out = { g_begin, g_elem, g, NULL };
     return coll_exec(&op, &out, NULL);
 }
 
@@ -228,7 +228,7 @@ START_TEST(test_set)
     /* get all: each odd value once */
     struct coll_op op = op_of(COP_SET_GET, "s");
     memset(&g, 0, sizeof(g));
-    struct coll_out out = { g_begin, g_elem, &g };
+    struct coll_out out = { g_begin, g_elem, &g, NULL };
     ck_assert_int_eq(coll_exec(&op, &out, NULL), COLL_OK);
     ck_assert_uint_eq(g.n, 1500);
     ck_assert_uint_eq(g.begin_count, 1500);
@@ -451,6 +451,294 @@ START_TEST(test_concurrent)
 }
 END_TEST
 
+
+/* ---- b+tree ---- */
+
+static struct coll_bkey
+ikey(uint64_t v)
+{
+    struct coll_bkey k = { .len = 8 };
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        k.b[i] = (uint8_t)v;
+    return k;
+}
+
+static uint64_t
+ival(const struct coll_bkey *k)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < k->len; i++)
+        v = v << 8 | k->b[i];
+    return v;
+}
+
+/* bkeys a b+tree get returned, in order */
+struct bgot {
+    uint64_t bk[4096];
+    uint32_t n, begin_count;
+    uint8_t  eflag0;                /* first byte of the last eflag seen */
+};
+
+static void
+b_begin(void *arg, uint32_t flags, uint32_t count)
+{
+    (void)flags;
+    ((struct bgot *)arg)->begin_count = count;
+}
+
+static void
+b_elem(void *arg, const struct coll_bkey *bk, const struct coll_bkey *ef, const void *d, size_t n)
+{
+    struct bgot *g = arg;
+    (void)d; (void)n;
+    if (g->n < 4096)
+        g->bk[g->n++] = ival(bk);
+    if (ef->len > 0)
+        g->eflag0 = ef->b[0];
+}
+
+static enum coll_status
+bput(enum coll_opcode code, const char *key, uint64_t bk, const char *v, bool getrim,
+     struct bgot *g)
+{
+    struct coll_op op = op_of(code, key);
+    op.bkey = ikey(bk);
+    op.data = v;
+    op.ndata = (uint32_t)strlen(v);
+    op.getrim = getrim;
+    struct coll_out out = { b_begin, g_elem, g, b_elem };
+    struct coll_info in;
+    memset(&in, 0, sizeof(in));
+    if (g != NULL)
+        memset(g, 0, sizeof(*g));
+    return coll_exec(&op, g != NULL ? &out : NULL, &in);
+}
+
+static enum coll_status
+bget(enum coll_opcode code, const char *key, uint64_t from, uint64_t to, uint32_t offset,
+     uint32_t count, struct bgot *g, struct coll_info *in)
+{
+    struct coll_op op = op_of(code, key);
+    op.bkey = ikey(from);
+    op.bkey_to = ikey(to);
+    op.offset = offset;
+    op.count = count;
+    struct coll_out out = { b_begin, g_elem, g, b_elem };
+    memset(g, 0, sizeof(*g));
+    memset(in, 0, sizeof(*in));
+    return coll_exec(&op, &out, in);
+}
+
+START_TEST(test_btree_order_positions)
+{
+    ck_assert_int_eq(create("B", COLL_BTREE, 5000, COLL_OVFL_ERROR), COLL_CREATED);
+    /* 3000 bkeys in a scrambled order (a multiplicative permutation) */
+    for (uint64_t i = 0; i < 3000; i++) {
+        uint64_t bk = (i * 7919) % 3000 * 10;
+        ck_assert_int_eq(bput(COP_BOP_INSERT, "B", bk, "v", false, NULL), COLL_OK);
+    }
+    ck_assert_int_eq(bput(COP_BOP_INSERT, "B", 100, "v", false, NULL), COLL_ELEM_EXISTS);
+    struct bgot *g = malloc(sizeof(*g));
+    struct coll_info in;
+    ck_assert_int_eq(bget(COP_BOP_GET, "B", 0, UINT64_MAX, 0, 0, g, &in), COLL_OK);
+    ck_assert_uint_eq(g->n, 3000);
+    for (uint32_t i = 0; i < 3000; i++)
+        ck_assert_msg(g->bk[i] == i * 10, "#%u: %llu", i, (unsigned long long)g->bk[i]);
+    /* descending, offset, count */
+    ck_assert_int_eq(bget(COP_BOP_GET, "B", 1000, 0, 2, 3, g, &in), COLL_OK);
+    ck_assert_uint_eq(g->n, 3);
+    ck_assert(g->bk[0] == 980 && g->bk[2] == 960);
+    ck_assert_int_eq(bget(COP_BOP_COUNT, "B", 5, 95, 0, 0, g, &in), COLL_OK);
+    ck_assert_uint_eq(in.number, 9);
+    /* position and select agree everywhere */
+    for (uint32_t i = 0; i < 3000; i += 37) {
+        struct coll_op op = op_of(COP_BOP_POSITION, "B");
+        op.bkey = ikey(i * 10);
+        op.desc = (i & 1) != 0;
+        memset(&in, 0, sizeof(in));
+        ck_assert_int_eq(coll_exec(&op, NULL, &in), COLL_OK);
+        ck_assert_uint_eq(in.number, op.desc ? 2999 - i : i);
+        op = op_of(COP_BOP_GBP, "B");
+        op.from = op.to = (int32_t)i;
+        struct coll_out out = { b_begin, g_elem, g, b_elem };
+        memset(g, 0, sizeof(*g));
+        ck_assert_int_eq(coll_exec(&op, &out, &in), COLL_OK);
+        ck_assert(g->n == 1 && g->bk[0] == i * 10);
+    }
+    /* delete every other one, by ranges of one */
+    for (uint64_t i = 0; i < 3000; i += 2) {
+        struct coll_op op = op_of(COP_BOP_DELETE, "B");
+        op.bkey = op.bkey_to = ikey(i * 10);
+        ck_assert_int_eq(coll_exec(&op, NULL, &in), COLL_OK);
+    }
+    ck_assert_int_eq(bget(COP_BOP_GET, "B", 0, 100, 0, 0, g, &in), COLL_OK);
+    ck_assert(g->n == 5 && g->bk[0] == 10 && g->bk[4] == 90);
+    ck_assert_uint_eq(info_of("B").count, 1500);
+    free(g);
+}
+END_TEST
+
+START_TEST(test_btree_overflow_and_filter)
+{
+    struct bgot *g = malloc(sizeof(*g));
+    struct coll_info in;
+    ck_assert_int_eq(create("S", COLL_BTREE, 3, COLL_OVFL_DEFAULT), COLL_CREATED);
+    for (uint64_t b = 1; b <= 3; b++)
+        ck_assert_int_eq(bput(COP_BOP_INSERT, "S", b, "x", false, NULL), COLL_OK);
+    ck_assert_int_eq(bput(COP_BOP_INSERT, "S", 0, "x", false, NULL), COLL_OUT_OF_RANGE);
+    ck_assert_int_eq(bput(COP_BOP_INSERT, "S", 9, "x", true, g), COLL_OK);
+    ck_assert(g->begin_count == 1 && g->n == 1 && g->bk[0] == 1);     /* getrim */
+    ck_assert_int_eq(bget(COP_BOP_GET, "S", 0, 100, 0, 0, g, &in), COLL_OK);
+    ck_assert(g->n == 3 && g->bk[0] == 2 && in.trimmed);
+    ck_assert_int_eq(bget(COP_BOP_GET, "S", 0, 1, 0, 0, g, &in), COLL_OUT_OF_RANGE);
+    ck_assert_int_eq(bget(COP_BOP_GET, "S", 2, 100, 0, 0, g, &in), COLL_OK);
+    ck_assert(!in.trimmed);
+    struct coll_info a = info_of("S");
+    ck_assert(a.trimmed && ival(&a.minbkey) == 2 && ival(&a.maxbkey) == 9);
+
+    ck_assert_int_eq(create("L", COLL_BTREE, 3, COLL_OVFL_LARGEST_TRIM), COLL_CREATED);
+    for (uint64_t b = 1; b <= 3; b++)
+        ck_assert_int_eq(bput(COP_BOP_INSERT, "L", b, "x", false, NULL), COLL_OK);
+    ck_assert_int_eq(bput(COP_BOP_INSERT, "L", 9, "x", false, NULL), COLL_OUT_OF_RANGE);
+    ck_assert_int_eq(bput(COP_BOP_INSERT, "L", 0, "x", false, NULL), COLL_OK);
+    ck_assert_int_eq(bget(COP_BOP_GET, "L", 0, 100, 0, 0, g, &in), COLL_OK);
+    ck_assert(g->n == 3 && g->bk[2] == 2 && in.trimmed);
+
+    ck_assert_int_eq(create("E", COLL_BTREE, 1, COLL_OVFL_ERROR), COLL_CREATED);
+    ck_assert_int_eq(bput(COP_BOP_INSERT, "E", 1, "x", false, NULL), COLL_OK);
+    ck_assert_int_eq(bput(COP_BOP_INSERT, "E", 2, "x", false, NULL), COLL_OVERFLOWED);
+    ck_assert_int_eq(bput(COP_BOP_UPSERT, "E", 1, "y", false, NULL), COLL_REPLACED);
+
+    /* eflag filter: elements with eflag 0x0N, N = bkey; & 0x01 EQ 0x01: odd */
+    ck_assert_int_eq(create("F", COLL_BTREE, 100, COLL_OVFL_ERROR), COLL_CREATED);
+    for (uint64_t b = 0; b < 10; b++) {
+        struct coll_op op = op_of(COP_BOP_INSERT, "F");
+        op.bkey = ikey(b);
+        op.eflag.len = 1;
+        op.eflag.bin = true;
+        op.eflag.b[0] = (uint8_t)b;
+        op.data = "d";
+        op.ndata = 1;
+        ck_assert_int_eq(coll_exec(&op, NULL, &in), COLL_OK);
+    }
+    struct coll_op op = op_of(COP_BOP_GET, "F");
+    op.bkey = ikey(0);
+    op.bkey_to = ikey(9);
+    op.filter = (struct coll_eflag_filter){ .on = true, .bitwop = '&', .compop = CMP_EQ,
+                                            .len = 1, .nvals = 1 };
+    op.filter.bitw[0] = 1;
+    op.filter.vals[0][0] = 1;
+    op.offset = 1;
+    op.count = 2;
+    struct coll_out out = { b_begin, g_elem, g, b_elem };
+    memset(g, 0, sizeof(*g));
+    ck_assert_int_eq(coll_exec(&op, &out, &in), COLL_OK);
+    ck_assert(g->n == 2 && g->bk[0] == 3 && g->bk[1] == 5);
+    op.code = COP_BOP_COUNT;
+    op.offset = op.count = 0;
+    ck_assert_int_eq(coll_exec(&op, NULL, &in), COLL_OK);
+    ck_assert_uint_eq(in.number, 5);
+    /* a mismatched bkey type */
+    op.bkey.bin = op.bkey_to.bin = true;
+    ck_assert_int_eq(coll_exec(&op, NULL, &in), COLL_BKEY_MISMATCH);
+    free(g);
+}
+END_TEST
+
+
+/* reply_max: a get whose reply would pass it is refused, nothing deleted;
+ * coll_type_counts() follows creates and frees. */
+START_TEST(test_reply_max_and_counts)
+{
+    uint64_t before[COLL_BTREE + 1], after[COLL_BTREE + 1];
+    coll_type_counts(before);
+    ck_assert_int_eq(create("R", COLL_LIST, 100, COLL_OVFL_DEFAULT), COLL_CREATED);
+    ck_assert_int_eq(create("RB", COLL_BTREE, 100, COLL_OVFL_DEFAULT), COLL_CREATED);
+    for (int i = 0; i < 10; i++) {
+        ck_assert_int_eq(lins("R", -1, "0123456789"), COLL_OK);
+        ck_assert_int_eq(bput(COP_BOP_INSERT, "RB", (uint64_t)i, "0123456789", false, NULL),
+                         COLL_OK);
+    }
+    coll_type_counts(after);
+    ck_assert(after[COLL_LIST] == before[COLL_LIST] + 1 &&
+              after[COLL_BTREE] == before[COLL_BTREE] + 1);
+    struct got *g = malloc(sizeof(*g));
+    struct coll_op op = op_of(COP_LIST_GET, "R");
+    op.from = 0;
+    op.to = -1;
+    op.del = true;
+    op.reply_max = 10 * (10 + 32) - 1;   /* one byte short of the estimate */
+    struct coll_out out = { g_begin, g_elem, g, NULL };
+    memset(g, 0, sizeof(*g));
+    ck_assert_int_eq(coll_exec(&op, &out, NULL), COLL_ENOMEM);
+    ck_assert_uint_eq(g->n, 0);
+    ck_assert_uint_eq(info_of("R").count, 10);
+    op.reply_max += 1;
+    ck_assert_int_eq(coll_exec(&op, &out, NULL), COLL_OK);
+    ck_assert_uint_eq(g->n, 10);
+    struct bgot *bg = malloc(sizeof(*bg));
+    struct coll_info in;
+    op = op_of(COP_BOP_GET, "RB");
+    op.bkey = ikey(0);
+    op.bkey_to = ikey(9);
+    op.reply_max = 100;
+    struct coll_out bout = { b_begin, g_elem, bg, b_elem };
+    memset(&in, 0, sizeof(in));
+    ck_assert_int_eq(coll_exec(&op, &bout, &in), COLL_ENOMEM);
+    op.code = COP_BOP_GBP;
+    op.from = 0;
+    op.to = 9;
+    ck_assert_int_eq(coll_exec(&op, &bout, &in), COLL_ENOMEM);
+    op.reply_max = 0;
+    memset(bg, 0, sizeof(*bg));
+    ck_assert_int_eq(coll_exec(&op, &bout, &in), COLL_OK);
+    ck_assert_uint_eq(bg->n, 10);
+    ck_assert(item_delete("RB", 2) == ITEM_OK);
+    coll_type_counts(after);
+    ck_assert(after[COLL_BTREE] == before[COLL_BTREE]);
+    free(g);
+    free(bg);
+}
+END_TEST
+
+/* Threads inserting into and deleting from one b+tree: atomic commands,
+ * and the count agrees with what was left. */
+static void *
+bworker(void *arg)
+{
+    int id = ((struct worker_arg *)arg)->id;
+    for (uint64_t i = 0; i < 2000; i++) {
+        uint64_t bk = i * 4 + (uint64_t)id;
+        ck_assert_int_eq(bput(COP_BOP_INSERT, "T", bk, "value", false, NULL), COLL_OK);
+        if (i % 2) {
+            struct coll_op op = op_of(COP_BOP_DELETE, "T");
+            op.bkey = op.bkey_to = ikey(bk);
+            ck_assert_int_eq(coll_exec(&op, NULL, NULL), COLL_OK);
+        }
+    }
+    return NULL;
+}
+
+START_TEST(test_btree_concurrent)
+{
+    ck_assert_int_eq(create("T", COLL_BTREE, 50000, COLL_OVFL_ERROR), COLL_CREATED);
+    pthread_t th[4];
+    struct worker_arg a[4];
+    for (int i = 0; i < 4; i++) {
+        a[i].id = i;
+        pthread_create(&th[i], NULL, bworker, &a[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    ck_assert_uint_eq(info_of("T").count, 4000);
+    struct bgot *g = malloc(sizeof(*g));
+    struct coll_info in;
+    ck_assert_int_eq(bget(COP_BOP_COUNT, "T", 0, UINT64_MAX, 0, 0, g, &in), COLL_OK);
+    ck_assert_uint_eq(in.number, 4000);
+    free(g);
+}
+END_TEST
+
 static Suite *
 coll_suite(void)
 {
@@ -462,6 +750,9 @@ coll_suite(void)
     tcase_add_test(tc, test_set);
     tcase_add_test(tc, test_map);
     tcase_add_test(tc, test_types_and_kv);
+    tcase_add_test(tc, test_btree_order_positions);
+    tcase_add_test(tc, test_btree_overflow_and_filter);
+    tcase_add_test(tc, test_reply_max_and_counts);
     suite_add_tcase(s, tc);
     tc = tcase_create("memory");
     tcase_set_timeout(tc, 60);
@@ -469,6 +760,7 @@ coll_suite(void)
     tcase_add_test(tc, test_accounting);
     tcase_add_test(tc, test_eviction);
     tcase_add_test(tc, test_concurrent);
+    tcase_add_test(tc, test_btree_concurrent);
     suite_add_tcase(s, tc);
     return s;
 }
