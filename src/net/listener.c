@@ -7,6 +7,8 @@
  * instead of spinning on EMFILE.  UDP sockets are bound here on the same
  * addresses and handed to udp.c.
  */
+#include "config.h"                 /* HAVE_DECL_MSG_NOSIGNAL */
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -91,7 +93,7 @@ on_accept(evutil_socket_t lfd, short what, void *arg)
                         (uint64_t)atomic_load(&net_counters.reserved_fds);
         if (used >= (uint64_t)atomic_load(&net_counters.maxconns)) {
             ssize_t w = send(fd, too_many, sizeof(too_many) - 1, MSG_DONTWAIT
-#ifdef MSG_NOSIGNAL
+#if HAVE_DECL_MSG_NOSIGNAL
                              | MSG_NOSIGNAL
 #endif
                              );

@@ -13,6 +13,7 @@
  * Per-class statistics read O(1) state; the `age` stat comes from the
  * oldest atime the last full crawler pass or CLOCK lap saw (`oldest`).
  */
+#include "config.h"                 /* HAVE_DECL_MADV_DONTNEED */
 #include "storage.h"
 
 #include <assert.h>
@@ -228,9 +229,9 @@ static void
 pool_put(struct page *p)
 {
     atomic_store(&p->cls, 0);
-#ifdef MADV_DONTNEED
+#if HAVE_DECL_MADV_DONTNEED
     madvise(p->base, PAGE_SIZE, MADV_DONTNEED);
-#endif
+#endif                              /* else the page keeps its memory */
     pthread_mutex_lock(&pool.lock);
     p->next = pool.free;
     pool.free = p;

@@ -1,6 +1,7 @@
 /*
  * obuf.c -- pending output of a connection (see obuf.h).
  */
+#include "config.h"                 /* HAVE_DECL_MSG_NOSIGNAL */
 #include "obuf.h"
 
 #include <assert.h>
@@ -16,10 +17,10 @@
 #include "item.h"
 
 #define OBLOCK_SIZE 16384
-#ifdef MSG_NOSIGNAL
+#if HAVE_DECL_MSG_NOSIGNAL
 #define SEND_FLAGS MSG_NOSIGNAL     /* a dead client must not raise SIGPIPE */
 #else
-#define SEND_FLAGS 0
+#define SEND_FLAGS 0                /* SIGPIPE is ignored (platform_ignore_sigpipe) */
 #endif
 #ifndef IOV_MAX
 #define IOV_MAX 1024
