@@ -1,6 +1,7 @@
 # Thin wrapper around the autotools build (see README.md).
 #   make          install missing build deps, configure into build/, build
 #   make test     build, run every test plain, under ASan+UBSan and under TSan,
+#                 on a --enable-portable build (no Linux-only features),
 #                 and fuzz the parsers for FUZZ_SECONDS
 #   make run      build and run the server in the foreground on 127.0.0.1:11211
 #   make install  PREFIX=/usr/local DESTDIR=
@@ -11,7 +12,7 @@ DESTDIR ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CONFIGURE_FLAGS ?=
 
-.PHONY: all deps test-deps deb-deps build test check test-plain test-asan test-tsan test-fuzz tsan run install clean distclean bench deb test-deb
+.PHONY: all deps test-deps deb-deps build test check test-plain test-asan test-tsan test-portable test-fuzz tsan run install clean distclean bench deb test-deb
 
 all: build
 
@@ -33,6 +34,11 @@ build-asan/Makefile: configure
 build-tsan/Makefile: configure
 	mkdir -p build-tsan && cd build-tsan && ../configure --enable-tsan --enable-werror
 
+# Every Linux-specific feature check forced off (configure.ac, "portable
+# fallbacks"): the code paths macOS and the BSDs take, tested on Linux.
+build-portable/Makefile: configure
+	mkdir -p build-portable && cd build-portable && ../configure --enable-portable --enable-werror
+
 build: deps build/Makefile
 	$(MAKE) -C build -j$(JOBS)
 
@@ -41,7 +47,8 @@ test check: test-deps
 	$(MAKE) test-fuzz
 	$(MAKE) test-asan
 	$(MAKE) test-tsan
-	@./scripts/test-summary.sh build build-asan build-tsan
+	$(MAKE) test-portable
+	@./scripts/test-summary.sh build build-asan build-tsan build-portable
 
 test-plain: build/Makefile
 	$(MAKE) -C build -j$(JOBS) check || { cat build/test-suite.log; exit 1; }
@@ -51,6 +58,9 @@ test-asan: build-asan/Makefile
 
 test-tsan: build-tsan/Makefile
 	$(MAKE) -C build-tsan -j$(JOBS) check || { cat build-tsan/test-suite.log; exit 1; }
+
+test-portable: build-portable/Makefile
+	$(MAKE) -C build-portable -j$(JOBS) check || { cat build-portable/test-suite.log; exit 1; }
 
 # libFuzzer on every parser for a few seconds (longer: tests/fuzz/build.sh 600).
 FUZZ_SECONDS ?= 15
@@ -86,4 +96,4 @@ clean:
 	-$(MAKE) -C build clean
 
 distclean:
-	rm -rf build build-asan build-tsan build-deb configure Makefile.in aclocal.m4 autom4te.cache build-aux config.h.in
+	rm -rf build build-asan build-tsan build-portable build-win build-deb configure Makefile.in aclocal.m4 autom4te.cache build-aux config.h.in
