@@ -48,7 +48,8 @@ int  platform_lock_memory(char *err, size_t errlen);
 int  platform_write_pidfile(const char *path, char *err, size_t errlen);
 void platform_remove_pidfile(const char *path);
 /* Tell a service manager our state: "READY=1", "STOPPING=1", ... via the
- * $NOTIFY_SOCKET datagram protocol (no-op when unset). */
+ * $NOTIFY_SOCKET datagram protocol (no-op when unset; "@name", the
+ * abstract namespace, only where configure found one: ignored elsewhere). */
 void platform_notify(const char *state);
 /* Ignore SIGPIPE (dead clients are handled by the send path). */
 void platform_ignore_sigpipe(void);

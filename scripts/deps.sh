@@ -1,6 +1,7 @@
 #!/bin/sh
-# deps.sh [build|test|deb] -- install what building (and testing, or
-# building and testing the Debian package) needs.
+# deps.sh [build|test|deb|windows] -- install what building (and testing,
+# building and testing the Debian package, or cross-compiling for Windows:
+# `make windows`) needs.
 #
 # Debian/Ubuntu: apt-get; macOS: brew.  Prints exactly what it installs and
 # does nothing when everything is present, so it is cheap to run every time.
@@ -41,6 +42,13 @@ if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
         # Debian 12 root, python3 for tests/deb/test_deb.py.
         pkgs="$pkgs debhelper dpkg-dev lintian mmdebstrap python3"
     fi
+    if [ "$what" = windows ]; then
+        # `make windows`: mingw-w64 (its -posix compiler, for winpthreads
+        # and C11 atomics), Wine to run the result, dpkg-dev for
+        # `apt-get source libevent` (scripts/build-win-deps.sh; xxhash.h
+        # comes from libxxhash-dev above).
+        pkgs="$pkgs gcc-mingw-w64-x86-64 gcc-mingw-w64-x86-64-posix wine64 dpkg-dev xz-utils"
+    fi
     missing=""
     for p in $pkgs; do
         st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
@@ -52,6 +60,22 @@ if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
         [ "$(id -u)" -ne 0 ] && SUDO=sudo
         $SUDO apt-get update -qq
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+    fi
+    if [ "$what" = windows ] && ! grep -rqsE '^[[:space:]]*(deb-src[[:space:]]|Types:.*deb-src)' \
+            /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        # apt-get source needs a deb-src entry: bookworm's, from the same
+        # mirror as the first "deb" entry (one-line or deb822 format).
+        SUDO=""
+        [ "$(id -u)" -ne 0 ] && SUDO=sudo
+        uri=$(sed -nE 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([a-z]+:[^[:space:]]+).*/\2/p' \
+                  /etc/apt/sources.list 2>/dev/null | head -n 1)
+        [ -n "$uri" ] || uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+                                   sed -nE 's/^URIs:[[:space:]]*([^[:space:]]+).*/\1/p' | grep -v security | head -n 1)
+        [ -n "$uri" ] || uri=http://deb.debian.org/debian
+        echo "deps.sh: adding a bookworm deb-src entry for $uri (/etc/apt/sources.list.d/memcached-ng-src.sources)"
+        printf 'Types: deb-src\nURIs: %s\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$uri" |
+            $SUDO tee /etc/apt/sources.list.d/memcached-ng-src.sources >/dev/null
+        $SUDO apt-get update -qq
     fi
     if [ "$what" = test ]; then
         # memjs from the npm registry into build/npm/node_modules (never

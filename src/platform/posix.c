@@ -4,7 +4,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE                 /* sendmmsg (Linux) */
 #endif
-#include "config.h"                 /* HAVE_ACCEPT4 */
+#include "config.h"                 /* HAVE_ACCEPT4 ... (configure.ac: each
+                                       Linux-only feature and its fallback) */
 #include "platform.h"
 
 #include <errno.h>
@@ -21,7 +22,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#if HAVE_DECL_SYS_GETTID
 #include <sys/syscall.h>
+#endif
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -223,8 +226,13 @@ platform_notify(const char *state)
     if (n >= sizeof(sa.sun_path))
         return;
     memcpy(sa.sun_path, path, n);
-    if (sa.sun_path[0] == '@')      /* abstract namespace */
+    if (sa.sun_path[0] == '@') {    /* abstract namespace */
+#ifdef HAVE_ABSTRACT_SOCKETS
         sa.sun_path[0] = '\0';
+#else
+        return;                     /* none here: not a path either */
+#endif
+    }
     int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
     if (fd < 0)
         return;
@@ -274,9 +282,12 @@ platform_rename_durable(const char *src, const char *dst, char *err, size_t errl
 void
 platform_background_thread(void)
 {
-#ifdef __linux__
+#if HAVE_DECL_SYS_GETTID
     /* On Linux a nice value is per thread (setpriority on the thread id). */
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+#else
+    /* Elsewhere setpriority(PRIO_PROCESS, 0) would lower the whole
+     * process, request threads included: leave the priority alone. */
 #endif
 }
 
@@ -323,7 +334,7 @@ platform_readv(int fd, const struct iovec *iov, int iovcnt)
 ssize_t
 platform_send(int fd, const void *buf, size_t len)
 {
-#ifdef MSG_NOSIGNAL
+#if HAVE_DECL_MSG_NOSIGNAL
     return send(fd, buf, len, MSG_NOSIGNAL);
 #else
     return send(fd, buf, len, 0);   /* SIGPIPE is ignored (platform_ignore_sigpipe) */
@@ -337,7 +348,7 @@ platform_sendv(int fd, const struct iovec *iov, int iovcnt)
     memset(&msg, 0, sizeof(msg));
     msg.msg_iov = (struct iovec *)iov;
     msg.msg_iovlen = (size_t)iovcnt;
-#ifdef MSG_NOSIGNAL
+#if HAVE_DECL_MSG_NOSIGNAL
     return sendmsg(fd, &msg, MSG_NOSIGNAL);
 #else
     return sendmsg(fd, &msg, 0);    /* SIGPIPE is ignored (platform_ignore_sigpipe) */
@@ -370,7 +381,7 @@ int
 platform_udp_send(int fd, const struct sockaddr *to, socklen_t tolen,
                   const struct iovec *dgram, int count)
 {
-#if defined(__linux__)
+#ifdef HAVE_SENDMMSG
     struct mmsghdr m[64];
     if (count > 64)
         count = 64;
@@ -417,7 +428,7 @@ platform_dup(int fd)
 void *
 platform_reserve(size_t len)
 {
-#ifdef MAP_NORESERVE
+#if HAVE_DECL_MAP_NORESERVE
     int fl = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
 #else
     int fl = MAP_PRIVATE | MAP_ANONYMOUS;
@@ -447,7 +458,7 @@ platform_fs_space(const char *path, uint64_t *avail, uint64_t *total)
 void
 platform_discard(void *p, size_t len)
 {
-#ifdef MADV_DONTNEED
+#if HAVE_DECL_MADV_DONTNEED
     madvise(p, len, MADV_DONTNEED);
 #else
     (void)p; (void)len;             /* the memory stays; contents are kept */

@@ -305,6 +305,25 @@ class Conn:
         return self.eof
 
 
+def built_with(macro):
+    """True if config.h beside MC_BIN (the build directory) defines macro
+    to a non-zero value, False if it does not; None without a config.h
+    (a binary from elsewhere).  Tests of a feature that configure may
+    leave out (configure.ac: the Linux-specific features, which
+    --enable-portable turns off) check the fallback instead."""
+    path = os.path.join(os.path.dirname(os.path.abspath(MC_BIN)), "config.h")
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "#define" and parts[1] == macro:
+            return len(parts) < 3 or parts[2] != "0"
+    return False
+
+
 def rss_kb(pid):
     """Resident memory of process pid, KB (from /proc)."""
     with open("/proc/%d/status" % pid) as f:

@@ -20,14 +20,17 @@ if [ -z "$MC_BIN" ]; then
     fi
 fi
 export MC_BIN
-# Sanitizer builds are slower: stretch timeouts unless told otherwise.
-if [ -z "$MC_TIME_SCALE" ] && command -v nm >/dev/null 2>&1; then
+# Sanitizer builds are slower: stretch timeouts unless told otherwise,
+# and run the subset of files that run.py names (SANITIZED).
+if command -v nm >/dev/null 2>&1; then
     syms=$(nm -D "$MC_BIN" 2>/dev/null)
     case "$syms" in
-    *__tsan_init*) MC_TIME_SCALE=6 ;;       # ThreadSanitizer: 5-15x slower
-    *__asan_init*) MC_TIME_SCALE=3 ;;
+    *__tsan_init*) san=tsan; scale=6 ;;     # ThreadSanitizer: 5-15x slower
+    *__asan_init*) san=asan; scale=3 ;;
+    *) san=; scale= ;;
     esac
-    [ -n "$MC_TIME_SCALE" ] && export MC_TIME_SCALE
+    [ -z "$MC_TIME_SCALE" ] && [ -n "$scale" ] && export MC_TIME_SCALE=$scale
+    [ -z "$MC_SANITIZER" ] && [ -n "$san" ] && export MC_SANITIZER=$san
 fi
 # Debian's python3 has python3-pymemcache / python3-pylibmc on its path.
 PY=python3
