@@ -126,7 +126,7 @@ authfile_check(const char *user, size_t ulen, const char *pass, size_t plen)
         const struct entry *e = &current->e[i];
         /* every entry is looked at: no early exit on a match */
         bool m = e->ulen == ulen && e->plen == plen &&
-                 same(e->user, user, ulen) & same(e->pass, pass, plen);
+                 ((int)same(e->user, user, ulen) & (int)same(e->pass, pass, plen));
         ok |= m;
     }
     pthread_mutex_unlock(&table_lock);
