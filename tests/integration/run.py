@@ -61,6 +61,12 @@ SANITIZER_SKIP = {
     "test_pipeline::test_client_that_does_not_read_is_bounded": "asan tsan",
     # an argument parser, one connection at a time
     "test_watch::test_watch_arguments": "tsan",
+    # single-threaded paths (a deferred snapshot's wake-up, restart and
+    # load timing, first-byte protocol choice), the longest under TSan;
+    # the snapshot thread against writers stays (test_snapshot_during_writes_not_torn)
+    "test_snapshot::test_snapshot_command_does_not_block_its_worker": "tsan",
+    "test_snapshot::test_restart_round_trip": "tsan",
+    "test_binary::test_B_auto_first_byte_decides": "tsan",
 }
 
 

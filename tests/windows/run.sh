@@ -20,10 +20,13 @@ command -v wine >/dev/null || { echo "run.sh: wine missing (scripts/deps.sh wind
 WINEPREFIX=${WINEPREFIX:-$(dirname "$exe")/wineprefix}
 WINEDEBUG=-all
 export WINEPREFIX WINEDEBUG
-[ -d "$WINEPREFIX" ] || wineboot -i >/dev/null 2>&1 || true
+if [ ! -d "$WINEPREFIX" ]; then
+    wineboot -i >/dev/null 2>&1 || true
+    wineserver -w                   # let wineboot's server go first
+fi
 # one wineserver for the whole run: without it every server start boots
 # the prefix again
-wineserver -p 60
+wineserver -p 60 >/dev/null 2>&1 || { echo "run.sh: wineserver -p failed"; echo "0 passed, 1 failed"; exit 1; }
 trap 'wineserver -k >/dev/null 2>&1 || true' EXIT
 # start the prefix's own processes now, away from the tests' pipes
 wine cmd /c exit >/dev/null 2>&1 </dev/null || true
