@@ -46,8 +46,11 @@ if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
         # `make windows`: mingw-w64 (its -posix compiler, for winpthreads
         # and C11 atomics), Wine to run the result, dpkg-dev for
         # `apt-get source libevent` (scripts/build-win-deps.sh; xxhash.h
-        # comes from libxxhash-dev above).
-        pkgs="$pkgs gcc-mingw-w64-x86-64 gcc-mingw-w64-x86-64-posix wine64 dpkg-dev xz-utils"
+        # comes from libxxhash-dev above).  wine64 is the 64-bit loader;
+        # the `wine` package gives the wine, wineboot and wineserver
+        # commands tests/windows/run.sh calls (wine64 alone puts none of
+        # them on PATH).
+        pkgs="$pkgs gcc-mingw-w64-x86-64 gcc-mingw-w64-x86-64-posix wine64 wine dpkg-dev xz-utils"
     fi
     missing=""
     for p in $pkgs; do
