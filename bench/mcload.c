@@ -59,6 +59,8 @@
 #include <openssl/ssl.h>
 #endif
 
+#include "fmt.h"
+
 /* ------------------------------------------------------------------ */
 /* options                                                            */
 
@@ -477,19 +479,6 @@ static inline size_t key_fmt(char *dst, uint32_t k)
     for (int i = 0; i < n; i++)
         dst[g_prefix_len + i] = tmp[n - 1 - i];
     return g_prefix_len + (size_t)n;
-}
-
-static inline char *u32_fmt(char *p, uint32_t v)
-{
-    char tmp[16];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
-    return p;
 }
 
 static void update_events(struct conn *c)

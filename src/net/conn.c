@@ -57,6 +57,7 @@ const struct net_options *conn_opts;
 
 static void on_event(evutil_socket_t fd, short what, void *arg);
 static void finish(struct conn *c);
+static void unqueue_flush(struct conn *c);
 
 void
 net_set_events(struct event *ev, short *cur, struct event_base *base, int fd, short mask,
@@ -254,6 +255,8 @@ conn_detach(struct conn *c)
 
     if (c->deferred != NULL)
         c->deferred->c = NULL;      /* its result will be dropped */
+    if (c->flush_queued)
+        unqueue_flush(c);
     event_del(&c->ev);              /* also when only active (a yield) */
     proto_conn_deinit(&c->pc);
     obuf_deinit(&c->out);
@@ -599,8 +602,6 @@ flush(struct conn *c)
     }
 }
 
-/* After running input: flush, then decide what the connection waits for
- * (or close it).  The one place that chooses its events. */
 /* Our turn is over; the buffered requests run on the next one. */
 static void
 yield_turn(struct conn *c)
@@ -610,6 +611,16 @@ yield_turn(struct conn *c)
     event_active(&c->ev, EV_READ, 0);
 }
 
+static void complete(struct conn *c);
+
+/* After running input.  Replies are not written here but queued for the
+ * end of the loop turn (conn_flush_queued), when every connection that
+ * was ready has run: the writes then go out back to back.  On loopback
+ * (and any local client) each write to a sleeping reader wakes it, and a
+ * cross-CPU wake-up costs several microseconds of the writer's CPU; a
+ * burst of writes mostly finds the reader already awake.  Measured with
+ * bench/nullsrv.c: 20-25% more pipelined gets per CPU second.  A reply
+ * waits at most one turn (-R requests per ready connection). */
 static void
 finish(struct conn *c)
 {
@@ -621,6 +632,60 @@ finish(struct conn *c)
         yield_turn(c);
         return;
     }
+    if (obuf_empty(&c->out) || c->out_dead) {
+        complete(c);
+        return;
+    }
+    if (!c->flush_queued) {
+        struct worker *w = c->w;
+        c->flush_queued = true;
+        c->flush_next = NULL;
+        if (w->flush_tail != NULL)
+            w->flush_tail->flush_next = c;
+        else
+            w->flush_head = c;
+        w->flush_tail = c;
+    }
+}
+
+void
+conn_flush_queued(struct worker *w)
+{
+    struct conn *c;
+    while ((c = w->flush_head) != NULL) {
+        w->flush_head = c->flush_next;
+        if (w->flush_head == NULL)
+            w->flush_tail = NULL;
+        c->flush_queued = false;
+        complete(c);
+    }
+}
+
+/* Take c off the flush queue (it is closing). */
+static void
+unqueue_flush(struct conn *c)
+{
+    struct worker *w = c->w;
+    struct conn *prev = NULL;
+    for (struct conn *x = w->flush_head; x != NULL; prev = x, x = x->flush_next) {
+        if (x != c)
+            continue;
+        if (prev != NULL)
+            prev->flush_next = c->flush_next;
+        else
+            w->flush_head = c->flush_next;
+        if (w->flush_tail == c)
+            w->flush_tail = prev;
+        break;
+    }
+    c->flush_queued = false;
+}
+
+/* Write what is queued, then decide what the connection waits for (or
+ * close it).  The one place that chooses its events. */
+static void
+complete(struct conn *c)
+{
     flush(c);
     if (!obuf_empty(&c->out)) {
         /* nothing runs until it drains */

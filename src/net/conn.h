@@ -81,6 +81,8 @@ struct conn {
     bool             handshaking;   /* TLS: until the handshake is done */
     bool             tls_write_wants_read; /* TLS: output waits for input */
     rel_time_t       created;       /* when accepted (handshake timeout) */
+    bool             flush_queued;  /* on worker->flush_head (this thread) */
+    struct conn     *flush_next;
 };
 
 struct worker {
@@ -102,6 +104,9 @@ struct worker {
     struct udp_conn *udp;           /* this thread only: its UDP descriptors (udp.c) */
     char            *tls_wbuf;      /* this thread only: TLS output coalescing
                                      * (tls_wbuf_size() bytes, on first use) */
+    /* this thread only: connections whose replies wait for the end of the
+     * loop turn (conn_flush_queued), in the order they ran */
+    struct conn     *flush_head, *flush_tail;
 };
 
 /* conn.c */
@@ -116,6 +121,10 @@ void conn_drain(struct conn *c);
 void conn_check_timeouts(struct conn *c, rel_time_t now, int idle_timeout,
                          int write_timeout);
 extern const struct net_options *conn_opts;
+/* End of a loop turn (worker thread): write the replies of every
+ * connection that ran in it, back to back, and pick what each waits for
+ * next (it may close).  See finish() in conn.c for why. */
+void conn_flush_queued(struct worker *w);
 /* Wait for every running deferred request and deliver its reply (shutdown). */
 void conn_finish_deferred(struct worker *w);
 

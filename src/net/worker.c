@@ -158,7 +158,16 @@ worker_main(void *arg)
 {
     struct worker *w = arg;
     stats_register(&w->stats);
-    event_base_loop(w->base, 0);
+    /* One turn at a time: the replies of a turn are written at its end
+     * (conn_flush_queued), which may also close connections and so end
+     * the loop (event_base_loopbreak, seen by got_break until the next
+     * turn starts). */
+    for (;;) {
+        int r = event_base_loop(w->base, EVLOOP_ONCE);
+        conn_flush_queued(w);
+        if (r != 0 || event_base_got_break(w->base) || event_base_got_exit(w->base))
+            break;
+    }
     /* a slow request (snapshot) still running is waited for: its thread
      * uses storage, which is torn down after the workers */
     conn_finish_deferred(w);
