@@ -106,8 +106,10 @@ void item_get_many(const char *const *keys, const size_t *nkeys, int n,
 /* A hint: the keys (at most ITEM_BATCH_MAX are used) will be looked up
  * soon; their locks, buckets and first chain items are prefetched so the
  * cache misses of the lookups overlap (pipelined requests, one at a
- * time).  No effect on what any lookup returns. */
-void item_prefetch(const char *const *keys, const size_t *nkeys, int n);
+ * time).  store (may be NULL): store[i] says keys[i] will be stored (a
+ * new item: what the eviction policy reads for it is prefetched too).
+ * No effect on what any lookup returns. */
+void item_prefetch(const char *const *keys, const size_t *nkeys, const bool *store, int n);
 /* get-and-touch: as item_get, then set a new exptime (gat/gats). */
 struct item *item_get_touch(const char *key, size_t nkey, rel_time_t exptime);
 

@@ -146,6 +146,7 @@ prefetch_packets(const char *p, size_t n)
 {
     const char *keys[ITEM_BATCH_MAX];
     size_t nkeys[ITEM_BATCH_MAX];
+    bool store[ITEM_BATCH_MAX];
     int npk = 0, nk = 0;
     size_t off = 0;
     while (npk < ITEM_BATCH_MAX && n - off >= BIN_HDR_LEN) {
@@ -156,13 +157,14 @@ prefetch_packets(const char *p, size_t n)
             break;
         if (keylen > 0 && keylen <= ITEM_KEY_MAX) {
             keys[nk] = p + off + BIN_HDR_LEN + extlen;
+            store[nk] = h[1] == BIN_SET || h[1] == BIN_SETQ;
             nkeys[nk++] = keylen;
         }
         off += BIN_HDR_LEN + body;
         npk++;
     }
     if (nk > 1)
-        item_prefetch(keys, nkeys, nk);
+        item_prefetch(keys, nkeys, store, nk);
     return npk;
 }
 
@@ -176,6 +178,7 @@ prefetch_lines(const char *p, size_t n)
 {
     const char *keys[ITEM_BATCH_MAX];
     size_t nkeys[ITEM_BATCH_MAX];
+    bool store[ITEM_BATCH_MAX];
     int nl = 0, nk = 0;
     const char *end = p + n;
     while (nl < ITEM_BATCH_MAX && p < end) {
@@ -193,6 +196,7 @@ prefetch_lines(const char *p, size_t n)
                 q++;
             if (q > k && q - k <= ITEM_KEY_MAX) {
                 keys[nk] = k;
+                store[nk] = *p == 's' || (p[0] == 'm' && p[1] == 's');
                 nkeys[nk++] = (size_t)(q - k);
             }
         }
@@ -200,7 +204,7 @@ prefetch_lines(const char *p, size_t n)
         nl++;
     }
     if (nk > 1)
-        item_prefetch(keys, nkeys, nk);
+        item_prefetch(keys, nkeys, store, nk);
     return nl;
 }
 

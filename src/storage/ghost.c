@@ -69,6 +69,13 @@ ghost_add(uint64_t hv)
     atomic_store_explicit(&b[1 + way], fingerprint(hv), memory_order_relaxed);
 }
 
+void
+ghost_prefetch(uint64_t hv)
+{
+    if (table != NULL)      /* never touched yet: the hint is dropped, no fault */
+        __builtin_prefetch((const void *)(table + (hv & mask) * GHOST_WAYS), 1);
+}
+
 bool
 ghost_take(uint64_t hv)
 {

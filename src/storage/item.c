@@ -928,10 +928,17 @@ prefetch_keys(const char *const *keys, const size_t *nkeys, int n, uint64_t *hv)
 }
 
 void
-item_prefetch(const char *const *keys, const size_t *nkeys, int n)
+item_prefetch(const char *const *keys, const size_t *nkeys, const bool *store, int n)
 {
     uint64_t hv[ITEM_BATCH_MAX];
-    prefetch_keys(keys, nkeys, n < ITEM_BATCH_MAX ? n : ITEM_BATCH_MAX, hv);
+    if (n > ITEM_BATCH_MAX)
+        n = ITEM_BATCH_MAX;
+    prefetch_keys(keys, nkeys, n, hv);
+    if (store == NULL || sconf.o.policy != EVICT_S3FIFO || !sconf.o.evict)
+        return;
+    for (int i = 0; i < n; i++)
+        if (store[i])
+            ghost_prefetch(hv[i]);
 }
 
 void

@@ -298,6 +298,8 @@ void ghost_teardown(void);
 void ghost_add(uint64_t hv);
 /* Was hv's key evicted from probation recently?  Forgets it if so. */
 bool ghost_take(uint64_t hv);
+/* A hint: ghost_take(hv) will be asked soon (a store of that key). */
+void ghost_prefetch(uint64_t hv);
 size_t ghost_bytes(void);
 
 /* ---- hash.c ---- */
