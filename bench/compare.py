@@ -100,12 +100,20 @@ def parse_args():
                     "e.g. 'evictions connevents' or 'fetchers'")
     ap.add_argument("--scrape", type=int, default=0, metavar="MS",
                     help="run ours with -o metrics_listen and scrape /metrics every MS ms")
+    ap.add_argument("--ceiling", nargs="?", const=os.path.join(bl.REPO, "build", "bench",
+                                                              "nullsrv"), default=None,
+                    metavar="PATH",
+                    help="also run the null server (build/bench/nullsrv: no storage "
+                    "engine) in every round, and report ours and ref as fractions of it: "
+                    "the most this client and kernel allow (text workloads a-e only)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every run")
     a = ap.parse_args()
     if a.quick:
         a.rounds, a.secs = 2, 2
     if a.rounds < 1 or a.rounds > 20 or not 0 < a.secs <= 120:
         ap.error("--rounds must be 1..20 and --secs in (0, 120]")
+    if a.ceiling and set(a.workloads) - set("abcde"):
+        ap.error("--ceiling: the null server speaks text get/set only (workloads a-e)")
     bad = set(a.workloads) - set(WORKLOADS)
     if bad:
         ap.error("unknown workload(s): %s" % "".join(sorted(bad)))
@@ -223,10 +231,12 @@ def run_workload(a, wname, pin):
                                         extra + a.ours_args.split() + ours_extra, srv_cpu)
         sides["ref"] = bl.start_server("ref", a.ref, 1024, 4096, a.server_threads,
                                        extra + a.ref_args.split(), srv_cpu)
-        runs = {"ours": [], "ref": []}
+        if a.ceiling:
+            sides["ceil"] = bl.start_server("ceil", a.ceiling, 1024, 4096, 1, [], srv_cpu)
+        runs = {side: [] for side in sides}
         failures = []
         # preload the whole key space once per server (pipelined, not timed)
-        for side in ("ours", "ref"):
+        for side in sides:
             r = mcload(a, sides[side].port, wargs,
                        ["--warmup", "--requests", "1", "--pipeline", "16",
                         "--key-prefix", "w%s:" % wname], 120, cli_cpu)
@@ -234,7 +244,7 @@ def run_workload(a, wname, pin):
                 failures.append("%s warmup: rc=%s errors=%s %s" % (
                     side, r["rc"], r.get("errors"), r["stderr"]))
         for rnd in range(a.rounds):
-            for side in ("ours", "ref"):  # A/B/A/B
+            for side in sides:  # A/B/A/B (A/B/C with --ceiling)
                 c0 = bl.cpu_seconds(sides[side].pid)
                 scraper = Scraper(scrape_port, a.scrape) if side == "ours" and a.scrape else None
                 if scraper:
@@ -285,7 +295,7 @@ def run_workload(a, wname, pin):
         for s in sides.values():
             bl.stop(s)
     med = {}
-    for side in ("ours", "ref"):
+    for side in runs:
         med[side] = {
             "ops": statistics.median(r["ops_per_sec"] for r in runs[side]),
             "req": statistics.median(r.get("req_per_sec", 0) for r in runs[side]),
@@ -408,6 +418,16 @@ def main():
     print("\n_%d rounds x %g s, A/B alternating, server -t %d pinned to core 0, "
           "mcload on core 1; total %.0f s._" % (a.rounds, a.secs, a.server_threads,
                                                time.time() - t0))
+    if a.ceiling:
+        print("\nCeiling (%s, no storage engine, same rounds):\n" % a.ceiling)
+        print("| workload | ceiling ops/s | ceiling / ref | ours / ceiling | ref / ceiling "
+              "| ceiling CPU us/op |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for r in results:
+            o, f, c = r["median"]["ours"], r["median"]["ref"], r["median"]["ceil"]
+            print("| %s | %.0f | %.3f | %.3f | %.3f | %.3f |" % (
+                r["workload"], c["ops"], ratio(c["ops"], f["ops"]), ratio(o["ops"], c["ops"]),
+                ratio(f["ops"], c["ops"]), c["cpu_op"]))
     if a.tls:
         h = handshakes(a, pin)
         o, f = h["ours"], h["ref"]

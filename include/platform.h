@@ -112,6 +112,17 @@ void platform_cpu_times(double *user, double *sys);
 uint64_t platform_physical_memory(void);
 /* Give the CPU to another thread (a lock holder) before trying again. */
 void platform_yield(void);
+/* One step of a spin wait: tells the CPU we are spinning (x86 PAUSE,
+ * ARM YIELD), nothing elsewhere. */
+static inline void
+platform_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 
 /* Make libevent thread-safe with the system's threads (pthreads, or
  * Windows threads); before any event base is created. */

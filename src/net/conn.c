@@ -14,7 +14,9 @@
  *
  * Output: the replies of everything run from one read are queued in the
  * connection's obuf and written with one sendmsg() (more only if the
- * socket is full).  While output is pending nothing more is read or run,
+ * socket is full), at the end of the worker's loop turn, after every
+ * connection that was ready in it has run (conn_flush_queued; see
+ * finish()).  While output is pending nothing more is read or run,
  * and a multiget whose reply reaches PROTO_OUT_HIGH pauses until the
  * client has read: memory per client stays bounded.  Output that does
  * not move for write_timeout seconds closes the connection.

@@ -96,6 +96,48 @@ def test_half_close_after_yields():
     eq(o, r, "replies with -R 2 and a half-close")
 
 
+def test_many_ready_connections_some_reset():
+    """Replies are written at the end of the worker's turn, for every
+    connection that ran in it: 24 connections send their pipelines at once
+    (one worker, so they share turns) and every third resets its socket
+    right after sending.  Each survivor gets exactly its own replies, in
+    order; the resets cost nobody else a byte."""
+    def fn(s):
+        with s.connect() as c:
+            transact(c, b"".join(b"set rk%d 0 0 3\r\nv%02d\r\n" % (i, i) for i in range(48)))
+        socks = [_raw(s.port) for _ in range(24)]
+        want = {}
+        for n, sock in enumerate(socks):
+            req = b"".join(b"get rk%d rk%d\r\n" % ((n + j) % 48, (n + 2 * j) % 48)
+                           for j in range(40))
+            want[n] = b"".join(b"VALUE rk%d 0 3\r\nv%02d\r\nVALUE rk%d 0 3\r\nv%02d\r\nEND\r\n"
+                               % ((n + j) % 48, (n + j) % 48, (n + 2 * j) % 48,
+                                  (n + 2 * j) % 48) for j in range(40))
+            sock.sendall(req)
+        for n, sock in enumerate(socks):
+            if n % 3 == 0:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                sock.close()
+        got = {}
+        for n, sock in enumerate(socks):
+            if n % 3 == 0:
+                continue
+            data = b""
+            while len(data) < len(want[n]):
+                b = sock.recv(65536)
+                if not b:
+                    break
+                data += b
+            got[n] = data == want[n]
+            sock.close()
+        with s.connect() as c:
+            alive = transact(c, b"get rk7\r\n")
+        return sorted(got.items()), alive
+    o, r = run_both(fn, args=["-t", "1"])
+    eq(r[0], [(n, True) for n in range(24) if n % 3], "reference answers every survivor")
+    eq(o, r, "every surviving connection gets its own replies")
+
+
 def test_get_with_trailing_spaces(srv):
     """Found by the fuzzer: a key list ending in spaces hung the worker."""
     compare([b"set a 0 0 1\r\n1\r\nget a \r\ngets a   \r\nget a  a \r\n"], srv=srv)
