@@ -7,8 +7,11 @@
    after --warmup.
 3. mcload against a deliberately broken in-process fake server must report
    errors and exit 1 for each kind of corruption.
+4. The null server (build/bench/nullsrv, compare.py --ceiling) answers
+   compare.py's text workload shapes with every value checked by mcload,
+   and refuses what it cannot hold, so its ceiling is of real replies.
 
-Usage: bench/selftest.py [--server BIN] [--mcload PATH]
+Usage: bench/selftest.py [--server BIN] [--mcload PATH] [--nullsrv PATH]
 """
 import argparse
 import json
@@ -112,6 +115,7 @@ def main():
     ap.add_argument("--server", default=bl.DEFAULT_REF, help="server binary to test against")
     ap.add_argument("--mcload", default=os.environ.get(
         "MCLOAD", os.path.join(bl.REPO, "build", "bench", "mcload")))
+    ap.add_argument("--nullsrv", default=os.path.join(bl.REPO, "build", "bench", "nullsrv"))
     a = ap.parse_args()
     fails = []
 
@@ -169,6 +173,26 @@ def main():
             check("fake server, %s -> %s" % (mode, field),
                   rc == 1 and res is not None and res[field] > 0,
                   "rc=%s res=%s %s" % (rc, res, err[-300:]))
+
+
+    null = bl.start_server("nullsrv", a.nullsrv, 64, 4096, 1)
+    try:
+        for name, extra in (("depth 1, 50 conns", ["-n", "20000", "-c", "50", "-k", "5000"]),
+                            ("depth 16", ["-n", "50000", "-c", "50", "-P", "16", "-k", "5000"]),
+                            ("100-key multiget", ["-n", "2000", "-c", "50", "-m", "100",
+                                                  "-k", "5000"]),
+                            ("1 KB values 1:1", ["-n", "5000", "-c", "10", "-r", "1:1",
+                                                 "-v", "1024", "-k", "500"])):
+            rc, res, err = run(a.mcload, null.port, extra + ["--warmup", "--key-prefix", "n:"])
+            check("null server: " + name,
+                  rc == 0 and res is not None and res["errors"] == 0 and res["hit_rate"] == 1.0,
+                  "rc=%s res=%s %s" % (rc, res, err[-300:]))
+        with socket.create_connection(("127.0.0.1", null.port), timeout=10) as c:
+            c.sendall(b"set big1 0 0 100000\r\n")
+            check("null server: a value it cannot hold is refused",
+                  c.recv(100).startswith(b"CLIENT_ERROR"))
+    finally:
+        bl.stop(null)
 
     print("\nselftest: %s" % ("FAILED: " + ", ".join(fails) if fails else "all ok"))
     return 1 if fails else 0
