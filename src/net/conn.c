@@ -52,6 +52,11 @@ const struct net_options *conn_opts;
 
 /* At a fairness yield, output below this waits for the next turn. */
 #define YIELD_FLUSH_MIN (64u << 10)
+/* Replies a worker holds for the end of its turn (finish()): a reply of
+ * YIELD_FLUSH_MIN or more is written at once (it gains nothing from
+ * waiting), and so is any reply that would take the turn's held output
+ * past FLUSH_QUEUE_MAX, which bounds what the batching holds per worker. */
+#define FLUSH_QUEUE_MAX (1u << 20)
 
 /* Values at least this large are read from the socket straight into the
  * item when no input is buffered. */
@@ -634,12 +639,16 @@ finish(struct conn *c)
         yield_turn(c);
         return;
     }
-    if (obuf_empty(&c->out) || c->out_dead) {
+    struct worker *w = c->w;
+    if (obuf_empty(&c->out) || c->out_dead ||
+        (!c->flush_queued && (c->out.pending >= YIELD_FLUSH_MIN ||
+                              w->flush_bytes + c->out.pending > FLUSH_QUEUE_MAX))) {
         complete(c);
         return;
     }
     if (!c->flush_queued) {
-        struct worker *w = c->w;
+        c->flush_counted = c->out.pending;
+        w->flush_bytes += c->flush_counted;
         c->flush_queued = true;
         c->flush_next = NULL;
         if (w->flush_tail != NULL)
@@ -659,6 +668,7 @@ conn_flush_queued(struct worker *w)
         if (w->flush_head == NULL)
             w->flush_tail = NULL;
         c->flush_queued = false;
+        w->flush_bytes -= c->flush_counted;
         complete(c);
     }
 }
@@ -678,6 +688,7 @@ unqueue_flush(struct conn *c)
             w->flush_head = c->flush_next;
         if (w->flush_tail == c)
             w->flush_tail = prev;
+        w->flush_bytes -= c->flush_counted;
         break;
     }
     c->flush_queued = false;

@@ -82,6 +82,7 @@ struct conn {
     bool             tls_write_wants_read; /* TLS: output waits for input */
     rel_time_t       created;       /* when accepted (handshake timeout) */
     bool             flush_queued;  /* on worker->flush_head (this thread) */
+    size_t           flush_counted; /* its out.pending when queued (flush_bytes) */
     struct conn     *flush_next;
 };
 
@@ -107,6 +108,7 @@ struct worker {
     /* this thread only: connections whose replies wait for the end of the
      * loop turn (conn_flush_queued), in the order they ran */
     struct conn     *flush_head, *flush_tail;
+    size_t           flush_bytes;   /* sum of their flush_counted */
 };
 
 /* conn.c */
